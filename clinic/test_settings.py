@@ -1,0 +1,22 @@
+"""Settings for the test suite: the real settings with test-only defaults.
+
+Tests talk to the real Redis but on their own database number and key prefix, so
+they never read or clear anything a running instance keeps there.
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-any-deployment")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/13")
+os.environ.setdefault("CACHE_KEY_PREFIX", f"clinic-test-{os.getpid()}")
+
+from clinic.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+SECURE_SSL_REDIRECT = False
+STORAGES["staticfiles"]["BACKEND"] = (  # noqa: F405
+    "django.contrib.staticfiles.storage.StaticFilesStorage"
+)
+STATIC_ROOT = None  # whitenoise serves from the finders in tests
+WHITENOISE_USE_FINDERS = True

@@ -1,0 +1,388 @@
+import re
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError
+from django.db.models import Count, OuterRef, Prefetch, Subquery
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpResponseRedirect
+from django.utils.translation import ngettext
+from simple_history.admin import SimpleHistoryAdmin
+
+from .models import ActivityEvent, Department, Doctor, Membership
+
+# PostgreSQL names the violated constraint; SQLite names its columns instead.
+CONSTRAINT_MESSAGES = [
+    (
+        ("membership_one_head_per_department", "doctors_membership.department_id"),
+        "That department already has a head.",
+    ),
+    (
+        ("membership_one_primary_per_doctor", "doctors_membership.doctor_id"),
+        "That doctor already has a primary department.",
+    ),
+    (
+        (
+            "membership_unique_doctor_department",
+            "doctors_membership.doctor_id, doctors_membership.department_id",
+        ),
+        "That doctor is already in that department.",
+    ),
+    (("doctor_email_unique_ci",), "A doctor with that email already exists."),
+    (
+        ("doctors_doctor_license_number", "doctors_doctor.license_number"),
+        "A doctor with that license number already exists.",
+    ),
+    (
+        ("doctors_department_code", "doctors_department.code"),
+        "A department with that code already exists.",
+    ),
+    (
+        ("doctors_department_name", "doctors_department.name"),
+        "A department with that name already exists.",
+    ),
+]
+
+
+def explain_integrity_error(error: IntegrityError) -> str:
+    """A sentence for staff from a database constraint violation."""
+    text = str(error)
+    sqlite = re.search(r"UNIQUE constraint failed: (.+)$", text)
+    for needles, message in CONSTRAINT_MESSAGES:
+        for needle in needles:
+            if sqlite:
+                failed = sqlite.group(1).strip()
+                if failed in (needle, f"index '{needle}'"):
+                    return message
+            elif needle in text:
+                return message
+    return "The change conflicts with data saved meanwhile."
+
+
+class MembershipForm(forms.ModelForm):
+    class Meta:
+        model = Membership
+        fields = ["doctor", "department", "role", "joined_on", "is_primary"]
+
+    def validate_constraints(self):
+        # "One head per department" and "one primary per doctor" depend on the
+        # other rows of the same formset (a head can be handed over in one save),
+        # so MembershipFormSet checks them against the state after the save.
+        exclude = self._get_validation_exclusions() | {"role", "is_primary"}
+        try:
+            self.instance.validate_constraints(exclude=exclude)
+        except ValidationError as error:
+            self._update_errors(error)
+
+
+class MembershipFormSet(BaseInlineFormSet):
+    """Membership rows of one doctor or one department, validated as a whole."""
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        kept = [
+            form
+            for form in self.forms
+            if form.cleaned_data
+            and not self._should_delete_form(form)
+            and form.cleaned_data.get(
+                "department" if self.fk.name == "doctor" else "doctor"
+            )
+        ]
+        if self.fk.name == "doctor":
+            self._check_within(
+                kept, "is_primary", True, "Only one department can be primary."
+            )
+            self._check_against_database(
+                kept,
+                flag_field="role",
+                flag_value=Membership.Role.HEAD,
+                other_side="department",
+                message="{other} already has a head: {holder}.",
+            )
+        else:
+            self._check_within(
+                kept,
+                "role",
+                Membership.Role.HEAD,
+                "A department can have only one head.",
+            )
+            self._check_against_database(
+                kept,
+                flag_field="is_primary",
+                flag_value=True,
+                other_side="doctor",
+                message="{other} already has a primary department: {holder}.",
+            )
+
+    def _check_within(self, kept, field, value, message):
+        flagged = [form for form in kept if form.cleaned_data.get(field) == value]
+        if len(flagged) > 1:
+            for form in flagged:
+                form.add_error(field, message)
+
+    def _check_against_database(
+        self, kept, *, flag_field, flag_value, other_side, message
+    ):
+        flagged = {
+            form.cleaned_data[other_side].pk: form
+            for form in kept
+            if form.cleaned_data.get(flag_field) == flag_value
+        }
+        if not flagged:
+            return
+        holders = Membership.objects.filter(
+            **{f"{other_side}__in": list(flagged), flag_field: flag_value}
+        ).select_related("doctor", "department")
+        if self.instance.pk is not None:
+            # This object's own rows are all in the formset and already counted.
+            holders = holders.exclude(**{self.fk.name: self.instance})
+        for holder in holders:
+            other = getattr(holder, other_side)
+            holder_side = holder.department if other_side == "doctor" else holder.doctor
+            flagged[other.pk].add_error(
+                flag_field, message.format(other=other, holder=holder_side)
+            )
+
+    def save_existing_objects(self, commit=True):
+        # Saving rows in page order could pass through a state the database
+        # refuses (two heads while a head is handed over), so rows that give up
+        # a head role or a primary flag are saved first.
+        self._release_first = True
+        try:
+            return super().save_existing_objects(commit)
+        finally:
+            self._release_first = False
+
+    @property
+    def initial_forms(self):
+        forms = super().initial_forms
+        if getattr(self, "_release_first", False):
+            return sorted(forms, key=self._gives_up_nothing)
+        return forms
+
+    def _gives_up_nothing(self, form) -> bool:
+        if self._should_delete_form(form):
+            return False
+        data = form.cleaned_data
+        was_head = form.initial.get("role") == Membership.Role.HEAD
+        was_primary = bool(form.initial.get("is_primary"))
+        gives_up_head = was_head and data.get("role") != Membership.Role.HEAD
+        gives_up_primary = was_primary and not data.get("is_primary")
+        return not (gives_up_head or gives_up_primary)
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    form = MembershipForm
+    formset = MembershipFormSet
+    extra = 0
+    fields = ["department", "role", "joined_on", "is_primary"]
+    autocomplete_fields = ["department"]
+    verbose_name = "department membership"
+    verbose_name_plural = "department memberships"
+
+    def get_queryset(self, request):
+        # The rows show the department's name; fetch it with the membership.
+        return super().get_queryset(request).select_related("department")
+
+
+class DepartmentMemberInline(MembershipInline):
+    fields = ["doctor", "role", "joined_on", "is_primary"]
+    autocomplete_fields = ["doctor"]
+    verbose_name = "member"
+    verbose_name_plural = "members"
+
+    def get_queryset(self, request):
+        return (
+            super(MembershipInline, self)
+            .get_queryset(request)
+            .select_related("doctor")
+            .order_by("doctor__last_name", "doctor__first_name")
+        )
+
+
+class ConstraintSafeAdminMixin:
+    """Turns a constraint violation that slipped past validation into a message.
+
+    Form validation catches duplicates and second heads, but two staff saving at
+    the same moment can both pass it; the database then refuses the second save,
+    and the user should read why rather than meet a server error.
+    """
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except IntegrityError as error:
+            self.message_user(
+                request,
+                f"Nothing was saved: {explain_integrity_error(error)} "
+                "Someone may have saved a change at the same time; please review.",
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(request.get_full_path())
+
+
+class DoctorAdminForm(forms.ModelForm):
+    class Meta:
+        model = Doctor
+        fields = [
+            "license_number",
+            "first_name",
+            "last_name",
+            "specialty",
+            "email",
+            "phone",
+            "is_active",
+        ]
+
+    def clean_email(self):
+        email = self.cleaned_data["email"].strip()
+        duplicates = Doctor.objects.filter(email__iexact=email)
+        if self.instance.pk is not None:
+            duplicates = duplicates.exclude(pk=self.instance.pk)
+        if duplicates.exists():
+            raise ValidationError(
+                "A doctor with this email already exists (emails are compared "
+                "without regard to case)."
+            )
+        return email
+
+
+@admin.register(Doctor)
+class DoctorAdmin(ConstraintSafeAdminMixin, SimpleHistoryAdmin):
+    form = DoctorAdminForm
+    list_display = [
+        "display_name",
+        "license_number",
+        "specialty",
+        "primary_department",
+        "department_list",
+        "is_active",
+        "updated_at",
+    ]
+    list_display_links = ["display_name", "license_number"]
+    list_filter = ["specialty", "departments", "is_active"]
+    search_fields = ["last_name", "first_name", "email", "license_number"]
+    readonly_fields = ["created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["license_number", "first_name", "last_name", "specialty"]}),
+        ("Contact", {"fields": ["email", "phone"]}),
+        ("Status", {"fields": ["is_active", "created_at", "updated_at"]}),
+    ]
+    inlines = [MembershipInline]
+    actions = ["activate", "deactivate"]
+    list_per_page = 100
+    # The unfiltered total is a second COUNT over every doctor on each filtered
+    # page; "Show all" is enough there.
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        # One query fetches every listed doctor's memberships with their
+        # departments, so the two department columns cost nothing per row.
+        memberships = Membership.objects.select_related("department").order_by(
+            "-is_primary", "department__name"
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .prefetch_related(Prefetch("memberships", queryset=memberships))
+        )
+
+    @admin.display(description="name", ordering="last_name")
+    def display_name(self, doctor):
+        return f"{doctor.last_name}, {doctor.first_name}"
+
+    @admin.display(description="primary department")
+    def primary_department(self, doctor):
+        for membership in doctor.memberships.all():
+            if membership.is_primary:
+                return membership.department.name
+        return "—"
+
+    @admin.display(description="departments")
+    def department_list(self, doctor):
+        return ", ".join(m.department.name for m in doctor.memberships.all()) or "—"
+
+    @admin.action(description="Activate selected doctors", permissions=["change"])
+    def activate(self, request, queryset):
+        self._set_active(request, queryset, active=True)
+
+    @admin.action(description="Deactivate selected doctors", permissions=["change"])
+    def deactivate(self, request, queryset):
+        self._set_active(request, queryset, active=False)
+
+    def _set_active(self, request, queryset, *, active):
+        from .services import set_doctors_active
+
+        changed = set_doctors_active(queryset, active=active)
+        state = "active" if active else "inactive"
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d doctor marked %(state)s.",
+                "%(count)d doctors marked %(state)s.",
+                changed,
+            )
+            % {"count": changed, "state": state},
+            messages.SUCCESS,
+        )
+
+
+@admin.register(Department)
+class DepartmentAdmin(ConstraintSafeAdminMixin, SimpleHistoryAdmin):
+    list_display = ["code", "name", "member_count", "head", "is_active"]
+    list_display_links = ["code", "name"]
+    list_filter = ["is_active"]
+    search_fields = ["code", "name"]
+    readonly_fields = ["created_at", "updated_at"]
+    fields = ["code", "name", "description", "is_active", "created_at", "updated_at"]
+    inlines = [DepartmentMemberInline]
+
+    def get_queryset(self, request):
+        # Member counts come from a subquery in the same query as the departments
+        # (a subquery, unlike a join with GROUP BY, is left out of the
+        # paginator's COUNT) and heads come in one prefetch: no query per row.
+        heads = Membership.objects.filter(role=Membership.Role.HEAD).select_related(
+            "doctor"
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                member_total=Subquery(
+                    Membership.objects.filter(department=OuterRef("pk"))
+                    .values("department")
+                    .annotate(total=Count("pk"))
+                    .values("total")
+                )
+            )
+            .prefetch_related(Prefetch("memberships", queryset=heads, to_attr="heads"))
+        )
+
+    @admin.display(description="members", ordering="member_total")
+    def member_count(self, department):
+        return department.member_total or 0
+
+    @admin.display(description="head")
+    def head(self, department):
+        return department.heads[0].doctor.full_name if department.heads else "—"
+
+
+@admin.register(ActivityEvent)
+class ActivityEventAdmin(admin.ModelAdmin):
+    list_display = ["occurred_at", "actor_name", "source", "verb", "target_text"]
+    list_filter = ["verb", "source"]
+    search_fields = ["target_text", "department_text"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

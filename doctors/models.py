@@ -1,0 +1,225 @@
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django.urls import reverse
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+department_code_validator = RegexValidator(
+    r"^[A-Z0-9][A-Z0-9_-]*$",
+    "Use capital letters, digits, '-' or '_' (for example CARD or ER-2).",
+)
+license_number_validator = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9/._-]*$",
+    "Use letters, digits, '-', '/', '.' or '_' with no spaces.",
+)
+
+
+class Specialty(models.TextChoices):
+    ANESTHESIOLOGY = "anesthesiology", "Anesthesiology"
+    CARDIOLOGY = "cardiology", "Cardiology"
+    DERMATOLOGY = "dermatology", "Dermatology"
+    EMERGENCY_MEDICINE = "emergency_medicine", "Emergency medicine"
+    ENDOCRINOLOGY = "endocrinology", "Endocrinology"
+    FAMILY_MEDICINE = "family_medicine", "Family medicine"
+    GASTROENTEROLOGY = "gastroenterology", "Gastroenterology"
+    GENERAL_SURGERY = "general_surgery", "General surgery"
+    INTERNAL_MEDICINE = "internal_medicine", "Internal medicine"
+    NEUROLOGY = "neurology", "Neurology"
+    OBSTETRICS_GYNECOLOGY = "obstetrics_gynecology", "Obstetrics and gynecology"
+    ONCOLOGY = "oncology", "Oncology"
+    OPHTHALMOLOGY = "ophthalmology", "Ophthalmology"
+    ORTHOPEDICS = "orthopedics", "Orthopedics"
+    PEDIATRICS = "pediatrics", "Pediatrics"
+    PSYCHIATRY = "psychiatry", "Psychiatry"
+    RADIOLOGY = "radiology", "Radiology"
+    UROLOGY = "urology", "Urology"
+
+
+class Department(models.Model):
+    code = models.CharField(
+        max_length=20,
+        unique=True,
+        validators=[department_code_validator],
+        help_text="Short unique code used in CSV files, e.g. CARD.",
+    )
+    name = models.CharField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    is_active = models.BooleanField("active", default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [
+            ("import_department", "Can import departments from CSV"),
+            ("export_department", "Can export departments to CSV"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("admin:doctors_department_change", args=[self.pk])
+
+
+class Doctor(models.Model):
+    license_number = models.CharField(
+        max_length=30,
+        unique=True,
+        validators=[license_number_validator],
+        help_text="The medical license number; unique, used to match CSV rows.",
+    )
+    first_name = models.CharField(max_length=100)
+    last_name = models.CharField(max_length=100)
+    email = models.EmailField(max_length=254)
+    phone = models.CharField(max_length=40, blank=True)
+    specialty = models.CharField(max_length=40, choices=Specialty.choices)
+    is_active = models.BooleanField("active", default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField("last change", auto_now=True)
+    departments = models.ManyToManyField(
+        Department, through="Membership", related_name="doctors", blank=True
+    )
+
+    history = HistoricalRecords(excluded_fields=["updated_at"])
+
+    class Meta:
+        ordering = ["last_name", "first_name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("email"),
+                name="doctor_email_unique_ci",
+                violation_error_message="A doctor with this email already exists.",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["last_name", "first_name", "id"]),
+            models.Index(fields=["specialty"]),
+            models.Index(fields=["updated_at"]),
+        ]
+        permissions = [
+            ("import_doctor", "Can import doctors from CSV"),
+            ("export_doctor", "Can export doctors to CSV"),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    def save(self, *args, **kwargs):
+        # Emails compare case-insensitively; store them as typed but trimmed.
+        self.email = self.email.strip()
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self) -> str:
+        return reverse("admin:doctors_doctor_change", args=[self.pk])
+
+    @property
+    def full_name(self) -> str:
+        return f"Dr {self.first_name} {self.last_name}".strip()
+
+
+class Membership(models.Model):
+    """A doctor's place in a department (a FHIR PractitionerRole in small)."""
+
+    class Role(models.TextChoices):
+        MEMBER = "member", "Member"
+        HEAD = "head", "Head of department"
+
+    doctor = models.ForeignKey(
+        Doctor, on_delete=models.CASCADE, related_name="memberships"
+    )
+    department = models.ForeignKey(
+        Department, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    joined_on = models.DateField(default=timezone.localdate)
+    is_primary = models.BooleanField("primary department", default=False)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["doctor", "department"],
+                name="membership_unique_doctor_department",
+                violation_error_message="This doctor is already in this department.",
+            ),
+            models.UniqueConstraint(
+                fields=["department"],
+                condition=models.Q(role="head"),
+                name="membership_one_head_per_department",
+                violation_error_message="This department already has a head.",
+            ),
+            models.UniqueConstraint(
+                fields=["doctor"],
+                condition=models.Q(is_primary=True),
+                name="membership_one_primary_per_doctor",
+                violation_error_message=(
+                    "This doctor already has a primary department."
+                ),
+            ),
+        ]
+        indexes = [models.Index(fields=["department", "doctor"])]
+
+    def __str__(self) -> str:
+        return f"{self.doctor} in {self.department}"
+
+
+class ActivityEvent(models.Model):
+    """One entry of the change-history feed managers read.
+
+    The target is kept as type, id and its text at the time, so the event still
+    reads well after the target is deleted.
+    """
+
+    class Source(models.TextChoices):
+        ADMIN = "admin", "Admin"
+        IMPORT = "import", "Import"
+        COMMAND = "command", "Command"
+        SYSTEM = "system", "System"
+
+    class Verb(models.TextChoices):
+        CREATED = "created", "Created"
+        UPDATED = "updated", "Updated"
+        DELETED = "deleted", "Deleted"
+        MEMBERSHIP_ADDED = "membership_added", "Added to department"
+        MEMBERSHIP_CHANGED = "membership_changed", "Membership changed"
+        MEMBERSHIP_REMOVED = "membership_removed", "Removed from department"
+        BULK_UPDATED = "bulk_updated", "Bulk update"
+        IMPORTED = "imported", "Imported"
+
+    occurred_at = models.DateTimeField("when", default=timezone.now)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    actor_name = models.CharField("who", max_length=150, blank=True)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    verb = models.CharField(max_length=20, choices=Verb.choices)
+    target_type = models.CharField(max_length=20)
+    target_id = models.BigIntegerField(null=True, blank=True)
+    target_text = models.CharField("target", max_length=255)
+    # For membership events: the department side, kept as text like the target.
+    department_id = models.BigIntegerField(null=True, blank=True)
+    department_text = models.CharField(max_length=255, blank=True)
+    changes = models.JSONField(default=dict, blank=True)
+    counts = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        indexes = [
+            models.Index(fields=["-occurred_at", "-id"]),
+            models.Index(fields=["verb", "occurred_at"]),
+            models.Index(fields=["target_type", "target_id"]),
+        ]
+        permissions = [("view_dashboard", "Can view the manager dashboard")]
+
+    def __str__(self) -> str:
+        return f"{self.get_verb_display()}: {self.target_text}"

@@ -1,0 +1,85 @@
+"""POST data for the doctor and department admin pages, as the browser sends it."""
+
+from doctors.models import Department, Doctor, Membership
+
+INLINE_PREFIX = "memberships"
+
+
+def _inline(rows: list[dict], initial: int) -> dict:
+    data = {
+        f"{INLINE_PREFIX}-TOTAL_FORMS": str(len(rows)),
+        f"{INLINE_PREFIX}-INITIAL_FORMS": str(initial),
+        f"{INLINE_PREFIX}-MIN_NUM_FORMS": "0",
+        f"{INLINE_PREFIX}-MAX_NUM_FORMS": "1000",
+    }
+    for index, row in enumerate(rows):
+        for key, value in row.items():
+            if value is True:
+                value = "on"
+            if value is False or value is None:
+                continue
+            data[f"{INLINE_PREFIX}-{index}-{key}"] = str(value)
+    return data
+
+
+def membership_row(
+    membership: Membership | None = None,
+    *,
+    other: int | None = None,
+    side: str,
+    role: str = Membership.Role.MEMBER,
+    is_primary: bool = False,
+    delete: bool = False,
+    joined_on: str = "2024-01-01",
+) -> dict:
+    """One inline row; `side` is the field the row picks ("department" or "doctor")."""
+    row = {
+        "id": membership.pk if membership else None,
+        side: other,
+        "role": role,
+        "joined_on": joined_on,
+        "is_primary": is_primary,
+        "DELETE": delete,
+    }
+    if membership is not None:
+        owner = "doctor" if side == "department" else "department"
+        row[owner] = getattr(membership, f"{owner}_id")
+    return row
+
+
+def _page(values: dict, rows) -> dict:
+    data = {key: value for key, value in values.items() if value is not False}
+    if data.get("is_active") is True:
+        data["is_active"] = "on"
+    initial = sum(1 for row in rows if row.get("id"))
+    data.update(_inline(list(rows), initial))
+    return data
+
+
+def doctor_form(doctor: Doctor | None = None, rows=(), **fields) -> dict:
+    values = {
+        "license_number": "LIC-NEW-1",
+        "first_name": "Jane",
+        "last_name": "Roe",
+        "email": "jane.roe@clinic.test",
+        "phone": "",
+        "specialty": "cardiology",
+        "is_active": True,
+    }
+    if doctor is not None:
+        values.update({name: getattr(doctor, name) for name in values})
+    values.update(fields)
+    return _page(values, rows)
+
+
+def department_form(department: Department | None = None, rows=(), **fields) -> dict:
+    values = {
+        "code": "NEW",
+        "name": "New department",
+        "description": "",
+        "is_active": True,
+    }
+    if department is not None:
+        values.update({name: getattr(department, name) for name in values})
+    values.update(fields)
+    return _page(values, rows)

@@ -1,0 +1,134 @@
+"""Who may open which admin page: every page, every role."""
+
+import pytest
+from django.contrib.auth.models import Group
+from django.urls import reverse
+
+from doctors.models import ActivityEvent
+from doctors.roles import CLINIC_STAFF, MANAGERS, ROLE_PERMISSIONS
+from tests.factories import DepartmentFactory, DoctorFactory, MembershipFactory
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ["anonymous", "no_role", "clinic_staff", "manager", "superuser"]
+OK, DENIED, LOGIN = 200, 403, "login"
+
+
+def allowed_for(*roles):
+    """Expected outcome per role: 200 for `roles`, 403 for other staff."""
+    return {
+        role: LOGIN if role == "anonymous" else OK if role in roles else DENIED
+        for role in ROLES
+    }
+
+
+EVERYONE_STAFF = allowed_for("no_role", "clinic_staff", "manager", "superuser")
+READERS = allowed_for("clinic_staff", "manager", "superuser")
+EDITORS = allowed_for("clinic_staff", "superuser")
+SUPERUSER = allowed_for("superuser")
+NOBODY = allowed_for()
+
+
+def build_objects():
+    department = DepartmentFactory()
+    doctor = DoctorFactory()
+    MembershipFactory(doctor=doctor, department=department)
+    doctor.first_name = "Changed"
+    doctor.save()
+    event = ActivityEvent.objects.create(
+        source="system", verb="created", target_type="doctor", target_text="x"
+    )
+    return {"doctor": doctor, "department": department, "activityevent": event}
+
+
+def pages(objects):
+    """(url, expectation) for every admin page of the project's models."""
+    yield reverse("admin:index"), EVERYONE_STAFF
+    for model in ["doctor", "department"]:
+        obj = objects[model]
+        history_id = obj.history.first().history_id
+        yield reverse(f"admin:doctors_{model}_changelist"), READERS
+        yield reverse(f"admin:doctors_{model}_add"), EDITORS
+        yield reverse(f"admin:doctors_{model}_change", args=[obj.pk]), READERS
+        yield reverse(f"admin:doctors_{model}_delete", args=[obj.pk]), SUPERUSER
+        yield reverse(f"admin:doctors_{model}_history", args=[obj.pk]), READERS
+        yield (
+            reverse(f"admin:doctors_{model}_simple_history", args=[obj.pk, history_id]),
+            READERS,
+        )
+    event = objects["activityevent"]
+    yield reverse("admin:doctors_activityevent_changelist"), READERS
+    yield reverse("admin:doctors_activityevent_add"), NOBODY
+    yield reverse("admin:doctors_activityevent_change", args=[event.pk]), READERS
+    yield reverse("admin:doctors_activityevent_delete", args=[event.pk]), NOBODY
+    yield reverse("admin:auth_user_changelist"), SUPERUSER
+    yield reverse("admin:auth_group_changelist"), SUPERUSER
+
+
+@pytest.fixture
+def users(staff_without_role, clinic_staff, manager, superuser):
+    return {
+        "no_role": staff_without_role,
+        "clinic_staff": clinic_staff,
+        "manager": manager,
+        "superuser": superuser,
+    }
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_permission_matrix(client, users, role):
+    """Each role gets exactly the pages its job needs, and 403 elsewhere."""
+    objects = build_objects()
+    if role != "anonymous":
+        client.force_login(users[role])
+    outcomes = {}
+    for url, expectation in pages(objects):
+        response = client.get(url)
+        expected = expectation[role]
+        if expected == LOGIN:
+            ok = response.status_code == 302 and response["Location"].startswith(
+                reverse("admin:login")
+            )
+        else:
+            ok = response.status_code == expected
+        outcomes[url] = (response.status_code, expected, ok)
+    wrong = {url: o[:2] for url, o in outcomes.items() if not o[2]}
+    assert not wrong, f"{role}: (got, expected) {wrong}"
+
+
+def test_staff_without_role_sees_no_models(client, staff_without_role):
+    client.force_login(staff_without_role)
+    response = client.get(reverse("admin:index"))
+    assert response.status_code == 200
+    assert response.context["app_list"] == []
+
+
+def test_roles_carry_exactly_the_declared_permissions():
+    for name, codes in ROLE_PERMISSIONS.items():
+        group = Group.objects.get(name=name)
+        granted = {
+            f"{p.content_type.app_label}.{p.codename}"
+            for p in group.permissions.select_related("content_type")
+        }
+        assert granted == set(codes), name
+
+
+def test_managers_cannot_change_and_staff_cannot_delete_doctors(
+    client, manager, clinic_staff
+):
+    doctor = DoctorFactory(first_name="Before")
+    url = reverse("admin:doctors_doctor_change", args=[doctor.pk])
+    client.force_login(manager)
+    response = client.post(url, {"first_name": "After"})
+    assert response.status_code == 403
+    client.force_login(clinic_staff)
+    response = client.post(
+        reverse("admin:doctors_doctor_delete", args=[doctor.pk]), {"post": "yes"}
+    )
+    assert response.status_code == 403
+    doctor.refresh_from_db()
+    assert doctor.first_name == "Before"
+
+
+def test_group_names_are_the_documented_ones():
+    assert set(Group.objects.values_list("name", flat=True)) >= {CLINIC_STAFF, MANAGERS}

@@ -1,0 +1,92 @@
+"""The settings refuse unsafe production configurations and survive Redis faults."""
+
+import logging
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.cache import caches
+from django.test import override_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DJANGO_SETTINGS_MODULE", "SECRET_KEY", "DEBUG"}
+    }
+    environment.update(env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_production_refuses_to_start_without_secret_key():
+    result = manage("check", DEBUG="false")
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
+
+
+def test_deploy_check_is_clean_in_production_profile():
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="clinic.example.org",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_a_malformed_boolean_is_refused_with_its_name():
+    result = manage("check", DEBUG="maybe")
+    assert result.returncode != 0
+    assert "DEBUG='maybe' is not a boolean" in result.stderr
+
+
+def test_cache_uses_short_socket_timeouts_and_ignores_redis_errors(settings):
+    options = settings.CACHES["default"]["OPTIONS"]
+    assert settings.CACHES["default"]["BACKEND"] == "django_redis.cache.RedisCache"
+    assert options["SOCKET_TIMEOUT"] <= 1
+    assert options["SOCKET_CONNECT_TIMEOUT"] <= 1
+    assert options["IGNORE_EXCEPTIONS"] is True
+
+
+def test_redis_down_is_logged_and_answered_as_a_miss(caplog):
+    unreachable = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            # Port 9 (discard) on loopback: nothing listens there.
+            "LOCATION": "redis://127.0.0.1:9/0",
+            "OPTIONS": {
+                "SOCKET_CONNECT_TIMEOUT": 0.2,
+                "SOCKET_TIMEOUT": 0.2,
+                "IGNORE_EXCEPTIONS": True,
+            },
+        }
+    }
+    with override_settings(CACHES=unreachable), caplog.at_level(logging.ERROR):
+        cache = caches["default"]
+        assert cache.get("anything", "fallback") == "fallback"
+        cache.set("anything", 1)  # must not raise
+    assert any(record.name == "clinic.cache" for record in caplog.records)
+
+
+@pytest.mark.django_db
+def test_real_redis_round_trip():
+    cache = caches["default"]
+    cache.set("round-trip", {"value": 1}, 10)
+    assert cache.get("round-trip") == {"value": 1}
