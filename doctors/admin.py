@@ -4,12 +4,24 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
-from django.db.models import Count, OuterRef, Prefetch, Subquery
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    OuterRef,
+    Prefetch,
+    Subquery,
+    Value,
+    When,
+)
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
+from . import activity, concurrency, context, membership_report
 from .models import ActivityEvent, Department, Doctor, Membership
 
 # PostgreSQL names the violated constraint; SQLite names its columns instead.
@@ -226,7 +238,40 @@ class ConstraintSafeAdminMixin:
             return HttpResponseRedirect(request.get_full_path())
 
 
-class DoctorAdminForm(forms.ModelForm):
+class VersionedAdminForm(forms.ModelForm):
+    """Refuses to save over a change someone else made since the page was opened."""
+
+    version = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None and not self.is_bound:
+            self.fields["version"].initial = concurrency.version_of(self.instance)
+
+    def clean(self):
+        cleaned_data = super().clean()
+        if self.instance.pk is None:
+            return cleaned_data
+        # The row lock makes a concurrent save wait here until this one ends
+        # (the admin runs the whole save in one transaction).
+        current = concurrency.version_of(self.instance, lock=True)
+        if cleaned_data.get("version") != current:
+            # Let the next submit of this page compare against what is stored now.
+            self.data = self.data.copy()
+            self.data[self.add_prefix("version")] = current
+            raise ValidationError(
+                "%(object)s was changed %(change)s since you opened it; review "
+                "and save again.",
+                code="stale",
+                params={
+                    "object": self.instance,
+                    "change": concurrency.last_change_description(self.instance),
+                },
+            )
+        return cleaned_data
+
+
+class DoctorAdminForm(VersionedAdminForm):
     class Meta:
         model = Doctor
         fields = [
@@ -252,9 +297,34 @@ class DoctorAdminForm(forms.ModelForm):
         return email
 
 
+class DepartmentAdminForm(VersionedAdminForm):
+    class Meta:
+        model = Department
+        fields = ["code", "name", "description", "is_active"]
+
+
+class MembershipMessagesMixin:
+    """After a save, one message per changed object saying what happened to its
+    memberships, from what the signal receivers collected in this request."""
+
+    membership_message_per: str
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        collected = context.current().membership_changes
+        for sentence in membership_report.sentences(
+            collected, per=self.membership_message_per
+        ):
+            self.message_user(request, sentence, messages.SUCCESS)
+        collected.clear()
+
+
 @admin.register(Doctor)
-class DoctorAdmin(ConstraintSafeAdminMixin, SimpleHistoryAdmin):
+class DoctorAdmin(
+    ConstraintSafeAdminMixin, MembershipMessagesMixin, SimpleHistoryAdmin
+):
     form = DoctorAdminForm
+    membership_message_per = "doctor"
     list_display = [
         "display_name",
         "license_number",
@@ -271,7 +341,7 @@ class DoctorAdmin(ConstraintSafeAdminMixin, SimpleHistoryAdmin):
     fieldsets = [
         (None, {"fields": ["license_number", "first_name", "last_name", "specialty"]}),
         ("Contact", {"fields": ["email", "phone"]}),
-        ("Status", {"fields": ["is_active", "created_at", "updated_at"]}),
+        ("Status", {"fields": ["is_active", "created_at", "updated_at", "version"]}),
     ]
     inlines = [MembershipInline]
     actions = ["activate", "deactivate"]
@@ -333,13 +403,25 @@ class DoctorAdmin(ConstraintSafeAdminMixin, SimpleHistoryAdmin):
 
 
 @admin.register(Department)
-class DepartmentAdmin(ConstraintSafeAdminMixin, SimpleHistoryAdmin):
+class DepartmentAdmin(
+    ConstraintSafeAdminMixin, MembershipMessagesMixin, SimpleHistoryAdmin
+):
+    form = DepartmentAdminForm
+    membership_message_per = "department"
     list_display = ["code", "name", "member_count", "head", "is_active"]
     list_display_links = ["code", "name"]
     list_filter = ["is_active"]
     search_fields = ["code", "name"]
     readonly_fields = ["created_at", "updated_at"]
-    fields = ["code", "name", "description", "is_active", "created_at", "updated_at"]
+    fields = [
+        "code",
+        "name",
+        "description",
+        "is_active",
+        "created_at",
+        "updated_at",
+        "version",
+    ]
     inlines = [DepartmentMemberInline]
 
     def get_queryset(self, request):
@@ -374,9 +456,74 @@ class DepartmentAdmin(ConstraintSafeAdminMixin, SimpleHistoryAdmin):
 
 @admin.register(ActivityEvent)
 class ActivityEventAdmin(admin.ModelAdmin):
-    list_display = ["occurred_at", "actor_name", "source", "verb", "target_text"]
-    list_filter = ["verb", "source"]
-    search_fields = ["target_text", "department_text"]
+    """The feed: read-only for everyone, superusers included."""
+
+    list_display = [
+        "occurred_at",
+        "actor_name",
+        "source",
+        "verb",
+        "target_link",
+        "department_text",
+        "summary",
+    ]
+    list_filter = [
+        "verb",
+        "source",
+        ("actor", admin.RelatedOnlyFieldListFilter),
+        "occurred_at",
+    ]
+    search_fields = ["target_text", "department_text", "actor_name"]
+    date_hierarchy = "occurred_at"
+    list_per_page = 100
+    show_full_result_count = False
+    fields = [
+        "occurred_at",
+        "actor_name",
+        "source",
+        "verb",
+        "target_link",
+        "department_text",
+        "summary",
+        "counts",
+    ]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        # Whether each event's target still exists, in the same query, so the
+        # link column costs nothing per row.
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                target_exists=Case(
+                    When(
+                        target_type="doctor",
+                        then=Exists(Doctor.objects.filter(pk=OuterRef("target_id"))),
+                    ),
+                    When(
+                        target_type="department",
+                        then=Exists(
+                            Department.objects.filter(pk=OuterRef("target_id"))
+                        ),
+                    ),
+                    default=Value(False),
+                )
+            )
+        )
+
+    @admin.display(description="target", ordering="target_text")
+    def target_link(self, event):
+        if event.target_id and getattr(event, "target_exists", False):
+            url = reverse(
+                f"admin:doctors_{event.target_type}_change", args=[event.target_id]
+            )
+            return format_html('<a href="{}">{}</a>', url, event.target_text)
+        return event.target_text
+
+    @admin.display(description="what changed")
+    def summary(self, event):
+        return activity.summarize(event)
 
     def has_add_permission(self, request):
         return False

@@ -5,3 +5,7 @@ class DoctorsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "doctors"
     verbose_name = "Clinic"
+
+    def ready(self):
+        # Receivers connect with dispatch_uids, so importing again adds nothing.
+        from . import signals  # noqa: F401

@@ -20,8 +20,9 @@ from django.utils import timezone
 from faker import Faker
 from simple_history.utils import bulk_create_with_history
 
+from . import activity
 from .bulk import insert_history_rows, insert_rows, tracked_columns
-from .models import Department, Doctor, Membership, Specialty
+from .models import ActivityEvent, Department, Doctor, Membership, Specialty
 from .roles import CLINIC_STAFF, MANAGERS
 
 DEPARTMENTS = [
@@ -81,6 +82,20 @@ def seed_demo(*, doctors: int, departments: int, password: str | None) -> SeedRe
         _seed_doctors(doctors, department_objs, report)
         _assign_heads(department_objs, report)
         _seed_users(password, report)
+        if report.doctors_created or report.departments_created:
+            activity.record_bulk(
+                verb=ActivityEvent.Verb.BULK_CREATED,
+                target_type="doctor",
+                description=(
+                    f"Demo data: {report.doctors_created} doctors, "
+                    f"{report.departments_created} departments"
+                ),
+                counts={
+                    "doctors": report.doctors_created,
+                    "departments": report.departments_created,
+                    "memberships": report.memberships_created,
+                },
+            )
     return report
 
 

@@ -4,14 +4,16 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from .models import Doctor
+from . import activity, context
+from .models import ActivityEvent, Doctor
 
 
 def set_doctors_active(queryset: QuerySet[Doctor], *, active: bool) -> int:
     """Mark the doctors of `queryset` active or inactive; return how many changed.
 
-    One UPDATE for all rows, and one history row per doctor that really changed,
-    written in bulk.
+    One UPDATE for all rows, one history row per doctor that really changed
+    (written in bulk), one feed event with the count and one cache bump: no
+    receiver runs per row.
     """
     ids = list(queryset.values_list("pk", flat=True))
     with transaction.atomic():
@@ -30,5 +32,13 @@ def set_doctors_active(queryset: QuerySet[Doctor], *, active: bool) -> int:
         for doctor in doctors:
             doctor.is_active = active
             doctor.updated_at = now
-        Doctor.history.bulk_history_create(doctors, update=True)
+        actor = context.current().actor
+        Doctor.history.bulk_history_create(doctors, update=True, default_user=actor)
+        state = "active" if active else "inactive"
+        activity.record_bulk(
+            verb=ActivityEvent.Verb.BULK_UPDATED,
+            target_type="doctor",
+            description=f"{len(doctors)} doctors marked {state}",
+            counts={"doctors": len(doctors), "is_active": active},
+        )
     return len(doctors)

@@ -1,5 +1,6 @@
 """POST data for the doctor and department admin pages, as the browser sends it."""
 
+from doctors.concurrency import version_of
 from doctors.models import Department, Doctor, Membership
 
 INLINE_PREFIX = "memberships"
@@ -57,6 +58,7 @@ def _page(values: dict, rows) -> dict:
 
 
 def doctor_form(doctor: Doctor | None = None, rows=(), **fields) -> dict:
+    """The doctor page as submitted right after opening it (current version)."""
     values = {
         "license_number": "LIC-NEW-1",
         "first_name": "Jane",
@@ -68,6 +70,7 @@ def doctor_form(doctor: Doctor | None = None, rows=(), **fields) -> dict:
     }
     if doctor is not None:
         values.update({name: getattr(doctor, name) for name in values})
+        values["version"] = version_of(doctor)
     values.update(fields)
     return _page(values, rows)
 
@@ -81,5 +84,6 @@ def department_form(department: Department | None = None, rows=(), **fields) -> 
     }
     if department is not None:
         values.update({name: getattr(department, name) for name in values})
+        values["version"] = version_of(department)
     values.update(fields)
     return _page(values, rows)

@@ -1,18 +1,20 @@
 import os
 import time
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from doctors.demo import seed_demo
+from doctors.management.base import ClinicCommand
 
 
-class Command(BaseCommand):
+class Command(ClinicCommand):
     help = (
         "Create reproducible demo departments, doctors, memberships and the demo "
         "users admin, staff and manager. Running it again adds only what is missing."
     )
 
     def add_arguments(self, parser):
+        super().add_arguments(parser)
         parser.add_argument("--doctors", type=int, default=200, help="default: 200")
         parser.add_argument("--departments", type=int, default=12, help="default: 12")
 

@@ -1,0 +1,127 @@
+"""Signal receivers: thin, each with a sender and a dispatch_uid.
+
+Connected in DoctorsConfig.ready(). Each skips raw (fixture) saves and hands off
+to the module that owns the behaviour: activity (the feed, which also bumps the
+dashboard cache generation on commit) and tasks (the welcome email).
+
+Membership changes arrive by two roads. Admin inlines save and delete Membership
+rows (post_save / post_delete). `add()` and `set()` from either side insert rows
+in bulk and send only m2m_changed. `remove()` and `clear()` delete rows through
+a queryset, which sends post_delete for every row *and* m2m_changed; the
+post_delete receiver records those, so m2m_changed is used for additions only
+and each change becomes exactly one event.
+
+Receivers are held strongly (weak=False): with weak references, importing this
+module again would let the first functions be collected while the dispatch_uid
+kept the new ones out, leaving no receiver at all.
+"""
+
+from django.db.models.signals import (
+    m2m_changed,
+    post_delete,
+    post_save,
+    pre_delete,
+    pre_save,
+)
+from django.dispatch import receiver
+
+from . import activity, tasks
+from .models import Department, Doctor, Membership
+
+TRACKED = (Doctor, Department, Membership)
+
+
+def _connect_for_each(signal, senders, name):
+    def decorator(func):
+        for sender in senders:
+            signal.connect(
+                func,
+                sender=sender,
+                weak=False,
+                dispatch_uid=f"doctors.{name}.{sender.__name__}",
+            )
+        return func
+
+    return decorator
+
+
+@_connect_for_each(pre_save, TRACKED, "note_pending_changes")
+def note_pending_changes(sender, instance, raw=False, **kwargs):
+    if raw:
+        return
+    instance._pending_changes = activity.pending_changes(instance)
+    if instance._pending_changes == {}:
+        # Nothing changed: no feed event, and no history row either.
+        instance.skip_history_when_saving = True
+
+
+@_connect_for_each(post_save, (Doctor, Department), "record_saved")
+def record_saved(sender, instance, created, raw=False, **kwargs):
+    if raw:
+        return
+    activity.record_saved(
+        instance, created=created, changes=getattr(instance, "_pending_changes", None)
+    )
+    _forget_pending(instance)
+
+
+@receiver(
+    post_save, sender=Doctor, dispatch_uid="doctors.welcome_new_doctor", weak=False
+)
+def welcome_new_doctor(sender, instance, created, raw=False, **kwargs):
+    if raw or not created:
+        return
+    tasks.queue_welcome_emails([instance.pk])
+
+
+@receiver(
+    post_save, sender=Membership, dispatch_uid="doctors.membership_saved", weak=False
+)
+def membership_saved(sender, instance, created, raw=False, **kwargs):
+    if raw:
+        return
+    activity.record_membership_saved(
+        instance, created=created, changes=getattr(instance, "_pending_changes", None)
+    )
+    _forget_pending(instance)
+
+
+@receiver(
+    post_delete,
+    sender=Membership,
+    dispatch_uid="doctors.membership_deleted",
+    weak=False,
+)
+def membership_deleted(sender, instance, origin=None, **kwargs):
+    activity.record_membership_change(
+        activity.membership_change(instance, activity.Verb.MEMBERSHIP_REMOVED)
+    )
+
+
+@_connect_for_each(pre_delete, (Doctor, Department), "remember_names")
+def remember_names(sender, instance, **kwargs):
+    activity.remember_names_before_cascade(instance)
+
+
+@_connect_for_each(post_delete, (Doctor, Department), "record_deleted")
+def record_deleted(sender, instance, **kwargs):
+    activity.record_deleted(instance)
+    activity.forget_cascade_names()
+
+
+@receiver(
+    m2m_changed,
+    sender=Doctor.departments.through,
+    dispatch_uid="doctors.m2m_added",
+    weak=False,
+)
+def memberships_added(sender, instance, action, reverse, pk_set, raw=False, **kwargs):
+    if raw or action != "post_add" or not pk_set:
+        return
+    activity.record_memberships_added(instance=instance, pk_set=pk_set, reverse=reverse)
+
+
+def _forget_pending(instance) -> None:
+    instance.__dict__.pop("_pending_changes", None)
+    instance.__dict__.pop("skip_history_when_saving", None)
+    activity.remember_saved_values(instance)
