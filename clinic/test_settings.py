@@ -20,3 +20,11 @@ STORAGES["staticfiles"]["BACKEND"] = (  # noqa: F405
 )
 STATIC_ROOT = None  # whitenoise serves from the finders in tests
 WHITENOISE_USE_FINDERS = True
+
+# A file, not an in-memory database, for SQLite: tests that start a second
+# process (a task worker, a web server) must see the same data. One file per
+# test process, so parallel runs never share one.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")  # noqa: F405
+    }

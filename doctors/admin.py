@@ -264,7 +264,9 @@ class VersionedAdminForm(forms.ModelForm):
                 "and save again.",
                 code="stale",
                 params={
-                    "object": self.instance,
+                    # Formatted now: the message names the object as stored,
+                    # before this form's data is applied to it.
+                    "object": str(self.instance),
                     "change": concurrency.last_change_description(self.instance),
                 },
             )

@@ -31,14 +31,15 @@ def membership_row(
     role: str = Membership.Role.MEMBER,
     is_primary: bool = False,
     delete: bool = False,
-    joined_on: str = "2024-01-01",
+    joined_on: str | None = None,
 ) -> dict:
     """One inline row; `side` is the field the row picks ("department" or "doctor")."""
     row = {
         "id": membership.pk if membership else None,
         side: other,
         "role": role,
-        "joined_on": joined_on,
+        "joined_on": joined_on
+        or (membership.joined_on.isoformat() if membership else "2024-01-01"),
         "is_primary": is_primary,
         "DELETE": delete,
     }
