@@ -3,7 +3,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from doctors.models import Department, Doctor, Membership
+from doctors.models import ActivityEvent, Department, Doctor, Membership
 from tests.admin_forms import department_form, doctor_form, membership_row
 from tests.factories import DepartmentFactory, DoctorFactory, MembershipFactory
 
@@ -291,6 +291,8 @@ def test_activate_and_deactivate_actions(staff_client):
         follow=True,
     )
     assert "2 doctors marked inactive." in response.content.decode()
+    (event,) = ActivityEvent.objects.filter(verb="bulk_updated")
+    assert event.counts == {"doctors": 2, "is_active": False}
     assert list(Doctor.objects.filter(is_active=False).order_by("pk")) == doctors[:2]
     assert doctors[0].history.count() == 2
     assert doctors[0].history.first().is_active is False
