@@ -2,9 +2,10 @@
 
 Measured on 20k doctors (SQLite): `bulk_create` 1.8 s, simple-history's
 `bulk_create_with_history` 4.6 s, one prepared INSERT through `executemany`
-0.25 s. Building model instances alone costs about 30 µs each, so these helpers
-take rows as tuples, convert values with the fields' own database adapters, and
-write the history rows simple-history would have written.
+0.25 s; on PostgreSQL, COPY is faster still. Building model instances alone
+costs about 30 µs each, so these helpers take rows as tuples, convert values
+with the fields' own database adapters, and write the history rows
+simple-history would have written.
 """
 
 import datetime
@@ -73,13 +74,20 @@ def insert_rows(
         return
     by_attname = {f.attname: f.column for f in model._meta.concrete_fields}
     quote = connection.ops.quote_name
-    sql = "INSERT INTO {} ({}) VALUES ({})".format(
-        quote(model._meta.db_table),
-        ", ".join(quote(by_attname[attname]) for attname in columns),
-        ", ".join(["%s"] * len(columns)),
-    )
+    table = quote(model._meta.db_table)
+    column_list = ", ".join(quote(by_attname[attname]) for attname in columns)
     with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+        if connection.vendor == "postgresql":
+            # COPY streams the rows in one command: about 10x faster than
+            # executemany, which psycopg runs as one statement per row.
+            with cursor.cursor.copy(f"COPY {table} ({column_list}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            placeholders = ", ".join(["%s"] * len(columns))
+            cursor.executemany(
+                f"INSERT INTO {table} ({column_list}) VALUES ({placeholders})", rows
+            )
 
 
 def insert_history_rows(
