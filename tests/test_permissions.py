@@ -6,7 +6,12 @@ from django.urls import reverse
 
 from doctors.models import ActivityEvent
 from doctors.roles import CLINIC_STAFF, MANAGERS, ROLE_PERMISSIONS
-from tests.factories import DepartmentFactory, DoctorFactory, MembershipFactory
+from tests.factories import (
+    DepartmentFactory,
+    DoctorFactory,
+    MembershipFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -38,7 +43,13 @@ def build_objects():
     event = ActivityEvent.objects.create(
         source="system", verb="created", target_type="doctor", target_text="x"
     )
-    return {"doctor": doctor, "department": department, "activityevent": event}
+    user = UserFactory(username="someone-else")
+    return {
+        "doctor": doctor,
+        "department": department,
+        "activityevent": event,
+        "user": user,
+    }
 
 
 def pages(objects):
@@ -61,8 +72,17 @@ def pages(objects):
     yield reverse("admin:doctors_activityevent_add"), NOBODY
     yield reverse("admin:doctors_activityevent_change", args=[event.pk]), READERS
     yield reverse("admin:doctors_activityevent_delete", args=[event.pk]), NOBODY
+    yield reverse("admin:password_change"), EVERYONE_STAFF
+    user = objects["user"]
     yield reverse("admin:auth_user_changelist"), SUPERUSER
+    yield reverse("admin:auth_user_add"), SUPERUSER
+    yield reverse("admin:auth_user_change", args=[user.pk]), SUPERUSER
+    yield reverse("admin:auth_user_password_change", args=[user.pk]), SUPERUSER
+    yield reverse("admin:auth_user_delete", args=[user.pk]), SUPERUSER
+    group = Group.objects.get(name=CLINIC_STAFF)
     yield reverse("admin:auth_group_changelist"), SUPERUSER
+    yield reverse("admin:auth_group_add"), SUPERUSER
+    yield reverse("admin:auth_group_change", args=[group.pk]), SUPERUSER
 
 
 @pytest.fixture
