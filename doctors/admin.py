@@ -509,16 +509,7 @@ class ActivityEventAdmin(admin.ModelAdmin):
     date_hierarchy = "occurred_at"
     list_per_page = 100
     show_full_result_count = False
-    fields = [
-        "occurred_at",
-        "actor_name",
-        "source",
-        "verb",
-        "target_link",
-        "department_text",
-        "summary",
-        "counts",
-    ]
+    fields = [*list_display, "counts"]
     readonly_fields = fields
 
     def get_queryset(self, request):
