@@ -63,6 +63,9 @@ def pages(objects):
     yield reverse("admin:doctors_activityevent_delete", args=[event.pk]), NOBODY
     yield reverse("admin:auth_user_changelist"), SUPERUSER
     yield reverse("admin:auth_group_changelist"), SUPERUSER
+    # Login attempts and lockouts (django-axes): superusers unlock, nobody else.
+    yield reverse("admin:axes_accessattempt_changelist"), SUPERUSER
+    yield reverse("admin:axes_accesslog_changelist"), SUPERUSER
 
 
 @pytest.fixture
