@@ -5,6 +5,7 @@ import logging
 import secrets
 
 import pytest
+from axes.models import AccessAttempt, AccessLog
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
@@ -13,7 +14,6 @@ from django.core.management import call_command
 from django.test import RequestFactory, override_settings
 from django.urls import reverse
 
-from axes.models import AccessAttempt, AccessLog
 from clinic.security import client_ip_address
 from doctors.models import ActivityEvent
 from tests.factories import UserFactory
