@@ -165,6 +165,32 @@ else:
             },
         }
     }
+
+
+def env_sentinels(name: str) -> list[tuple[str, int]]:
+    sentinels = []
+    for item in env_list(name, ""):
+        host, _, port = item.rpartition(":")
+        if not host or not port.isdigit():
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} is not host:port (e.g. sentinel-1:26379)"
+            )
+        sentinels.append((host.strip("[]"), int(port)))
+    return sentinels
+
+
+# Redis with Sentinel (several hosts, automatic failover): REDIS_SENTINELS lists
+# the sentinels as host:port,host:port and REDIS_URL names the monitored service
+# instead of a host, e.g. redis://clinic-cache/0. See docs/deploy.md.
+REDIS_SENTINELS = env_sentinels("REDIS_SENTINELS")
+if REDIS_SENTINELS and REDIS_URL != "locmem":
+    CACHES["default"]["OPTIONS"].update(
+        {
+            "CLIENT_CLASS": "django_redis.client.SentinelClient",
+            "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
+            "SENTINELS": REDIS_SENTINELS,
+        }
+    )
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 DJANGO_REDIS_LOGGER = "clinic.cache"
 
