@@ -256,6 +256,7 @@ def main() -> None:
                str(DEPARTMENTS)).splitlines()[0])  # fmt: skip
     seed_s = time.perf_counter() - started
 
+    load_before = round(os.getloadavg()[0], 2)
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="clinic-load-") as tmp:
         processes = start_profile(env, port, Path(tmp))
@@ -304,6 +305,11 @@ def main() -> None:
                 "connections": CONNECTIONS,
                 "duration_s_per_page": DURATION_S,
                 "web_workers": web_workers(),
+                # This machine may be shared: a 1-minute load average well above
+                # its CPU count means the figures are pessimistic.
+                "cpus": os.cpu_count(),
+                "loadavg_1m_before": load_before,
+                "loadavg_1m_after": round(os.getloadavg()[0], 2),
                 "pages": results,
                 "ratios_baseline": baseline,
                 "ratios": ratios,
