@@ -11,7 +11,7 @@ response must be a 200: any other status, or a socket error, fails the run.
 
 Prints p50/p95 latency and requests per second per page, the latency ratios of
 each page to the cheapest one (`/healthz`, or the admin index without it), and
-as its last line one JSON object. BENCH_SMOKE=1: 200 doctors, 2 s per page.
+as its last line one JSON object. BENCH_SMOKE=1: 200 doctors, 5 s per page.
 Needs wrk (Debian package `wrk`; scripts/bench.sh installs it when it can).
 """
 
@@ -36,7 +36,7 @@ SMOKE = os.environ.get("BENCH_SMOKE") == "1"
 DOCTORS = 200 if SMOKE else 100_000
 DEPARTMENTS = 12 if SMOKE else 40
 CONNECTIONS = 20
-DURATION_S = 2 if SMOKE else 30
+DURATION_S = 5 if SMOKE else 30
 WARMUP_REQUESTS = 5
 START_TIMEOUT_S = 60
 
@@ -171,6 +171,8 @@ def run_wrk(site: Site, path: str, script: Path) -> dict:
     if result.returncode != 0 or line is None:
         sys.exit(f"wrk failed on {path}:\n{result.stdout}{result.stderr}")
     raw = json.loads(line.removeprefix("WRK_RESULT "))
+    if raw["requests"] == 0:
+        sys.exit(f"no request to {path} completed in {DURATION_S} s")
     seconds = raw["duration_us"] / 1e6
     return {
         "path": path,
