@@ -2,6 +2,7 @@
 # same steps run by hand, from make, and in CI (.ci/run).
 #
 #   make run     the product on http://127.0.0.1:8000/admin/ with demo data; Ctrl-C stops it
+#   make serve   the production profile: gunicorn + task worker, PostgreSQL, Redis, DEBUG off
 #   make test    lint + migrations check + pytest + benchmark smoke run
 #   make lint    ruff check and ruff format --check
 #   make format  ruff format and ruff check --fix
@@ -9,7 +10,7 @@
 #   make clean   caches, collected static files, local Redis/bench leftovers
 #   make distclean  clean + the venv and the local SQLite database
 #
-# Variables: PORT=8001 (make run), PYTHON=/path/to/python3.13 (the interpreter for
+# Variables: PORT=8001 (make run, make serve), PYTHON=/path/to/python3.13 (the interpreter for
 # a new .venv; otherwise found on PATH, in pyenv's versions, or in /usr/bin).
 
 SHELL := /bin/bash
@@ -21,7 +22,7 @@ PY := $(VENV)/bin/python
 # PORT=... and PYTHON=... given on the command line reach the scripts as
 # environment variables (make exports command-line variables).
 
-.PHONY: help venv run test lint format bench clean distclean
+.PHONY: help venv run serve test lint format bench clean distclean
 
 help:
 	@sed -n 's/^#   make /  make /p' $(firstword $(MAKEFILE_LIST))
@@ -33,6 +34,9 @@ venv:
 
 run:
 	@bash scripts/run.sh
+
+serve:
+	@bash scripts/serve.sh
 
 test:
 	@bash scripts/test.sh

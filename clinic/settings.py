@@ -5,10 +5,12 @@ Local use needs no configuration: a SQLite file under var/ and the Redis server 
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CLINIC_VAR_DIR", BASE_DIR / "var"))
@@ -52,6 +54,19 @@ if not SECRET_KEY:
     SECRET_KEY = "insecure-local-development-key-never-use-in-production"
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
+
+# `make serve` runs the production profile over plain HTTP on loopback, where
+# secure-only cookies would never come back and login would be impossible. This
+# switch relaxes exactly that, refuses any host name but loopback, and makes
+# `check --deploy` warn (clinic.W001). Never set it in a real deployment.
+SERVE_INSECURE_LOCAL = env_bool("SERVE_INSECURE_LOCAL", False)
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]"}
+if SERVE_INSECURE_LOCAL and not set(ALLOWED_HOSTS) <= LOOPBACK_HOSTS:
+    raise ImproperlyConfigured(
+        "SERVE_INSECURE_LOCAL=true serves plain HTTP and is for loopback only, but "
+        f"ALLOWED_HOSTS={','.join(ALLOWED_HOSTS)!r} names other hosts. Unset "
+        "SERVE_INSECURE_LOCAL and serve through HTTPS (BEHIND_TLS_PROXY=true)."
+    )
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
@@ -64,11 +79,13 @@ INSTALLED_APPS = [
     "simple_history",
     "import_export",
     "django_tasks_db",
+    "axes",
     "doctors.apps.DoctorsConfig",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -78,6 +95,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes requires: turns a locked-out login into its page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "clinic.urls"
@@ -94,6 +113,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",
             ],
         },
     },
@@ -145,6 +165,32 @@ else:
             },
         }
     }
+
+
+def env_sentinels(name: str) -> list[tuple[str, int]]:
+    sentinels = []
+    for item in env_list(name, ""):
+        host, _, port = item.rpartition(":")
+        if not host or not port.isdigit():
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} is not host:port (e.g. sentinel-1:26379)"
+            )
+        sentinels.append((host.strip("[]"), int(port)))
+    return sentinels
+
+
+# Redis with Sentinel (several hosts, automatic failover): REDIS_SENTINELS lists
+# the sentinels as host:port,host:port and REDIS_URL names the monitored service
+# instead of a host, e.g. redis://clinic-cache/0. See docs/deploy.md.
+REDIS_SENTINELS = env_sentinels("REDIS_SENTINELS")
+if REDIS_SENTINELS and REDIS_URL != "locmem":
+    CACHES["default"]["OPTIONS"].update(
+        {
+            "CLIENT_CLASS": "django_redis.client.SentinelClient",
+            "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
+            "SENTINELS": REDIS_SENTINELS,
+        }
+    )
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 DJANGO_REDIS_LOGGER = "clinic.cache"
 
@@ -172,7 +218,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
 STATICFILES_DIRS = [path for path in [BASE_DIR / "static"] if path.is_dir()]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -187,6 +233,7 @@ STORAGES = {
 
 # Email: printed to the console in development; SMTP from the environment
 # otherwise.
+# EMAIL_FILE_PATH: the folder of the file backend (one file per message).
 EMAIL_BACKEND_PATH = os.environ.get(
     "EMAIL_BACKEND",
     "django.core.mail.backends.console.EmailBackend"
@@ -201,30 +248,76 @@ _smtp_options = {
     "use_tls": env_bool("EMAIL_USE_TLS", False),
     "timeout": 10,
 }
+_mailer_options = {}
+if EMAIL_BACKEND_PATH.endswith("smtp.EmailBackend"):
+    _mailer_options = _smtp_options
+elif EMAIL_BACKEND_PATH.endswith("filebased.EmailBackend"):
+    _mailer_options = {
+        "file_path": os.environ.get("EMAIL_FILE_PATH") or str(VAR_DIR / "mail")
+    }
 MAILERS = {
     "default": {
         "BACKEND": EMAIL_BACKEND_PATH,
-        "OPTIONS": (
-            _smtp_options if EMAIL_BACKEND_PATH.endswith("smtp.EmailBackend") else {}
-        ),
+        "OPTIONS": _mailer_options,
     }
 }
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "clinic-admin@localhost")
 
 # Security. Cookies are secure and HSTS is on whenever DEBUG is off; a deployment
 # behind a TLS-terminating proxy sets SECURE_PROXY_SSL_HEADER via the environment.
+# Both cookies are HttpOnly: no script reads them (forms carry the CSRF token).
+_https_only = not DEBUG and not SERVE_INSECURE_LOCAL
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = not DEBUG
-CSRF_COOKIE_SECURE = not DEBUG
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = _https_only
+CSRF_COOKIE_SECURE = _https_only
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", _https_only)
 SECURE_HSTS_SECONDS = 0 if DEBUG else env_int("SECURE_HSTS_SECONDS", 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-if env_bool("BEHIND_TLS_PROXY", False):
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
+if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# How many proxies append to X-Forwarded-For in front of the app (with
+# BEHIND_TLS_PROXY): the client address is the entry that many from the right.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 1)
+
+# Content-Security-Policy: scripts and styles only from our own static files.
+# The nonce admits only the few inline blocks Django's admin marks with it; the
+# project's own templates have no inline script, style or on* handler at all.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF, CSP.NONCE],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT failed logins for one
+# username from one address, that pair is locked out for LOGIN_LOCKOUT_MINUTES.
+# Unlock early: `manage.py axes_reset_username USERNAME`. Attempts live in the
+# database, so every web process sees the same count.
+AUTHENTICATION_BACKENDS = [
+    "clinic.security.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 30))
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "clinic.security.client_ip_address"
+AXES_LOCKOUT_CALLABLE = "clinic.security.lockout_response"
+# Operators need the username and address in the log to unlock the right pair;
+# the password is always masked (AXES_PASSWORD_FORM_FIELD).
+AXES_SENSITIVE_PARAMETERS = []
 
 # Admin lists of doctors are long: keep pages moderate and counting cheap.
 ADMIN_LIST_PER_PAGE = 100
@@ -246,5 +339,7 @@ LOGGING = {
         "clinic": {"level": os.environ.get("LOG_LEVEL", "INFO")},
         "doctors": {"level": os.environ.get("LOG_LEVEL", "INFO")},
         "django_tasks_db": {"level": "INFO"},
+        # Failed logins and lockouts are warnings; successes are not logged.
+        "axes": {"level": "WARNING"},
     },
 }

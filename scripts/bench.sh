@@ -36,6 +36,8 @@ fi
 
 ensure_venv
 ensure_var
+# bench/load.py drives wrk; without it, its smoke run says so and skips.
+ensure_apt_tool wrk wrk || warn "bench/load.py needs wrk; its smoke run will skip"
 
 export PYTHONUNBUFFERED=1
 # bench/X.py runs as a script: make the project importable from it.

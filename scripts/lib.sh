@@ -32,6 +32,26 @@ redact_url() { printf '%s' "$1" | sed -E 's#://([^/:@]*):[^/@]*@#://\1:***@#'; }
 
 ensure_venv() { bash "$ROOT/scripts/venv.sh"; }
 
+# ensure_apt_tool COMMAND PACKAGE: succeed if COMMAND is on PATH, installing
+# Debian's PACKAGE first when it is missing and this user may (root, apt-get).
+# Otherwise explain what to install and return 1.
+ensure_apt_tool() {
+    local tool=$1 package=$2
+    command -v "$tool" >/dev/null 2>&1 && return 0
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        say "Installing $package (apt-get) for $tool"
+        if DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null ||
+            { apt-get update -qq >/dev/null &&
+                DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null; }; then
+            command -v "$tool" >/dev/null 2>&1 && return 0
+        fi
+        warn "apt-get install $package failed"
+        return 1
+    fi
+    warn "$tool is not installed and this user cannot install it: run 'sudo apt-get install $package'"
+    return 1
+}
+
 ensure_var() { mkdir -p "$VAR"; }
 
 # Succeeds when the Redis at URL "$1" answers PING within a second.

@@ -45,6 +45,11 @@ else
     export REDIS_URL=locmem
 fi
 
+# The browser tests drive Debian's Chromium; without it they skip (and say so).
+if ! ensure_apt_tool chromium chromium; then
+    shout "NO CHROMIUM: the browser tests (pytest -m browser) will be skipped."
+fi
+
 if [ -n "${DATABASE_URL:-}" ]; then
     ensure_database
     say "Database: $(redact_url "$DATABASE_URL") (pytest-django uses test_<name>)"

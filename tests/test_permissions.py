@@ -83,6 +83,9 @@ def pages(objects):
     yield reverse("admin:auth_group_changelist"), SUPERUSER
     yield reverse("admin:auth_group_add"), SUPERUSER
     yield reverse("admin:auth_group_change", args=[group.pk]), SUPERUSER
+    # Login attempts and lockouts (django-axes): superusers unlock, nobody else.
+    yield reverse("admin:axes_accessattempt_changelist"), SUPERUSER
+    yield reverse("admin:axes_accesslog_changelist"), SUPERUSER
 
 
 @pytest.fixture
