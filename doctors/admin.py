@@ -264,7 +264,9 @@ class VersionedAdminForm(forms.ModelForm):
                 "and save again.",
                 code="stale",
                 params={
-                    "object": self.instance,
+                    # The name as stored: the message is rendered after the
+                    # form has copied the user's unsaved input into the instance.
+                    "object": str(self.instance),
                     "change": concurrency.last_change_description(self.instance),
                 },
             )
