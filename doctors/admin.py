@@ -18,6 +18,7 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.text import capfirst
 from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -90,6 +91,14 @@ class MembershipForm(forms.ModelForm):
 
 class MembershipFormSet(BaseInlineFormSet):
     """Membership rows of one doctor or one department, validated as a whole."""
+
+    def add_fields(self, form, index):
+        super().add_fields(form, index)
+        # A tabular inline shows the labels only as column headings, which do
+        # not name the inputs of each row for assistive technology.
+        for field in form.fields.values():
+            if not field.widget.is_hidden:
+                field.widget.attrs.setdefault("aria-label", capfirst(field.label))
 
     def clean(self):
         super().clean()

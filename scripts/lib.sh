@@ -40,9 +40,11 @@ ensure_apt_tool() {
     command -v "$tool" >/dev/null 2>&1 && return 0
     if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
         say "Installing $package (apt-get) for $tool"
-        if DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null ||
-            { apt-get update -qq >/dev/null &&
-                DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" >/dev/null; }; then
+        # Wait for another apt/dpkg run (up to 10 minutes) instead of failing at once.
+        local lock=(-o DPkg::Lock::Timeout=600)
+        if DEBIAN_FRONTEND=noninteractive apt-get "${lock[@]}" install -y -qq "$package" >/dev/null ||
+            { apt-get "${lock[@]}" update -qq >/dev/null &&
+                DEBIAN_FRONTEND=noninteractive apt-get "${lock[@]}" install -y -qq "$package" >/dev/null; }; then
             command -v "$tool" >/dev/null 2>&1 && return 0
         fi
         warn "apt-get install $package failed"

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # `make test`: everything a change must pass, in order, stopping at the first failure.
 #
-#   venv -> ruff check -> ruff format --check -> Redis/PostgreSQL ready ->
+#   venv -> ruff check -> ruff format --check -> Redis/PostgreSQL/Chromium ready ->
 #   makemigrations --check -> pytest (whole suite) -> smoke run of every bench/*.py
 #
 # Environment: DATABASE_URL (unset = SQLite; a postgres:// URL is created if
 # missing), REDIS_URL (default redis://127.0.0.1:6379/13, as clinic.test_settings),
-# PYTEST_ARGS (extra pytest arguments, e.g. PYTEST_ARGS="-k dashboard -x").
+# PYTEST_ARGS (extra pytest arguments, e.g. PYTEST_ARGS="-k dashboard -x"),
+# CHROMIUM_PATH (the browser for tests/browser/, default /usr/bin/chromium; when
+# it is missing, Debian's chromium package is installed if running as root).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -45,16 +47,33 @@ else
     export REDIS_URL=locmem
 fi
 
-# The browser tests drive Debian's Chromium; without it they skip (and say so).
-if ! ensure_apt_tool chromium chromium; then
-    shout "NO CHROMIUM: the browser tests (pytest -m browser) will be skipped."
-fi
-
 if [ -n "${DATABASE_URL:-}" ]; then
     ensure_database
     say "Database: $(redact_url "$DATABASE_URL") (pytest-django uses test_<name>)"
 else
     say "Database: SQLite (DATABASE_URL unset)"
+fi
+
+# Chromium for the browser journeys (tests/browser/). Playwright's own browser
+# download is not used: the tests drive Debian's chromium package.
+chromium="${CHROMIUM_PATH:-/usr/bin/chromium}"
+if [ ! -x "$chromium" ] && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "No Chromium at $chromium: installing Debian's chromium package"
+    # Wait for another apt/dpkg run (up to 10 minutes) instead of failing at once.
+    apt_options=(-o DPkg::Lock::Timeout=600)
+    if ! { apt-get "${apt_options[@]}" update -qq &&
+        DEBIAN_FRONTEND=noninteractive apt-get "${apt_options[@]}" install -y -qq chromium; }; then
+        warn "apt-get could not install chromium"
+    fi
+fi
+if [ -x "$chromium" ]; then
+    say "Chromium for the browser tests: $("$chromium" --version 2>/dev/null || echo "$chromium")"
+elif [ -n "${CI:-}" ]; then
+    die "no Chromium at $chromium and it could not be installed (needs root and Debian's" \
+        "chromium package); CI runs the browser journeys in tests/browser/"
+else
+    shout "NO CHROMIUM at $chromium: the browser journeys in tests/browser/ will be SKIPPED." \
+        "Install it with: sudo apt-get install chromium (or set CHROMIUM_PATH)."
 fi
 
 step "makemigrations --check"

@@ -6,6 +6,9 @@ from django.contrib.auth.models import Group
 
 from doctors.models import Department, Doctor, Membership, Specialty
 
+# Every user built by UserFactory can log in with this password.
+USER_PASSWORD = "correct horse battery staple"
+
 
 class DepartmentFactory(factory.django.DjangoModelFactory):
     class Meta:
@@ -42,7 +45,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     username = factory.Sequence(lambda n: f"user{n}")
     is_staff = True
-    password = factory.django.Password("correct horse battery staple")
+    password = factory.django.Password(USER_PASSWORD)
 
     @factory.post_generation
     def groups(self, create, extracted, **kwargs):

@@ -3,9 +3,15 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from doctors.context import acting_as
 from doctors.models import ActivityEvent, Department, Doctor, Membership
 from tests.admin_forms import department_form, doctor_form, membership_row
-from tests.factories import DepartmentFactory, DoctorFactory, MembershipFactory
+from tests.factories import (
+    DepartmentFactory,
+    DoctorFactory,
+    MembershipFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -168,6 +174,22 @@ class TestDoctorFormErrors:
         response = self.post(staff_client, data)
         assert response.status_code == 200
         assert not Doctor.objects.exists()
+
+    def test_a_page_older_than_the_stored_doctor_is_refused(self, staff_client):
+        """Saving a page opened before someone else's save changes nothing; the
+        error names the doctor as stored, not as typed, and who changed it."""
+        doctor = DoctorFactory(first_name="Jane", last_name="Roe")
+        stale_page = doctor_form(doctor, first_name="Janet")
+        with acting_as(UserFactory(username="alice"), source="admin"):
+            doctor.phone = "+44 20 7946 0001"
+            doctor.save()
+        response = self.post(staff_client, stale_page, doctor)
+        assert response.status_code == 200
+        (error,) = response.context["adminform"].form.non_field_errors()
+        assert error.startswith("Dr Jane Roe was changed by alice at ")
+        assert error.endswith(" since you opened it; review and save again.")
+        doctor.refresh_from_db()
+        assert (doctor.first_name, doctor.phone) == ("Jane", "+44 20 7946 0001")
 
     def test_primary_can_move_to_another_department_in_one_save(self, staff_client):
         first, second = DepartmentFactory.create_batch(2)

@@ -82,6 +82,16 @@ def sentinel_setup(tmp_path: Path):
         "the replica to sync",
     )
     wait_until(lambda: sentinel_client.ping(), 15, "the sentinel")
+    # The sentinel learns of the replica from the primary's INFO (every ~10 s);
+    # stopping the primary before that leaves it nothing to promote.
+    wait_until(
+        lambda: any(
+            replica_info.get("port") == replica
+            for replica_info in sentinel_client.sentinel_slaves(SERVICE)
+        ),
+        30,
+        "the sentinel to discover the replica",
+    )
     try:
         yield {
             "primary": primary,

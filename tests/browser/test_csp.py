@@ -6,10 +6,9 @@ autocomplete and "add another" inline row, the record history — and every
 `securitypolicyviolation` event and CSP console error is collected. Any one of
 them fails the test: a blocked script or style is a broken page.
 
-Self-contained: the browser and data fixtures live in this file.
+The browser comes from the shared fixtures in conftest.py.
 """
 
-import os
 import re
 
 import pytest
@@ -20,15 +19,7 @@ from tests.factories import DepartmentFactory, DoctorFactory, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 PASSWORD = "correct horse battery staple"
-TIMEOUT_MS = 15_000
 
 # Runs in every page before its own scripts: records CSP violations the page
 # reports. Playwright injects it through the DevTools protocol, outside the CSP.
@@ -41,31 +32,6 @@ document.addEventListener("securitypolicyviolation", (event) => {
   );
 });
 """
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API keeps an event loop running in this thread; Django
-    # would take every ORM call made meanwhile (test data, the test database
-    # itself) for one made from async code. They are plain synchronous calls.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-            )
-            yield browser
-            browser.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 class ViolationLog:
@@ -102,7 +68,7 @@ class ViolationLog:
 
 
 @pytest.fixture
-def admin_page(browser, live_server, settings):
+def admin_page(new_context, settings):
     """A logged-in superuser's page, plus the log of what it reported."""
     # The live server speaks plain HTTP; secure-only cookies would not return.
     settings.SESSION_COOKIE_SECURE = False
@@ -110,13 +76,11 @@ def admin_page(browser, live_server, settings):
     user = UserFactory(username="csp-admin", is_superuser=True)
     user.set_password(PASSWORD)
     user.save()
-    context = browser.new_context(base_url=live_server.url)
-    context.set_default_timeout(TIMEOUT_MS)
+    context = new_context()
     context.add_init_script(RECORD_VIOLATIONS)
     page = context.new_page()
     log = ViolationLog(page)
-    yield page, log
-    context.close()
+    return page, log
 
 
 def log_in(page, log):
