@@ -288,3 +288,18 @@ def _show(value: Any) -> str:
     if value is False:
         return "no"
     return str(value)
+
+
+def describe_membership_change(event: ActivityEvent) -> str:
+    """e.g. "role: member → head" or "as head, primary", for history pages."""
+    changes = event.changes or {}
+    if event.verb == Verb.MEMBERSHIP_CHANGED:
+        return "; ".join(
+            f"{name.replace('_', ' ')}: {_show(old)} → {_show(new)}"
+            for name, (old, new) in changes.items()
+        )
+    index = 1 if event.verb == Verb.MEMBERSHIP_ADDED else 0
+    role = (changes.get("role") or [None, None])[index]
+    primary = (changes.get("is_primary") or [None, None])[index]
+    parts = [f"as {role}" if role else "", "primary" if primary else ""]
+    return ", ".join(part for part in parts if part)

@@ -10,6 +10,7 @@ from django.db.models import (
     Exists,
     OuterRef,
     Prefetch,
+    Q,
     Subquery,
     Value,
     When,
@@ -344,6 +345,31 @@ class DepartmentAdminForm(VersionedAdminForm):
         fields = ["code", "name", "description", "is_active"]
 
 
+class MembershipHistoryMixin:
+    """The History page also lists the object's membership changes, from the feed."""
+
+    object_history_template = "admin/doctors/object_history.html"
+    membership_history_limit = 200
+
+    def history_view(self, request, object_id, extra_context=None):
+        if self.model is Doctor:
+            about = Q(target_type="doctor", target_id=object_id)
+        else:
+            about = Q(department_id=object_id)
+        events = list(
+            ActivityEvent.objects.filter(
+                about, verb__startswith="membership_"
+            ).order_by("-occurred_at", "-id")[: self.membership_history_limit]
+        )
+        for event in events:
+            event.details = activity.describe_membership_change(event)
+        return super().history_view(
+            request,
+            object_id,
+            extra_context={**(extra_context or {}), "membership_events": events},
+        )
+
+
 class MembershipMessagesMixin:
     """After a save, one message per changed object saying what happened to its
     memberships, from what the signal receivers collected in this request."""
@@ -362,7 +388,10 @@ class MembershipMessagesMixin:
 
 @admin.register(Doctor)
 class DoctorAdmin(
-    ConstraintSafeAdminMixin, MembershipMessagesMixin, SimpleHistoryAdmin
+    ConstraintSafeAdminMixin,
+    MembershipMessagesMixin,
+    MembershipHistoryMixin,
+    SimpleHistoryAdmin,
 ):
     form = DoctorAdminForm
     membership_message_per = "doctor"
@@ -445,7 +474,10 @@ class DoctorAdmin(
 
 @admin.register(Department)
 class DepartmentAdmin(
-    ConstraintSafeAdminMixin, MembershipMessagesMixin, SimpleHistoryAdmin
+    ConstraintSafeAdminMixin,
+    MembershipMessagesMixin,
+    MembershipHistoryMixin,
+    SimpleHistoryAdmin,
 ):
     form = DepartmentAdminForm
     membership_message_per = "department"

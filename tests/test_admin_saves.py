@@ -282,3 +282,23 @@ class TestFeedAdmin:
         assert by_actor.context["cl"].result_count == 1
         filters = client.get(url).context["cl"].filter_specs
         assert [f.title for f in filters] == ["verb", "source", "actor", "when"]
+
+
+def test_history_pages_list_membership_changes(staff_client, clinic_staff):
+    """A doctor's and a department's History show who changed which membership."""
+    department = DepartmentFactory(name="Cardiology")
+    doctor = DoctorFactory(first_name="Jane", last_name="Roe")
+    with acting_as(clinic_staff, source="admin"):
+        doctor.departments.add(department, through_defaults={"role": "head"})
+        doctor.departments.remove(department)
+    page = staff_client.get(
+        reverse("admin:doctors_doctor_history", args=[doctor.pk])
+    ).content.decode()
+    rows = page.split('id="membership_change_history"')[1]
+    assert rows.index("Removed from department") < rows.index("Added to department")
+    assert "<td>Cardiology</td>" in rows and "<td>as head</td>" in rows
+    assert "<td>staff-user</td>" in rows
+    page = staff_client.get(
+        reverse("admin:doctors_department_history", args=[department.pk])
+    ).content.decode()
+    assert "<td>Dr Jane Roe</td>" in page.split('id="membership_change_history"')[1]
