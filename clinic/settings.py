@@ -147,6 +147,11 @@ else:
     }
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 DJANGO_REDIS_LOGGER = "clinic.cache"
+# How long a cached dashboard block may be served: bounds staleness should an
+# invalidation be lost.
+DASHBOARD_CACHE_SECONDS = env_int("DASHBOARD_CACHE_SECONDS", 300)
+# Cache errors are logged once per kind per this many seconds.
+CACHE_ERROR_LOG_INTERVAL = env_int("CACHE_ERROR_LOG_INTERVAL", 60)
 
 TASKS = {
     "default": {
@@ -235,6 +240,12 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
     },
+    "filters": {
+        "rate_limited": {
+            "()": "clinic.logging.RateLimitFilter",
+            "interval": CACHE_ERROR_LOG_INTERVAL,
+        },
+    },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
     },
@@ -242,6 +253,8 @@ LOGGING = {
     "loggers": {
         "clinic": {"level": os.environ.get("LOG_LEVEL", "INFO")},
         "doctors": {"level": os.environ.get("LOG_LEVEL", "INFO")},
+        # Redis trouble repeats on every request: log it once per kind a minute.
+        "clinic.cache": {"filters": ["rate_limited"]},
         "django_tasks_db": {"level": "INFO"},
     },
 }
