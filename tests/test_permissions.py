@@ -26,6 +26,7 @@ EVERYONE_STAFF = allowed_for("no_role", "clinic_staff", "manager", "superuser")
 READERS = allowed_for("clinic_staff", "manager", "superuser")
 EDITORS = allowed_for("clinic_staff", "superuser")
 SUPERUSER = allowed_for("superuser")
+MANAGERS_ONLY = allowed_for("manager", "superuser")
 NOBODY = allowed_for()
 
 
@@ -62,6 +63,10 @@ def pages(objects):
     yield reverse("admin:doctors_activityevent_change", args=[event.pk]), READERS
     yield reverse("admin:doctors_activityevent_delete", args=[event.pk]), NOBODY
     yield reverse("admin:auth_user_changelist"), SUPERUSER
+    yield reverse("admin:dashboard"), MANAGERS_ONLY
+    yield reverse("admin:dashboard") + "?period=7", MANAGERS_ONLY
+    yield reverse("admin:dashboard_feed_export"), MANAGERS_ONLY
+    yield reverse("admin:dashboard_feed_export") + "?period=90", MANAGERS_ONLY
     yield reverse("admin:auth_group_changelist"), SUPERUSER
 
 
