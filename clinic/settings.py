@@ -158,6 +158,12 @@ TASKS = {
         "BACKEND": "django_tasks_db.DatabaseBackend",
     }
 }
+# /healthz: the worker (manage.py run_worker) records a heartbeat this often; it
+# counts as alive for HEALTH_WORKER_STALE_SECONDS after one. A task waiting longer
+# than HEALTH_TASK_MAX_WAIT_SECONDS with no live worker makes the instance unhealthy.
+WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10)
+HEALTH_WORKER_STALE_SECONDS = env_int("HEALTH_WORKER_STALE_SECONDS", 60)
+HEALTH_TASK_MAX_WAIT_SECONDS = env_int("HEALTH_TASK_MAX_WAIT_SECONDS", 300)
 
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
