@@ -3,6 +3,7 @@
 import csv
 import datetime
 import io
+import zoneinfo
 
 import pytest
 from django.core.cache import cache
@@ -207,6 +208,34 @@ class TestNumbersEqualTheDatabase:
         assert totals[2] == figures["imports"]
         assert 'role="img" aria-label="Changes per day, 30 days:' in html
 
+    @pytest.mark.parametrize(
+        "zone", ["UTC", "America/New_York", "Asia/Kolkata", "Pacific/Chatham"]
+    )
+    def test_days_are_local_days(self, zone):
+        """An event counts on the day it happened where the clinic is."""
+        tz = zoneinfo.ZoneInfo(zone)
+        today = timezone.localdate(timezone=tz)
+        # Just after and just before local midnight, two days back.
+        day = today - datetime.timedelta(days=2)
+        midnight = datetime.datetime.combine(day, datetime.time.min, tz)
+        for moment in (
+            midnight + datetime.timedelta(minutes=1),
+            midnight - datetime.timedelta(minutes=1),
+        ):
+            ActivityEvent.objects.create(
+                occurred_at=moment,
+                source="system",
+                verb=Verb.UPDATED,
+                target_type="doctor",
+                target_text="x",
+            )
+        with timezone.override(tz):
+            rows = blocks.changes_per_day(DashboardFilters.last_days(7))
+        counts = {row["day"]: row["edits"] for row in rows}
+        assert counts[day] == 1
+        assert counts[day - datetime.timedelta(days=1)] == 1
+        assert sum(counts.values()) == 2
+
     def test_recent_activity_top_editors_and_imports(self, manager_client, clinic):
         """Latest events with summaries, who changed most, imports with errors."""
         doctor = clinic["doctors"][1]
@@ -381,7 +410,8 @@ class TestCaching:
                 "per_day": blocks.changes_per_day,
             }.items()
         }
-        with django_assert_num_queries(6):
+        # figures: 4 counts; per department: 2; per day: 1.
+        with django_assert_num_queries(7):
             cold = BlockCache().fetch(computations, filters.cache_key())
         with django_assert_num_queries(0):
             warm = BlockCache().fetch(computations, filters.cache_key())

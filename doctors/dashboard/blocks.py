@@ -13,10 +13,11 @@ import datetime
 from collections import defaultdict
 from typing import Any
 
-from django.db import router
-from django.db.models import Count, Q, QuerySet
+from django.db import connections, router
+from django.db.models import CharField, Count, Func, Q, QuerySet, Value
 from django.db.models.functions import TruncDate
 from django.urls import reverse
+from django.utils import timezone
 
 from doctors import activity
 from doctors.models import ActivityEvent, Department, Doctor, Membership
@@ -39,11 +40,13 @@ MEMBERSHIP_VERBS = (
     Verb.MEMBERSHIP_REMOVED,
 )
 IMPORT_VERBS = (Verb.IMPORTED,)
-CATEGORIES = {
-    **dict.fromkeys(EDIT_VERBS, "edits"),
-    **dict.fromkeys(MEMBERSHIP_VERBS, "memberships"),
-    **dict.fromkeys(IMPORT_VERBS, "imports"),
+# COUNT ... FILTER per series, for aggregate() and annotate().
+SERIES_COUNTS = {
+    "edits": Count("id", filter=Q(verb__in=EDIT_VERBS)),
+    "memberships": Count("id", filter=Q(verb__in=MEMBERSHIP_VERBS)),
+    "imports": Count("id", filter=Q(verb__in=IMPORT_VERBS)),
 }
+
 
 RECENT_EVENTS = 50
 TOP_EDITORS = 10
@@ -99,11 +102,7 @@ def figures(filters: DashboardFilters) -> dict[str, int]:
             memberships__department_id=filters.department_id
         )
         memberships = memberships.filter(department_id=filters.department_id)
-    counts = events_in(filters).aggregate(
-        edits=Count("id", filter=Q(verb__in=EDIT_VERBS)),
-        memberships=Count("id", filter=Q(verb__in=MEMBERSHIP_VERBS)),
-        imports=Count("id", filter=Q(verb__in=IMPORT_VERBS)),
-    )
+    counts = events_in(filters).aggregate(**SERIES_COUNTS)
     return {
         "active_doctors": active_doctors.count(),
         "departments": Department.objects.using(db).filter(is_active=True).count(),
@@ -120,29 +119,90 @@ def doctors_per_department(filters: DashboardFilters) -> list[dict[str, Any]]:
     The count is what the doctor list filtered to that department shows, which
     is where a click on the bar leads.
     """
-    rows = (
-        Department.objects.using(primary(Department))
-        .annotate(doctor_count=Count("memberships"))
-        .order_by("name")
-        .values("id", "name", "is_active", "doctor_count")
+    db = primary(Department)
+    # Counting the membership rows alone reads one index; joining departments
+    # first would group 200k joined rows.
+    counts = dict(
+        Membership.objects.using(db)
+        .values("department_id")
+        .annotate(count=Count("id"))
+        .order_by()
+        .values_list("department_id", "count")
     )
-    return list(rows)
+    departments = (
+        Department.objects.using(db).order_by("name").values("id", "name", "is_active")
+    )
+    return [
+        {**department, "doctor_count": counts.get(department["id"], 0)}
+        for department in departments
+    ]
+
+
+class UTCHour(Func):
+    """SQLite: the UTC hour of a datetime column, as its text 'YYYY-MM-DD HH'.
+
+    SQLite keeps datetimes as UTC text; its TruncDate calls a Python function
+    per row (about 6 µs: 0.6 s for 100k events). Cutting the text is done in C.
+    """
+
+    function = "substr"
+    output_field = CharField()
+
+    def __init__(self, expression, **extra):
+        super().__init__(expression, Value(1), Value(13), **extra)
+
+
+def _whole_hour_offsets(filters: DashboardFilters) -> bool:
+    """Whether every UTC hour of the period lies within one local day."""
+    zone = timezone.get_current_timezone()
+    since, until = filters.bounds()
+    offsets = {
+        (since + datetime.timedelta(days=n)).astimezone(zone).utcoffset()
+        for n in range((until - since).days + 1)
+    }
+    return all(offset.total_seconds() % 3600 == 0 for offset in offsets)
+
+
+def _counts_by_day(events: QuerySet[ActivityEvent], filters: DashboardFilters):
+    """(local day, {series: count}) for the events, grouped in the database.
+
+    Grouped by time only, the series counted with FILTER: grouping by verb too
+    leads SQLite to walk the (verb, occurred_at) index and read the table.
+    """
+    if connections[events.db].vendor == "sqlite" and _whole_hour_offsets(filters):
+        zone = timezone.get_current_timezone()
+        rows = (
+            events.annotate(hour=UTCHour("occurred_at"))
+            .values("hour")
+            .annotate(**SERIES_COUNTS)
+            .order_by()
+        )
+        day_of_hour: dict[str, datetime.date] = {}
+        for row in rows:
+            hour = row.pop("hour")
+            if hour not in day_of_hour:
+                utc = datetime.datetime.fromisoformat(f"{hour}:00+00:00")
+                day_of_hour[hour] = utc.astimezone(zone).date()
+            yield day_of_hour[hour], row
+        return
+    rows = (
+        events.annotate(day=TruncDate("occurred_at"))
+        .values("day")
+        .annotate(**SERIES_COUNTS)
+        .order_by()
+    )
+    for row in rows:
+        yield row.pop("day"), row
 
 
 def changes_per_day(filters: DashboardFilters) -> list[dict[str, Any]]:
     """One entry per day of the period: edits, membership changes, imports."""
-    rows = (
-        events_in(filters)
-        .annotate(day=TruncDate("occurred_at"))
-        .values("day", "verb")
-        .annotate(count=Count("id"))
-        .order_by()
-    )
     by_day: dict[datetime.date, dict[str, int]] = defaultdict(
-        lambda: {"edits": 0, "memberships": 0, "imports": 0}
+        lambda: dict.fromkeys(SERIES_COUNTS, 0)
     )
-    for row in rows:
-        by_day[row["day"]][CATEGORIES[row["verb"]]] += row["count"]
+    for day, counts in _counts_by_day(events_in(filters), filters):
+        for series, count in counts.items():
+            by_day[day][series] += count
     return [{"day": day, **by_day[day]} for day in filters.days]
 
 
