@@ -144,3 +144,10 @@ def test_run_worker_records_a_heartbeat_and_runs_tasks(mailoutbox):
     assert timezone.now() - beat.last_beat_at < datetime.timedelta(seconds=30)
     assert DBTaskResult.objects.get().status == "SUCCESSFUL"  # the welcome email
     assert [m.to for m in mailoutbox] == [[doctor.email]]
+
+
+def test_plain_http_probes_are_not_redirected(client, settings):
+    """With HTTPS enforced, /healthz still answers a plain-HTTP probe."""
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/admin/").status_code == 301
