@@ -422,7 +422,7 @@ class TestCaching:
         manager_client.get(URL)
         generation = dashboard.current_generation()
         keys = list(cache.iter_keys(f"dashboard:{generation}:*"))
-        assert len(keys) == 7  # six blocks and the department choices
+        assert len(keys) == 8  # six blocks, the filter form, the departments
         assert all(0 < cache.ttl(key) <= 42 for key in keys)
 
 

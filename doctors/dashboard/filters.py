@@ -46,7 +46,8 @@ class DashboardFilters:
     def cache_key(self) -> str:
         department = self.department_id if self.department_id is not None else "all"
         zone = timezone.get_current_timezone_name()
-        return f"{self.start.isoformat()}:{self.end.isoformat()}:{department}:{zone}"
+        dates = f"{self.start.isoformat()}:{self.end.isoformat()}"
+        return f"{dates}:{department}:{zone}:{self.period}"
 
     def query_string(self) -> str:
         params = {"period": self.period}

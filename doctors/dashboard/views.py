@@ -8,7 +8,7 @@ views then allow only users with doctors.view_dashboard (superusers have it).
 from functools import partial
 
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponse
+from django.http import HttpResponse, QueryDict
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -34,6 +34,22 @@ PAGE_BLOCKS = {
 }
 
 
+def render_filter_form(filters: DashboardFilters, departments: list[tuple]) -> str:
+    """The filter form showing the filters in force (so it can be cached)."""
+    form = DashboardFilterForm(
+        QueryDict(filters.query_string()), departments=departments
+    )
+    form.is_valid()
+    return render_to_string(
+        "admin/doctors/dashboard/filter_form.html",
+        {"form": form, "export_url": export_url(filters)},
+    )
+
+
+def export_url(filters: DashboardFilters) -> str:
+    return reverse("admin:dashboard_feed_export") + "?" + filters.query_string()
+
+
 def render_block(name: str, filters: DashboardFilters) -> str:
     data = PAGE_BLOCKS[name](filters)
     if name == "per_department":
@@ -55,19 +71,17 @@ def can_view_dashboard(user) -> bool:
     return user.is_active and user.is_staff and user.has_perm(PERMISSION)
 
 
-def _filter_form(request, block_cache: BlockCache) -> DashboardFilterForm:
-    departments = block_cache.fetch({"departments": blocks.department_choices}, "all")
-    data = request.GET.copy()
-    if not data.get("period"):
-        data["period"] = DEFAULT_PERIOD
-    return DashboardFilterForm(data, departments=departments["departments"])
-
-
 def dashboard(request, admin_site):
     if not can_view_dashboard(request.user):
         raise PermissionDenied
     block_cache = BlockCache()
-    form = _filter_form(request, block_cache)
+    departments = block_cache.fetch({"departments": blocks.department_choices}, "all")[
+        "departments"
+    ]
+    data = request.GET.copy()
+    if not data.get("period"):
+        data["period"] = DEFAULT_PERIOD
+    form = DashboardFilterForm(data, departments=departments)
     context = {
         **admin_site.each_context(request),
         "title": "Manager dashboard",
@@ -79,17 +93,14 @@ def dashboard(request, admin_site):
             request, "admin/doctors/dashboard.html", context, status=400
         )
     filters = form.filters()
-    rendered = block_cache.fetch(
-        {name: partial(render_block, name, filters) for name in PAGE_BLOCKS},
-        filters.cache_key(),
-    )
+    computations = {name: partial(render_block, name, filters) for name in PAGE_BLOCKS}
+    computations["filter_form"] = partial(render_filter_form, filters, departments)
+    rendered = block_cache.fetch(computations, filters.cache_key())
     context.update(
-        blocks={name: mark_safe(html) for name, html in rendered.items()},  # noqa: S308 (rendered by our templates)
+        # Rendered by the project's own templates, with autoescaping.
+        blocks={name: mark_safe(html) for name, html in rendered.items()},  # noqa: S308
         filters=filters,
         subtitle=filters.description,
-        export_url=reverse("admin:dashboard_feed_export")
-        + "?"
-        + filters.query_string(),
     )
     return TemplateResponse(request, "admin/doctors/dashboard.html", context)
 
