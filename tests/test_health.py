@@ -126,6 +126,9 @@ def test_the_answer_carries_no_configuration(client, settings):
         assert secret not in text
 
 
+# The worker closes and reopens its database connection as it loops, as
+# db_worker does: it needs real commits, not the test's wrapping transaction.
+@pytest.mark.django_db(transaction=True)
 def test_run_worker_records_a_heartbeat_and_runs_tasks(mailoutbox):
     """The worker command runs queued tasks and leaves a fresh heartbeat."""
     from tests.factories import DoctorFactory
