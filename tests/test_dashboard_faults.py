@@ -16,10 +16,11 @@ import pytest
 import redis
 from django.test import override_settings
 from django.urls import reverse
+from django_tasks_db.models import DBTaskResult
 
 from clinic.logging import RateLimitFilter, reset_rate_limits
 from doctors import dashboard
-from doctors.models import Doctor
+from doctors.models import ActivityEvent, Doctor
 from tests import dashboard_page
 from tests.admin_forms import doctor_form
 from tests.factories import DepartmentFactory, DoctorFactory, MembershipFactory
@@ -150,7 +151,15 @@ def add_doctor_through_the_admin(client, number: int) -> None:
     )
     assert response.status_code == 302, response.content[:2000]
     assert elapsed < BUDGET, f"the save took {elapsed:.2f} s"
-    assert Doctor.objects.filter(license_number=f"FAULT-{number}").exists()
+    # Nothing is lost: the doctor, its feed event and its welcome email task.
+    doctor = Doctor.objects.get(license_number=f"FAULT-{number}")
+    assert ActivityEvent.objects.filter(
+        verb="created", target_type="doctor", target_id=doctor.pk
+    ).exists()
+    assert any(
+        result.args_kwargs["args"] == [[doctor.pk]]
+        for result in DBTaskResult.objects.filter(status="READY")
+    )
 
 
 def cache_log_lines(caplog) -> list[logging.LogRecord]:
