@@ -15,8 +15,10 @@ comes back as a miss after at most the socket timeout. A reader that cannot
 read the generation computes live and stores nothing. A bump that fails (Redis
 down or hung while a change commits) is remembered in this process and made
 good by the next generation read that reaches Redis, before anything cached is
-trusted again; in other processes the TTL bounds how long a lost bump can
-leave a block stale.
+trusted again. A failed read is remembered the same way: while this process
+could not reach Redis, another one may have lost a bump. A process that saw no
+failure cannot know of another's lost bump; for it the TTL bounds how long a
+block can stay stale.
 """
 
 import logging
@@ -67,7 +69,8 @@ def current_generation() -> int | None:
             # under this generation may predate it.
             _missed_bump.clear()
             bump_generation()
-            generation = _read_generation()
+            # Still not bumped (Redis failed again): nothing cached is trusted.
+            generation = None if _missed_bump.is_set() else _read_generation()
     except Exception:
         logger.warning("Could not read the dashboard cache generation", exc_info=True)
         generation = None

@@ -85,7 +85,7 @@ def events_in(filters: DashboardFilters) -> QuerySet[ActivityEvent]:
 
 
 def department_choices(filters: DashboardFilters | None = None) -> list[tuple]:
-    """(id, name) of every department, for the filter form."""
+    """(id, name) of every department, for the filter form (whatever the filters)."""
     return list(
         Department.objects.using(primary(Department))
         .order_by("name")
