@@ -309,6 +309,23 @@ class TestFilters:
         assert message in response.content.decode()
         assert b'id="figure-' not in response.content
 
+    def test_a_range_ending_in_the_future_is_refused(self, manager_client):
+        tomorrow = timezone.localdate() + datetime.timedelta(days=1)
+        start = tomorrow - datetime.timedelta(days=7)
+        response = manager_client.get(
+            URL, {"period": "custom", "start": start, "end": tomorrow}
+        )
+        assert response.status_code == 400
+        assert "“To” cannot be in the future." in response.content.decode()
+
+    def test_a_preset_period_ignores_stray_dates(self, manager_client):
+        """The form shows what is in force: last 7 days, no custom dates."""
+        response = manager_client.get(URL, {"period": "7", "start": "2020-01-01"})
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert 'value="2020-01-01"' not in html
+        assert '<option value="7" selected>' in html
+
     def test_every_field_has_a_label(self, manager_client):
         html = manager_client.get(URL).content.decode()
         for field in ["period", "start", "end", "department"]:
