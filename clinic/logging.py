@@ -1,4 +1,4 @@
-"""Logging helpers: keep a failing dependency from flooding the log."""
+"""Logging filters: keep a failing dependency from flooding the log."""
 
 import logging
 import threading
