@@ -1,7 +1,35 @@
 from django.contrib import admin
+from django.urls import path
 
 
 class ClinicAdminSite(admin.AdminSite):
     site_header = "Clinic admin"
     site_title = "Clinic admin"
     index_title = "Doctors, departments and memberships"
+
+    def get_urls(self):
+        # The manager dashboard lives inside the admin: its header, navigation,
+        # login redirect and styles.
+        return [
+            path(
+                "dashboard/",
+                self.admin_view(self.dashboard_view),
+                name="dashboard",
+            ),
+            path(
+                "dashboard/feed.csv",
+                self.admin_view(self.feed_export_view),
+                name="dashboard_feed_export",
+            ),
+            *super().get_urls(),
+        ]
+
+    def dashboard_view(self, request):
+        from doctors.dashboard import views
+
+        return views.dashboard(request, self)
+
+    def feed_export_view(self, request):
+        from doctors.dashboard import views
+
+        return views.feed_export(request, self)

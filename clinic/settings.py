@@ -193,12 +193,23 @@ if REDIS_SENTINELS and REDIS_URL != "locmem":
     )
 DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 DJANGO_REDIS_LOGGER = "clinic.cache"
+# How long a cached dashboard block may be served: bounds staleness should an
+# invalidation be lost.
+DASHBOARD_CACHE_SECONDS = env_int("DASHBOARD_CACHE_SECONDS", 300)
+# Cache errors are logged once per kind per this many seconds.
+CACHE_ERROR_LOG_INTERVAL = env_int("CACHE_ERROR_LOG_INTERVAL", 60)
 
 TASKS = {
     "default": {
         "BACKEND": "django_tasks_db.DatabaseBackend",
     }
 }
+# /healthz: the worker (manage.py run_worker) records a heartbeat this often; it
+# counts as alive for HEALTH_WORKER_STALE_SECONDS after one. A task waiting longer
+# than HEALTH_TASK_MAX_WAIT_SECONDS with no live worker makes the instance unhealthy.
+WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10)
+HEALTH_WORKER_STALE_SECONDS = env_int("HEALTH_WORKER_STALE_SECONDS", 60)
+HEALTH_TASK_MAX_WAIT_SECONDS = env_int("HEALTH_TASK_MAX_WAIT_SECONDS", 300)
 
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
@@ -278,6 +289,8 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Load balancers probe /healthz over plain HTTP from inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", False)
 if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -328,6 +341,12 @@ LOGGING = {
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
     },
+    "filters": {
+        "rate_limited": {
+            "()": "clinic.logging.RateLimitFilter",
+            "interval": CACHE_ERROR_LOG_INTERVAL,
+        },
+    },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain"},
     },
@@ -338,6 +357,8 @@ LOGGING = {
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "clinic": {"level": os.environ.get("LOG_LEVEL", "INFO")},
         "doctors": {"level": os.environ.get("LOG_LEVEL", "INFO")},
+        # Redis trouble repeats on every request: log it once per kind a minute.
+        "clinic.cache": {"filters": ["rate_limited"]},
         "django_tasks_db": {"level": "INFO"},
         # Failed logins and lockouts are warnings; successes are not logged.
         "axes": {"level": "WARNING"},

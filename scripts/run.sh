@@ -59,8 +59,8 @@ seed_output=$("$VPY" manage.py seed_demo 2>&1) || {
 printf '%s\n' "$seed_output"
 
 # --- Processes ---------------------------------------------------------------------
-say "Starting the task worker (manage.py db_worker)"
-"$VPY" manage.py db_worker --interval 1 --no-reload </dev/null &
+say "Starting the task worker (manage.py run_worker: db_worker with a heartbeat)"
+"$VPY" manage.py run_worker --interval 1 --no-reload </dev/null &
 worker_pid=$!
 STARTED_PIDS="$worker_pid $STARTED_PIDS"
 

@@ -94,8 +94,8 @@ if [ -z "${WEB_WORKERS:-}" ]; then
     if [ "$WEB_WORKERS" -gt 9 ]; then WEB_WORKERS=9; fi
 fi
 
-say "Starting the task worker (manage.py db_worker)"
-"$VPY" manage.py db_worker --no-reload </dev/null &
+say "Starting the task worker (manage.py run_worker: db_worker with a heartbeat)"
+"$VPY" manage.py run_worker --no-reload </dev/null &
 worker_pid=$!
 STARTED_PIDS="$worker_pid $STARTED_PIDS"
 

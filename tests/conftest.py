@@ -1,6 +1,7 @@
 import pytest
 from django.core.cache import cache
 
+from clinic.logging import reset_rate_limits
 from doctors.roles import CLINIC_STAFF, MANAGERS
 from tests.factories import UserFactory
 
@@ -14,6 +15,12 @@ def _isolated_cache():
     cache.delete_pattern("*")
     yield
     cache.delete_pattern("*")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_log_rate_limits():
+    """Each test sees its own cache errors logged, whatever earlier tests logged."""
+    reset_rate_limits("clinic.cache")
 
 
 @pytest.fixture

@@ -39,7 +39,9 @@ GENERATION_KEY = "dashboard:generation"
 # Pages that must show a change made through the *other* server on the very next
 # request. Once the manager dashboard exists, its URL belongs here too.
 PAGES_SHOWING_A_DOCTOR = ["/admin/doctors/doctor/?q={license}"]
-PAGES_SHOWING_THE_FEED = ["/admin/doctors/activityevent/"]
+# The dashboard is cached in Redis: server B warms it before the change and
+# must not serve the warm copy after server A's change.
+PAGES_SHOWING_THE_FEED = ["/admin/doctors/activityevent/", "/admin/dashboard/"]
 
 if TEST_REDIS == "locmem":
     pytest.skip(
@@ -323,6 +325,8 @@ def test_change_through_one_server_shows_on_the_other_at_once(stack, admin_on_bo
     add_doctor(server_a, "LIC-MP-1", last_name="Before")
     for page in PAGES_SHOWING_A_DOCTOR:
         assert "Before" in server_b.get(page.format(license="LIC-MP-1"))
+    for page in PAGES_SHOWING_THE_FEED:
+        assert "Before" in server_b.get(page)
 
     generation = stack.cache().get(GENERATION_KEY)
     change_page = server_a.get("/admin/doctors/doctor/?q=LIC-MP-1")

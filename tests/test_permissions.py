@@ -31,6 +31,7 @@ EVERYONE_STAFF = allowed_for("no_role", "clinic_staff", "manager", "superuser")
 READERS = allowed_for("clinic_staff", "manager", "superuser")
 EDITORS = allowed_for("clinic_staff", "superuser")
 SUPERUSER = allowed_for("superuser")
+MANAGERS_ONLY = allowed_for("manager", "superuser")
 NOBODY = allowed_for()
 
 
@@ -80,6 +81,10 @@ def pages(objects):
     yield reverse("admin:auth_user_password_change", args=[user.pk]), SUPERUSER
     yield reverse("admin:auth_user_delete", args=[user.pk]), SUPERUSER
     group = Group.objects.get(name=CLINIC_STAFF)
+    yield reverse("admin:dashboard"), MANAGERS_ONLY
+    yield reverse("admin:dashboard") + "?period=7", MANAGERS_ONLY
+    yield reverse("admin:dashboard_feed_export"), MANAGERS_ONLY
+    yield reverse("admin:dashboard_feed_export") + "?period=90", MANAGERS_ONLY
     yield reverse("admin:auth_group_changelist"), SUPERUSER
     yield reverse("admin:auth_group_add"), SUPERUSER
     yield reverse("admin:auth_group_change", args=[group.pk]), SUPERUSER
