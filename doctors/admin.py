@@ -279,13 +279,24 @@ class ConstraintSafeAdminMixin:
 
 
 class VersionedAdminForm(forms.ModelForm):
-    """Refuses to save over a change someone else made since the page was opened."""
+    """Refuses to save over a change someone else made since the page was opened.
+
+    Every field also carries the value it had when the page was opened (Django's
+    show_hidden_initial), so after a conflict the fields this user did not touch
+    are refreshed to what is stored now, and only their own edits remain: saving
+    again cannot quietly undo the other person's change.
+    """
 
     version = forms.CharField(widget=forms.HiddenInput, required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if self.instance.pk is not None and not self.is_bound:
+        if self.instance.pk is None:
+            return
+        for name, field in self.fields.items():
+            if name != "version":
+                field.show_hidden_initial = True
+        if not self.is_bound:
             self.fields["version"].initial = concurrency.version_of(self.instance)
 
     def clean(self):
@@ -296,21 +307,60 @@ class VersionedAdminForm(forms.ModelForm):
         # (the admin runs the whole save in one transaction).
         current = concurrency.version_of(self.instance, lock=True)
         if cleaned_data.get("version") != current:
-            # Let the next submit of this page compare against what is stored now.
-            self.data = self.data.copy()
-            self.data[self.add_prefix("version")] = current
+            # Formatted now: the message names the object as stored, before
+            # this form's data is applied to it.
+            name = str(self.instance)
+            both_changed = self._refresh_untouched_fields(current)
+            detail = (
+                f" They also changed {', '.join(both_changed)}, which you changed "
+                "too: your values are kept below."
+                if both_changed
+                else " Fields you did not edit now show their stored values."
+            )
             raise ValidationError(
                 "%(object)s was changed %(change)s since you opened it; review "
-                "and save again.",
+                "and save again.%(detail)s",
                 code="stale",
                 params={
-                    # Formatted now: the message names the object as stored,
-                    # before this form's data is applied to it.
-                    "object": str(self.instance),
+                    "object": name,
                     "change": concurrency.last_change_description(self.instance),
+                    "detail": detail,
                 },
             )
         return cleaned_data
+
+    def _refresh_untouched_fields(self, version: str) -> list[str]:
+        """Show stored values in the fields this user left alone; return the
+        labels of fields both people changed."""
+        stored = type(self.instance)._base_manager.get(pk=self.instance.pk)
+        edited = set(self.changed_data)
+        data = self.data.copy()
+        both_changed = []
+        for name, field in self.fields.items():
+            if name == "version" or field.disabled:
+                continue
+            key = self.add_prefix(name)
+            value = field.prepare_value(getattr(stored, name))
+            opened_with = field.to_python(
+                field.hidden_widget().value_from_datadict(
+                    self.data, self.files, self.add_initial_prefix(name)
+                )
+            )
+            if name in edited:
+                if field.has_changed(opened_with, getattr(stored, name)):
+                    both_changed.append(str(field.label or name).lower())
+                # What was stored when they looked is now the stored value.
+            elif isinstance(field.widget, forms.CheckboxInput):
+                if value:
+                    data[key] = "on"
+                else:
+                    data.pop(key, None)
+            else:
+                data[key] = "" if value is None else str(value)
+            data[self.add_initial_prefix(name)] = "" if value is None else str(value)
+        data[self.add_prefix("version")] = version
+        self.data = data
+        return both_changed
 
 
 class DoctorAdminForm(VersionedAdminForm):

@@ -49,8 +49,12 @@ def membership_row(
     return row
 
 
-def _page(values: dict, rows) -> dict:
+def _page(values: dict, rows, opened_with: dict | None = None) -> dict:
     data = {key: value for key, value in values.items() if value is not False}
+    # The values the page showed when it was opened, sent back by the browser in
+    # hidden "initial-" inputs (what tells the form which fields were edited).
+    for key, value in (opened_with or {}).items():
+        data[f"initial-{key}"] = str(value)
     if data.get("is_active") is True:
         data["is_active"] = "on"
     initial = sum(1 for row in rows if row.get("id"))
@@ -72,8 +76,11 @@ def doctor_form(doctor: Doctor | None = None, rows=(), **fields) -> dict:
     if doctor is not None:
         values.update({name: getattr(doctor, name) for name in values})
         values["version"] = version_of(doctor)
+    opened_with = (
+        {k: v for k, v in values.items() if k != "version"} if doctor else None
+    )
     values.update(fields)
-    return _page(values, rows)
+    return _page(values, rows, opened_with)
 
 
 def department_form(department: Department | None = None, rows=(), **fields) -> dict:
@@ -86,5 +93,8 @@ def department_form(department: Department | None = None, rows=(), **fields) -> 
     if department is not None:
         values.update({name: getattr(department, name) for name in values})
         values["version"] = version_of(department)
+    opened_with = (
+        {k: v for k, v in values.items() if k != "version"} if department else None
+    )
     values.update(fields)
-    return _page(values, rows)
+    return _page(values, rows, opened_with)

@@ -174,16 +174,40 @@ class TestLostUpdates:
         errors = response.context["adminform"].form.non_field_errors()
         assert len(errors) == 1
         assert errors[0].startswith("Dr First Roe was changed by first at ")
-        assert errors[0].endswith("since you opened it; review and save again.")
+        assert errors[0].endswith(
+            "since you opened it; review and save again. Fields you did not edit "
+            "now show their stored values."
+        )
         doctor.refresh_from_db()
         assert (doctor.first_name, doctor.last_name) == ("First", "Roe")
 
-        # The page now carries the current version: saving again is possible.
-        retry = response.context["adminform"].form.data.copy()
-        response = client.post(url, retry)
+        # The page now shows the first save's name and keeps the second
+        # editor's own edit; saving again undoes nothing of the first save.
+        form = response.context["adminform"].form
+        assert (form["first_name"].value(), form["last_name"].value()) == (
+            "First",
+            "Second",
+        )
+        response = client.post(url, form.data.copy())
         assert response.status_code == 302
         doctor.refresh_from_db()
-        assert doctor.last_name == "Second"
+        assert (doctor.first_name, doctor.last_name) == ("First", "Second")
+
+    def test_a_field_both_editors_changed_is_named_and_keeps_the_later_edit(
+        self, client, clinic_staff
+    ):
+        doctor = DoctorFactory(phone="1")
+        opened = doctor_form(doctor, phone="3")
+        doctor.phone = "2"
+        doctor.is_active = False
+        doctor.save()
+        client.force_login(clinic_staff)
+        url = reverse("admin:doctors_doctor_change", args=[doctor.pk])
+        response = client.post(url, opened)
+        form = response.context["adminform"].form
+        assert "They also changed phone, which you changed too" in str(form.errors)
+        assert form["phone"].value() == "3"
+        assert form["is_active"].value() is False  # refreshed: they did not edit it
 
     def test_a_membership_change_made_elsewhere_also_conflicts(self, staff_client):
         doctor = DoctorFactory()
