@@ -75,8 +75,8 @@ def test_staff_remove_a_doctor_from_a_department_and_name_a_new_head(
     page_as, clinic_staff
 ):
     """On a department page, staff take the head out of the department and make
-    another member head in one save; the message says both, and the activity
-    feed lists the removal under the doctor's name."""
+    another member head in one save; the message says both, the activity feed
+    lists the removal under the doctor's name, and so does her History page."""
     cardiology = DepartmentFactory(code="CARD", name="Cardiology")
     ada = DoctorFactory(first_name="Ada", last_name="Lovelace")
     grace = DoctorFactory(first_name="Grace", last_name="Hopper")
@@ -106,10 +106,17 @@ def test_staff_remove_a_doctor_from_a_department_and_name_a_new_head(
     expect(removal.locator("td.field-target_link")).to_have_text("Dr Ada Lovelace")
     expect(removal.locator("td.field-department_text")).to_have_text("Cardiology")
     expect(removal.locator("td.field-actor_name")).to_have_text(clinic_staff.username)
-    # Her own page no longer lists the department.
+    # Her own page no longer lists the department...
     with page.expect_navigation():
         removal.get_by_role("link", name="Dr Ada Lovelace").click()
     expect(page.locator("tr.form-row.has_original")).to_have_count(0)
+    # ...and her History page shows the change, with who made it.
+    with page.expect_navigation():
+        page.get_by_role("link", name="History").click()
+    change = page.locator("#membership_change_history tbody tr").first
+    expect(change).to_contain_text("Removed from department")
+    expect(change).to_contain_text("Cardiology")
+    expect(change).to_contain_text(clinic_staff.username)
 
     assert list(cardiology.memberships.values_list("doctor__last_name", "role")) == [
         ("Hopper", Membership.Role.HEAD)
