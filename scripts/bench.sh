@@ -13,6 +13,7 @@
 # =false, CACHE_KEY_PREFIX=clinic-bench and REDIS_URL=redis://127.0.0.1:6379/14
 # (a project-local redis-server, or locmem, if that does not answer).
 # --smoke exports BENCH_SMOKE=1 (tiny sizes) and limits each benchmark to 10 minutes.
+# BENCH=load,dashboard runs only the benchmarks named.
 # All benchmarks run even if one fails; the exit status says whether any failed.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
@@ -29,6 +30,15 @@ esac
 shopt -s nullglob
 benches=(bench/*.py)
 shopt -u nullglob
+# BENCH=name1,name2 runs only those (e.g. `make bench BENCH=load`).
+if [ -n "${BENCH:-}" ]; then
+    benches=()
+    IFS=, read -r -a names <<<"$BENCH"
+    for name in "${names[@]}"; do
+        [ -f "bench/$name.py" ] || die "BENCH: no benchmark bench/$name.py"
+        benches+=("bench/$name.py")
+    done
+fi
 if [ "${#benches[@]}" -eq 0 ]; then
     say "No benchmarks in bench/ (nothing to run)"
     exit 0
