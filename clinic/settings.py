@@ -226,6 +226,12 @@ X_FRAME_OPTIONS = "DENY"
 if env_bool("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# CSV imports: uploads larger than this are refused with a message; confirmed
+# imports with more rows than the threshold run in the task worker, not in the
+# browser's request.
+IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
+IMPORT_BACKGROUND_ROWS = env_int("IMPORT_BACKGROUND_ROWS", 5000)
+
 # Admin lists of doctors are long: keep pages moderate and counting cheap.
 ADMIN_LIST_PER_PAGE = 100
 
