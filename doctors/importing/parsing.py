@@ -153,22 +153,37 @@ class CsvSource:
                     record = next(reader)
                 except StopIteration:
                     return
-                except UnicodeDecodeError as error:
+                except UnicodeDecodeError:
+                    line, byte = self._first_undecodable()
                     raise ImportFileError(
-                        f"Row {number}: the file is not valid {self.encoding} text "
-                        f"(byte 0x{error.object[error.start]:02x}). Choose the "
-                        "file's encoding, or save it as CSV UTF-8.",
-                        row=number,
+                        f"Line {line} is not valid {self.encoding} text (byte "
+                        f"0x{byte:02x}). Choose the file's encoding, or save it as "
+                        "CSV UTF-8."
                     ) from None
                 except csv.Error as error:
                     raise ImportFileError(
-                        f"Row {number}: this row is not valid CSV ({error}).",
+                        f"This row is not valid CSV ({error}).",
                         row=number,
                     ) from None
                 yield number, record
         finally:
             csv.field_size_limit(old_limit)
             text.detach()
+
+    def _first_undecodable(self) -> tuple[int, int]:
+        """The line number and value of the first byte the encoding rejects."""
+        self.stream.seek(0)
+        decoder = codecs.getincrementaldecoder(self.encoding)()
+        lines = 1
+        while block := self.stream.read(BLOCK_SIZE):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as error:
+                # The decoder may hold a few bytes of the previous block.
+                start = max(error.start - len(error.object) + len(block), 0)
+                return lines + block[:start].count(b"\n"), block[start]
+            lines += block.count(b"\n")
+        return lines, 0
 
     def _read_header(self) -> list[str]:
         for _, record in self._records():
@@ -201,7 +216,7 @@ class CsvSource:
             problems.append(f"unknown column(s): {', '.join(unknown)}")
         if problems:
             raise ImportFileError(
-                f"Header (row 1): {'; '.join(problems)}. The header must be: "
+                f"Header: {'; '.join(problems)}. The header must be: "
                 f"{expected}.",
                 row=1,
             )
