@@ -67,7 +67,12 @@ def doctor_rows(queryset: QuerySet[Doctor]) -> Iterator[list[str]]:
                 neutralize(email),
                 neutralize(phone),
                 specialty,
-                neutralize(format_departments([(c, h) for _, c, h in entries])),
+                neutralize(
+                    format_departments(
+                        [(code, head) for _, code, head in entries],
+                        has_primary=any(not other for other, _, _ in entries),
+                    )
+                ),
                 format_bool(active),
             ]
 

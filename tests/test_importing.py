@@ -383,6 +383,22 @@ class TestSemantics:
         changed = Membership.history.get(history_type="~")
         assert (changed.department_id, changed.is_primary) == (card.pk, False)
 
+    def test_a_leading_bar_means_no_primary_department(self, departments):
+        card, neur, _ = departments
+        doctor = DoctorFactory(license_number="LIC-1", email="ann@clinic.test")
+        MembershipFactory(doctor=doctor, department=card, is_primary=True)
+        result = run(csv_bytes("LIC-1,Ann,Lee,ann@clinic.test,,Cardiology,|NEUR|CARD,"))
+        assert result.ok and result.updated == 1
+        assert {m.department.code: m.is_primary for m in doctor.memberships.all()} == {
+            "NEUR": False,
+            "CARD": False,
+        }
+        # Order after the leading bar does not matter: nothing changes.
+        again = run(csv_bytes("LIC-1,Ann,Lee,ann@clinic.test,,Cardiology,|CARD|NEUR,"))
+        assert again.unchanged == 1
+        # Created by the factory, then one changed (CARD) and one added (NEUR).
+        assert Membership.history.filter(doctor_id=doctor.pk).count() == 3
+
     def test_head_kept_handed_over_and_dropped(self, departments):
         """A head stays head when marked, hands over within one file, and a
         department may be left without head."""

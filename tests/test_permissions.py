@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
-from doctors.models import ActivityEvent
+from doctors.models import ActivityEvent, ImportRun
 from doctors.roles import CLINIC_STAFF, MANAGERS, ROLE_PERMISSIONS
 from tests.factories import DepartmentFactory, DoctorFactory, MembershipFactory
 
@@ -26,6 +26,8 @@ EVERYONE_STAFF = allowed_for("no_role", "clinic_staff", "manager", "superuser")
 READERS = allowed_for("clinic_staff", "manager", "superuser")
 EDITORS = allowed_for("clinic_staff", "superuser")
 SUPERUSER = allowed_for("superuser")
+IMPORTERS = allowed_for("clinic_staff", "superuser")
+EXPORTERS = allowed_for("clinic_staff", "manager", "superuser")
 NOBODY = allowed_for()
 
 
@@ -38,7 +40,19 @@ def build_objects():
     event = ActivityEvent.objects.create(
         source="system", verb="created", target_type="doctor", target_text="x"
     )
-    return {"doctor": doctor, "department": department, "activityevent": event}
+    runs = {
+        kind: ImportRun.objects.create(
+            kind=kind, status="succeeded", source="admin", file_name=f"{kind}.csv"
+        )
+        for kind in ["doctors", "departments"]
+    }
+    return {
+        "doctor": doctor,
+        "department": department,
+        "activityevent": event,
+        "doctor_run": runs["doctors"],
+        "department_run": runs["departments"],
+    }
 
 
 def pages(objects):
@@ -56,6 +70,20 @@ def pages(objects):
             reverse(f"admin:doctors_{model}_simple_history", args=[obj.pk, history_id]),
             READERS,
         )
+        run = objects[f"{model}_run"]
+        yield reverse(f"admin:doctors_{model}_import"), IMPORTERS
+        yield reverse(f"admin:doctors_{model}_import_run", args=[run.pk]), IMPORTERS
+        yield (
+            reverse(f"admin:doctors_{model}_import_progress", args=[run.pk]),
+            IMPORTERS,
+        )
+        yield reverse(f"admin:doctors_{model}_export"), EXPORTERS
+    yield reverse("admin:doctors_importrun_changelist"), IMPORTERS
+    yield (
+        reverse("admin:doctors_importrun_change", args=[objects["doctor_run"].pk]),
+        IMPORTERS,
+    )
+    yield reverse("admin:doctors_importrun_add"), NOBODY
     event = objects["activityevent"]
     yield reverse("admin:doctors_activityevent_changelist"), READERS
     yield reverse("admin:doctors_activityevent_add"), NOBODY

@@ -48,9 +48,10 @@ class DoctorChunkPlan:
         return sum(1 for change in self.row_changes if change.action == "updated")
 
 
-def _departments_text(entries, codes: dict[int, str]) -> str:
+def _departments_text(entries, codes: dict[int, str], has_primary: bool) -> str:
     return format_departments(
-        [(codes[dept_id], is_head) for dept_id, is_head in entries]
+        [(codes[dept_id], is_head) for dept_id, is_head in entries],
+        has_primary=has_primary,
     )
 
 
@@ -90,7 +91,11 @@ def plan_doctor_chunk(
         if current is None:
             plan.creates.append((row.license_number, *row.values))
             plan.create_memberships[row.license_number] = [
-                (dept_id, HEAD if is_head else MEMBER, position == 0)
+                (
+                    dept_id,
+                    HEAD if is_head else MEMBER,
+                    row.has_primary and position == 0,
+                )
                 for position, (dept_id, is_head) in enumerate(row.departments)
             ]
             plan.row_changes.append(RowChange(row.row, row.license_number, "new", {}))
@@ -109,7 +114,7 @@ def plan_doctor_chunk(
             )
         had = {values[5]: values for values in memberships.get(doctor_id, [])}
         wanted = {
-            dept_id: (HEAD if is_head else MEMBER, position == 0)
+            dept_id: (HEAD if is_head else MEMBER, row.has_primary and position == 0)
             for position, (dept_id, is_head) in enumerate(row.departments)
         }
         membership_changed = False
@@ -135,9 +140,11 @@ def plan_doctor_chunk(
             )
             changes["departments"] = [
                 _departments_text(
-                    [(values[5], values[1] == HEAD) for values in before], codes
+                    [(values[5], values[1] == HEAD) for values in before],
+                    codes,
+                    any(values[3] for values in before),
                 ),
-                _departments_text(row.departments, codes),
+                _departments_text(row.departments, codes, row.has_primary),
             ]
         if changes:
             plan.row_changes.append(

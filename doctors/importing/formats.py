@@ -3,8 +3,9 @@
 Doctors: license_number,first_name,last_name,email,phone,specialty,departments,
 is_active. `departments` holds department codes separated by "|", the first
 being the primary department; a code may carry ":head" (CARD:head) when the
-doctor heads that department, so a file can say who heads what and an export
-read back changes nothing. Departments: code,name,description,is_active.
+doctor heads that department, and a leading "|" (|CARD|NEUR) says that none of
+them is primary. So a file can say everything the memberships hold, and an
+export read back changes nothing. Departments: code,name,description,is_active.
 
 Spreadsheets run a cell that starts with = + - @ (or a tab or carriage return)
 as a formula. Export puts a "'" in front of such a cell and import takes exactly
@@ -71,8 +72,13 @@ def parse_bool(text: str) -> bool | None:
     return None
 
 
-def format_departments(entries: list[tuple[str, bool]]) -> str:
+def format_departments(
+    entries: list[tuple[str, bool]], *, has_primary: bool = True
+) -> str:
     """(code, is_head) pairs, primary first -> "CARD:head|NEUR"."""
-    return DEPARTMENT_SEPARATOR.join(
+    text = DEPARTMENT_SEPARATOR.join(
         f"{code}{HEAD_MARKER}" if is_head else code for code, is_head in entries
     )
+    if entries and not has_primary:
+        text = DEPARTMENT_SEPARATOR + text
+    return text

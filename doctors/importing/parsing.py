@@ -216,8 +216,7 @@ class CsvSource:
             problems.append(f"unknown column(s): {', '.join(unknown)}")
         if problems:
             raise ImportFileError(
-                f"Header: {'; '.join(problems)}. The header must be: "
-                f"{expected}.",
+                f"Header: {'; '.join(problems)}. The header must be: {expected}.",
                 row=1,
             )
         return header

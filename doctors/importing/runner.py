@@ -317,7 +317,13 @@ def _add_plan(result: ImportResult, plan) -> None:
 
 def _as_tuple(row: DoctorRow | DepartmentRow) -> tuple:
     if isinstance(row, DoctorRow):
-        return (row.row, row.license_number, row.values, row.departments)
+        return (
+            row.row,
+            row.license_number,
+            row.values,
+            row.departments,
+            row.has_primary,
+        )
     return (row.row, row.code, row.values)
 
 

@@ -50,6 +50,8 @@ class DoctorRow:
     values: tuple  # in DOCTOR_FIELDS order
     # (department id, is head), the primary department first.
     departments: tuple[tuple[int, bool], ...]
+    # False when the cell starts with "|": none of the departments is primary.
+    has_primary: bool = True
 
 
 @dataclass(slots=True)
@@ -163,7 +165,7 @@ class DoctorChecker(Checker):
         phone = self._text(row, Doctor, "phone", required=False)
         specialty = self._specialty(row)
         is_active = self._bool(row, "is_active")
-        departments = self._departments(row, license_number)
+        departments, has_primary = self._departments(row, license_number)
         if len(self.problems) > before:
             return None
         return DoctorRow(
@@ -171,6 +173,7 @@ class DoctorChecker(Checker):
             license_number=license_number,
             values=(first_name, last_name, email, phone, specialty, is_active),
             departments=departments,
+            has_primary=has_primary,
         )
 
     def _specialty(self, row: Row) -> str | None:
@@ -190,13 +193,15 @@ class DoctorChecker(Checker):
 
     def _departments(
         self, row: Row, license_number: str | None
-    ) -> tuple[tuple[int, bool], ...]:
+    ) -> tuple[tuple[tuple[int, bool], ...], bool]:
         text = row.cells["departments"]
         if not text:
-            return ()
+            return (), True
         entries: list[tuple[int, bool]] = []
         seen: set[str] = set()
-        for part in text.split(DEPARTMENT_SEPARATOR):
+        has_primary = not text.startswith(DEPARTMENT_SEPARATOR)
+        parts = text.split(DEPARTMENT_SEPARATOR)
+        for part in parts if has_primary else parts[1:]:
             entry = part.strip()
             if not entry:
                 self.add(row.number, "departments", f"empty entry in {text!r}")
@@ -232,7 +237,7 @@ class DoctorChecker(Checker):
                     )
                     continue
             entries.append((department_id, is_head))
-        return tuple(entries)
+        return tuple(entries), has_primary
 
     def check_against_database(self, rows: list[DoctorRow]) -> None:
         """Emails that belong to another doctor (by license number) in the database."""
