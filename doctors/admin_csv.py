@@ -218,6 +218,12 @@ class CsvImportExportMixin:
                 "upload the file again.",
             )
             return HttpResponseRedirect(self._url("import"))
+        if run.error_count:
+            messages.error(
+                request,
+                f"{run.file_name} has problems; correct them and upload it again.",
+            )
+            return HttpResponseRedirect(self._url("import_run", run.pk))
         if run.total_rows > settings.IMPORT_BACKGROUND_ROWS:
             run.status = ImportRun.Status.QUEUED
             run.save(update_fields=["status"])

@@ -101,9 +101,10 @@ class TestPreviewAndConfirm:
         assert snapshot() == before
         run = ImportRun.objects.get()
         # Confirming a preview with problems is refused all the same.
-        run.status = "previewed"
         response = confirm(staff_client, run)
-        assert Doctor.objects.count() == before["doctors"]
+        (message,) = get_messages(response.wsgi_request)
+        assert "has problems" in str(message)
+        assert snapshot() == before
 
     def test_upload_over_the_size_limit_is_refused(
         self, staff_client, departments, settings
