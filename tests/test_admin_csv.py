@@ -260,6 +260,24 @@ class TestExport:
         assert Membership.objects.filter(role="head").count() == 1
 
 
+def test_department_export_round_trip(staff_client):
+    DepartmentFactory(code="ICU", name="-Intensive care", description="Line 1\nLine 2")
+    DepartmentFactory(code="ER", name="Emergency", is_active=False)
+    url = reverse("admin:doctors_department_export")
+    exported = b"".join(staff_client.get(url, {"q": "ICU"}).streaming_content)
+    rows = list(csv.reader(io.StringIO(exported.decode("utf-8-sig"))))
+    assert rows == [
+        ["code", "name", "description", "is_active"],
+        ["ICU", "'-Intensive care", "Line 1\nLine 2", "true"],
+    ]
+    everything = b"".join(staff_client.get(url).streaming_content)
+    response = upload(
+        staff_client, everything, url=reverse("admin:doctors_department_import")
+    )
+    result = response.context["result"]
+    assert (result.created, result.updated, result.unchanged) == (0, 0, 2)
+
+
 class TestPermissions:
     def test_staff_without_doctor_permissions_cannot_import_or_export(
         self, client, staff_without_role, departments

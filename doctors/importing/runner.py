@@ -171,6 +171,8 @@ def run_import(
 
 
 class _Passes:
+    """The two passes over one file, sharing the checker's findings."""
+
     def __init__(self, kind, csv_source, result, spool, report, chunk_size):
         self.kind = kind
         self.csv_source = csv_source
