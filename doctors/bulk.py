@@ -73,10 +73,18 @@ def insert_rows(
         return
     by_attname = {f.attname: f.column for f in model._meta.concrete_fields}
     quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    names = ", ".join(quote(by_attname[attname]) for attname in columns)
+    if connection.vendor == "postgresql":
+        # COPY streams the rows in one statement; executemany still makes the
+        # server run one INSERT per row (measured: about 6x slower here).
+        with connection.cursor() as cursor:
+            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        return
     sql = "INSERT INTO {} ({}) VALUES ({})".format(
-        quote(model._meta.db_table),
-        ", ".join(quote(by_attname[attname]) for attname in columns),
-        ", ".join(["%s"] * len(columns)),
+        table, names, ", ".join(["%s"] * len(columns))
     )
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)
