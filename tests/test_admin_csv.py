@@ -151,9 +151,22 @@ class TestPreviewAndConfirm:
         assert ImportRun.objects.get().status == "succeeded"
 
 
+def run_worker(monkeypatch) -> None:
+    """Run the real task worker once over the queued tasks, in this process.
+
+    The worker calls close_old_connections() as it wakes; inside the test's
+    transaction that would close the PostgreSQL connection (whose autocommit
+    differs from the settings), taking the test's data with it.
+    """
+    from django_tasks_db.management.commands import db_worker
+
+    monkeypatch.setattr(db_worker, "close_old_connections", lambda: None)
+    call_command("db_worker", "--batch", "--no-startup-delay", verbosity=0)
+
+
 class TestBackgroundImport:
     def test_large_file_runs_in_the_worker_with_progress(
-        self, staff_client, departments, settings
+        self, staff_client, departments, settings, monkeypatch
     ):
         settings.IMPORT_BACKGROUND_ROWS = 2
         response = upload(staff_client, csv_bytes(*ROWS))
@@ -173,7 +186,7 @@ class TestBackgroundImport:
         data = staff_client.get(progress_url).json()
         assert (data["status"], data["finished"], data["total"]) == ("queued", False, 3)
 
-        call_command("db_worker", "--batch", "--no-startup-delay", verbosity=0)
+        run_worker(monkeypatch)
 
         run.refresh_from_db()
         assert (run.status, run.created, run.content) == ("succeeded", 3, b"")
@@ -186,7 +199,7 @@ class TestBackgroundImport:
         assert welcome.count() == 1
 
     def test_worker_failure_is_reported_on_the_run(
-        self, staff_client, departments, settings
+        self, staff_client, departments, settings, monkeypatch
     ):
         """Rows that became invalid between preview and import: nothing written,
         the run page lists the problem."""
@@ -196,7 +209,7 @@ class TestBackgroundImport:
         confirm(staff_client, run)
         DoctorFactory(license_number="LIC-9", email="ANN@clinic.test")
         before = snapshot()
-        call_command("db_worker", "--batch", "--no-startup-delay", verbosity=0)
+        run_worker(monkeypatch)
         run.refresh_from_db()
         assert run.status == "failed"
         assert run.errors[0][:2] == [2, "email"]
