@@ -186,7 +186,9 @@ class CsvImportExportMixin:
                     can_confirm=result.ok and (result.created or result.updated),
                     in_background=result.total_rows > settings.IMPORT_BACKGROUND_ROWS,
                     confirm_url=self._url("import_confirm", run.pk),
-                    form=ImportForm(initial={"encoding": run.encoding}),
+                    form=ImportForm(
+                        initial={"encoding": form.cleaned_data["encoding"]}
+                    ),
                 ),
             )
         return TemplateResponse(
