@@ -279,11 +279,16 @@ def main() -> None:
         "peak_rss_mb": max(a["peak_rss_mb"], again["peak_rss_mb"]),
         "smoke": SMOKE,
     }
+    # The targets are for full size; at smoke size fixed costs dominate.
     figures["meets_targets"] = (
-        figures["a_over_b"] <= TARGETS["a_over_b"]
-        and figures["c_over_a_per_row"] >= TARGETS["c_over_a_per_row"]
-        and figures["reimport_over_b"] <= TARGETS["reimport_over_b"]
-        and figures["peak_rss_mb"] <= PEAK_RSS_LIMIT_MB
+        None
+        if SMOKE
+        else (
+            figures["a_over_b"] <= TARGETS["a_over_b"]
+            and figures["c_over_a_per_row"] >= TARGETS["c_over_a_per_row"]
+            and figures["reimport_over_b"] <= TARGETS["reimport_over_b"]
+            and figures["peak_rss_mb"] <= PEAK_RSS_LIMIT_MB
+        )
     )
     print(json.dumps(figures))
 

@@ -7,9 +7,9 @@ without a permission on the model import. Here:
 
 - import: upload -> preview (a dry run: counts, every problem with row and
   column, per-row changes; nothing written, no signal, no task) -> confirm,
-  which imports exactly the previewed bytes (kept on the ImportRun), in the
-  request for small files and in the task worker above
-  settings.IMPORT_BACKGROUND_ROWS rows, with a progress page;
+  which imports exactly the previewed bytes (kept on the ImportRun). Above
+  settings.IMPORT_BACKGROUND_ROWS rows both the preview and the import run in
+  the task worker while the run's page shows the progress;
 - export: the changelist's current filters and search, streamed as CSV;
 - each needs its own permission (doctors.import_doctor, doctors.export_doctor,
   ...); without it the pages answer 403.
@@ -44,8 +44,11 @@ from .importing.tasks import run_queued_import
 from .importing.validation import Problem
 from .models import ActivityEvent, ImportRun
 
-FINISHED = {ImportRun.Status.SUCCEEDED, ImportRun.Status.FAILED}
-SHOWN_PROBLEMS = 1000
+FINISHED = {
+    ImportRun.Status.PREVIEWED,
+    ImportRun.Status.SUCCEEDED,
+    ImportRun.Status.FAILED,
+}
 
 
 class ImportForm(forms.Form):
@@ -147,50 +150,42 @@ class CsvImportExportMixin:
         }
 
     def import_view(self, request):
-        """GET: the upload form. POST: the preview (a dry run) of the upload."""
+        """GET: the upload form. POST: store the upload and preview it (a dry
+        run): here for small files, in the worker for large ones."""
         if not self.has_import_permission(request):
             raise PermissionDenied
         form = ImportForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
+            content = upload.read()
+            # Lines, not rows (a quoted value may hold a line break): an upper
+            # bound on the rows, good enough to decide where the work runs.
+            large = content.count(b"\n") > settings.IMPORT_BACKGROUND_ROWS
             run = ImportRun.objects.create(
                 kind=self.csv_kind.name,
-                status=ImportRun.Status.PREVIEWED,
+                status=ImportRun.Status.QUEUED if large else ImportRun.Status.RUNNING,
                 user=request.user,
                 source=ActivityEvent.Source.ADMIN,
                 file_name=(upload.name or "upload.csv")[:255],
+                encoding=form.cleaned_data["encoding"],
                 dry_run=True,
-                content=upload.read(),
+                content=content,
             )
             _forget_stale_previews()
-            result = run_import(
-                self.csv_kind,
-                io.BytesIO(run.content),
-                file_name=run.file_name,
-                user=request.user,
-                dry_run=True,
-                encoding=form.cleaned_data["encoding"] or None,
-                run=run,
-                source=ActivityEvent.Source.ADMIN,
-            )
-            return TemplateResponse(
-                request,
-                "admin/doctors/import_preview.html",
-                self._context(
-                    request,
-                    f"Preview: import {self.opts.verbose_name_plural}",
+            if large:
+                run_queued_import.enqueue(run.pk)
+            else:
+                run_import(
+                    self.csv_kind,
+                    io.BytesIO(run.content),
+                    file_name=run.file_name,
+                    user=request.user,
+                    dry_run=True,
+                    encoding=run.encoding or None,
                     run=run,
-                    result=result,
-                    problems=result.problems[:SHOWN_PROBLEMS],
-                    hidden_problems=max(len(result.problems) - SHOWN_PROBLEMS, 0),
-                    can_confirm=result.ok and (result.created or result.updated),
-                    in_background=result.total_rows > settings.IMPORT_BACKGROUND_ROWS,
-                    confirm_url=self._url("import_confirm", run.pk),
-                    form=ImportForm(
-                        initial={"encoding": form.cleaned_data["encoding"]}
-                    ),
-                ),
-            )
+                    source=ActivityEvent.Source.ADMIN,
+                )
+            return HttpResponseRedirect(self._url("import_run", run.pk))
         return TemplateResponse(
             request,
             "admin/doctors/import_form.html",
@@ -228,7 +223,8 @@ class CsvImportExportMixin:
             return HttpResponseRedirect(self._url("import_run", run.pk))
         if run.total_rows > settings.IMPORT_BACKGROUND_ROWS:
             run.status = ImportRun.Status.QUEUED
-            run.save(update_fields=["status"])
+            run.dry_run = False
+            run.save(update_fields=["status", "dry_run"])
             run_queued_import.enqueue(run.pk)
             return HttpResponseRedirect(self._url("import_run", run.pk))
         result = run_import(
@@ -247,26 +243,45 @@ class CsvImportExportMixin:
         return HttpResponseRedirect(self._url("import_run", run.pk))
 
     def import_run_view(self, request, run_id: int):
-        """A run's page: progress while it runs, then its summary and problems."""
+        """A run's page: progress while the worker has it, then the preview
+        (with Confirm) or the import's summary, with every problem found."""
         run = self._run_for(request, run_id)
-        finished = run.status in FINISHED
-        return TemplateResponse(
+        context = self._context(
             request,
-            "admin/doctors/import_run.html",
-            self._context(
-                request,
-                f"Import of {run.file_name}",
-                run=run,
-                finished=finished,
-                progress=import_progress.read(run.pk),
-                progress_url=self._url("import_progress", run.pk),
-                problems=[
-                    {"row": row, "column": column, "message": message}
-                    for row, column, message in run.errors
-                ],
-                hidden_problems=max(run.error_count - len(run.errors), 0),
-            ),
+            f"{'Preview' if run.dry_run else 'Import'} of {run.file_name}",
+            run=run,
+            finished=run.status in FINISHED,
+            problems=[
+                {"row": row, "column": column, "message": message}
+                for row, column, message in run.errors
+            ],
+            hidden_problems=max(run.error_count - len(run.errors), 0),
         )
+        if run.status == ImportRun.Status.PREVIEWED:
+            context.update(
+                title=f"Preview: import {self.opts.verbose_name_plural}",
+                changes=[
+                    {"row": row, "key": key, "action": action, "changes": changes}
+                    for row, key, action, changes in run.preview
+                ],
+                can_confirm=bool(
+                    run.user_id == request.user.pk
+                    and run.content
+                    and not run.error_count
+                    and (run.created or run.updated)
+                ),
+                in_background=run.total_rows > settings.IMPORT_BACKGROUND_ROWS,
+                confirm_url=self._url("import_confirm", run.pk),
+                form=ImportForm(),
+            )
+            return TemplateResponse(
+                request, "admin/doctors/import_preview.html", context
+            )
+        context.update(
+            progress=import_progress.read(run.pk),
+            progress_url=self._url("import_progress", run.pk),
+        )
+        return TemplateResponse(request, "admin/doctors/import_run.html", context)
 
     def import_progress_view(self, request, run_id: int):
         """The run's progress as JSON, for the page's script to poll."""

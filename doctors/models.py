@@ -288,6 +288,8 @@ class ImportRun(models.Model):
     errors = models.JSONField(default=list, blank=True)
     # Membership counts and anything else the summary shows.
     counts = models.JSONField(default=dict, blank=True)
+    # A preview's first row changes, as [row, key, action, {field: [old, new]}].
+    preview = models.JSONField(default=list, blank=True)
     content = models.BinaryField(blank=True, default=b"", editable=False)
 
     class Meta:

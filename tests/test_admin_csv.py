@@ -32,9 +32,15 @@ def departments():
 
 
 def upload(client, data: bytes, name="doctors.csv", url=IMPORT_URL, **fields):
+    """Upload a file; the response is the page the upload redirects to."""
     return client.post(
-        url, {"file": SimpleUploadedFile(name, data, "text/csv"), **fields}
+        url, {"file": SimpleUploadedFile(name, data, "text/csv"), **fields}, follow=True
     )
+
+
+def counts(response) -> tuple[int, int, int]:
+    run = response.context["run"]
+    return run.created, run.updated, run.unchanged
 
 
 def confirm(client, run, model="doctor"):
@@ -49,8 +55,7 @@ class TestPreviewAndConfirm:
         before = snapshot()
         response = upload(staff_client, csv_bytes(*ROWS))
         assert response.status_code == 200
-        result = response.context["result"]
-        assert (result.created, result.updated, result.unchanged) == (2, 1, 0)
+        assert counts(response) == (2, 1, 0)
         page = response.content.decode()
         assert "Confirm import" in page
         assert "first_name</strong>: B → Bo" in page
@@ -113,6 +118,7 @@ class TestPreviewAndConfirm:
         response = upload(staff_client, csv_bytes(*ROWS))
         assert response.status_code == 200
         assert "files up to" in response.context["form"].errors["file"][0]
+        assert response.redirect_chain == []
         assert not ImportRun.objects.exists()
 
     def test_an_excel_workbook_gets_a_clear_message(self, staff_client, departments):
@@ -146,7 +152,7 @@ class TestPreviewAndConfirm:
             "ICU,Intensive care,,", header="code,name,description,is_active"
         )
         response = upload(staff_client, data, url=url)
-        assert response.context["result"].created == 1
+        assert counts(response) == (1, 0, 0)
         confirm(staff_client, ImportRun.objects.get(), model="department")
         assert ImportRun.objects.get().status == "succeeded"
 
@@ -168,12 +174,28 @@ class TestBackgroundImport:
     def test_large_file_runs_in_the_worker_with_progress(
         self, staff_client, departments, settings, monkeypatch
     ):
+        """Preview and import both run in the worker; the browser polls."""
         settings.IMPORT_BACKGROUND_ROWS = 2
+        before = snapshot()
         response = upload(staff_client, csv_bytes(*ROWS))
-        assert response.context["in_background"]
         run = ImportRun.objects.get()
-        response = confirm(staff_client, run)
         run_url = reverse("admin:doctors_doctor_import_run", args=[run.pk])
+        assert response.redirect_chain == [(run_url, 302)]
+        assert (run.status, run.dry_run) == ("queued", True)
+        page = response.content.decode()
+        assert 'id="import-progress"' in page and "import_progress.js" in page
+        assert "<script>" not in page and "Confirm import" not in page
+
+        run_worker(monkeypatch)
+
+        run.refresh_from_db()
+        assert (run.status, run.created, run.total_rows) == ("previewed", 3, 3)
+        # The preview's own task row is all it wrote.
+        assert snapshot() == {**before, "tasks": before["tasks"] + 1}
+        response = staff_client.get(run_url)
+        assert response.context["in_background"]
+        assert "Confirm import" in response.content.decode()
+        response = confirm(staff_client, run)
         assert response["Location"] == run_url
         # The request only queued the work.
         assert not Doctor.objects.exists()
@@ -205,6 +227,7 @@ class TestBackgroundImport:
         the run page lists the problem."""
         settings.IMPORT_BACKGROUND_ROWS = 2
         upload(staff_client, csv_bytes(*ROWS))
+        run_worker(monkeypatch)
         run = ImportRun.objects.get()
         confirm(staff_client, run)
         DoctorFactory(license_number="LIC-9", email="ANN@clinic.test")
@@ -264,10 +287,10 @@ class TestExport:
         exported = b"".join(staff_client.get(EXPORT_URL).streaming_content)
         before = snapshot()
         response = upload(staff_client, exported)
-        result = response.context["result"]
-        assert result.ok, result.problems
-        assert not result.row_changes, result.row_changes
-        assert (result.created, result.updated, result.unchanged) == (0, 0, 5)
+        run = response.context["run"]
+        assert (run.error_count, run.preview) == (0, [])
+        assert counts(response) == (0, 0, 5)
+        assert "Nothing to import" in response.content.decode()
         assert not response.context["can_confirm"]
         assert snapshot() == before
         assert Membership.objects.filter(role="head").count() == 1
@@ -287,8 +310,7 @@ def test_department_export_round_trip(staff_client):
     response = upload(
         staff_client, everything, url=reverse("admin:doctors_department_import")
     )
-    result = response.context["result"]
-    assert (result.created, result.updated, result.unchanged) == (0, 0, 2)
+    assert counts(response) == (0, 0, 2)
 
 
 class TestPermissions:

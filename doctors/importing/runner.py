@@ -379,7 +379,12 @@ def _record_run(result: ImportResult, *, run: ImportRun | None, user, source) ->
     run.error_count = len(result.problems)
     run.errors = [problem.as_list() for problem in result.problems[:STORED_PROBLEMS]]
     run.counts = result.counts
-    if not result.dry_run:
+    if result.dry_run:
+        run.preview = [
+            [change.row, change.key, change.action, change.changes]
+            for change in result.row_changes
+        ]
+    else:
         run.content = b""
     run.save()
     result.run = run

@@ -16,7 +16,8 @@ KINDS = {DOCTORS.name: DOCTORS, DEPARTMENTS.name: DEPARTMENTS}
 
 @task()
 def run_queued_import(run_id: int) -> str:
-    """Import the file stored on ImportRun `run_id`; return the summary."""
+    """Preview (dry run) or import the file stored on ImportRun `run_id`, as
+    the run says; return the summary."""
     run = ImportRun.objects.select_related("user").get(pk=run_id)
     if run.status != ImportRun.Status.QUEUED:
         return f"Import run {run_id} is {run.status}; nothing to do."
@@ -28,6 +29,7 @@ def run_queued_import(run_id: int) -> str:
             io.BytesIO(run.content),
             file_name=run.file_name,
             user=run.user,
+            dry_run=run.dry_run,
             encoding=run.encoding or None,
             progress=progress.reporter(run.pk),
             expected_rows=run.total_rows,
