@@ -1,4 +1,4 @@
-"""Benchmark: importing doctors from CSV, against the floor and the library default.
+"""Benchmark: importing doctors from CSV, against the floor and django-import-export.
 
 On one database, each on a clean slate with the same 50 departments:
   (a) our import (doctors.importing) of a generated file of N rows (1-3
@@ -8,7 +8,7 @@ On one database, each on a clean slate with the same 50 departments:
   (c) django-import-export's default row-by-row ModelResource on a subset.
 Targets: a/b <= 3.0, per-row c/a >= 10, reimport/b <= 1.5, peak RSS <= 300 MB.
 
-N = 100,000 (BENCH_N), subset 10,000 (BENCH_LIBRARY_N); BENCH_SMOKE=1 runs
+N = 100,000 (BENCH_N), subset 10,000 (BENCH_IMPORT_EXPORT_N); BENCH_SMOKE=1 runs
 300 and 100 rows in seconds. The last line printed is one JSON object.
 """
 
@@ -26,7 +26,7 @@ import django
 
 SMOKE = os.environ.get("BENCH_SMOKE") == "1"
 N = int(os.environ.get("BENCH_N", 300 if SMOKE else 100_000))
-LIBRARY_N = int(os.environ.get("BENCH_LIBRARY_N", 100 if SMOKE else 10_000))
+IMPORT_EXPORT_N = int(os.environ.get("BENCH_IMPORT_EXPORT_N", 100 if SMOKE else 10_000))
 DEPARTMENTS = 50
 TARGETS = {"a_over_b": 3.0, "c_over_a_per_row": 10.0, "reimport_over_b": 1.5}
 PEAK_RSS_LIMIT_MB = 300
@@ -189,7 +189,7 @@ def floor_bulk_create(rows: list[list[str]], department_ids: dict[str, int]) -> 
     return time.perf_counter() - started
 
 
-def library_default(path: str) -> float:
+def import_export_default(path: str) -> float:
     """(c): import-export's default ModelResource, row by row, signals and all."""
     import tablib
     from import_export import fields, resources, widgets
@@ -238,7 +238,7 @@ def main() -> None:
         full = os.path.join(folder, "doctors.csv")
         subset = os.path.join(folder, "doctors-subset.csv")
         write_csv(full, rows)
-        write_csv(subset, rows[:LIBRARY_N])
+        write_csv(subset, rows[:IMPORT_EXPORT_N])
 
         log(f"(b) bulk_create of {N} doctors and {memberships} memberships ...")
         b = floor_bulk_create(rows, department_ids)
@@ -256,22 +256,22 @@ def main() -> None:
         assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, N)
         clean_slate()
 
-        log(f"(c) django-import-export default, {LIBRARY_N} rows ...")
-        c = library_default(subset)
-        assert Doctor.objects.count() == LIBRARY_N
+        log(f"(c) django-import-export default, {IMPORT_EXPORT_N} rows ...")
+        c = import_export_default(subset)
+        assert Doctor.objects.count() == IMPORT_EXPORT_N
         clean_slate()
 
     a_per_row = a["seconds"] / N
-    c_per_row = c / LIBRARY_N
+    c_per_row = c / IMPORT_EXPORT_N
     figures = {
         "benchmark": "import_doctors",
         "database": connection.vendor,
         "rows": N,
         "memberships": memberships,
-        "library_rows": LIBRARY_N,
+        "import_export_rows": IMPORT_EXPORT_N,
         "a_our_import_s": round(a["seconds"], 3),
         "b_bulk_create_s": round(b, 3),
-        "c_library_default_s": round(c, 3),
+        "c_import_export_default_s": round(c, 3),
         "reimport_s": round(again["seconds"], 3),
         "a_over_b": round(a["seconds"] / b, 2),
         "c_over_a_per_row": round(c_per_row / a_per_row, 1),
