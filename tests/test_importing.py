@@ -564,3 +564,40 @@ class TestFormulaSafety:
         cell = neutralize(value)
         assert restore(cell) == value
         assert not cell.startswith(("=", "+", "-", "@", "\t", "\r"))
+
+
+def test_a_constraint_violation_while_writing_rolls_everything_back(
+    departments, monkeypatch
+):
+    """Should the database refuse a write all checks let through, the whole
+    import is undone and the run says why."""
+    from django.db import IntegrityError
+
+    from doctors.importing import writer
+
+    real_write = writer.DoctorWriter.write
+    calls = []
+
+    def write_then_fail(self, plan):
+        real_write(self, plan)
+        calls.append(plan)
+        if len(calls) == 2:
+            raise IntegrityError(
+                "duplicate key value violates unique constraint "
+                '"doctor_email_unique_ci"'
+            )
+
+    monkeypatch.setattr(writer.DoctorWriter, "write", write_then_fail)
+    before = snapshot()
+    lines = [f"LIC-{n},A,B,a{n}@clinic.test,,Cardiology,NEUR," for n in range(6)]
+    result = import_doctors(
+        io.BytesIO(csv_bytes(*lines)), file_name="x.csv", chunk_size=3
+    )
+    assert len(calls) == 2
+    (problem,) = result.problems
+    assert problem.message == (
+        "Nothing was imported: A doctor with that email already exists."
+    )
+    assert (result.created, result.updated) == (0, 0)
+    assert snapshot() == before
+    assert ImportRun.objects.get().status == "failed"
