@@ -332,6 +332,12 @@ AXES_LOCKOUT_CALLABLE = "clinic.security.lockout_response"
 # the password is always masked (AXES_PASSWORD_FORM_FIELD).
 AXES_SENSITIVE_PARAMETERS = []
 
+# CSV imports: uploads larger than this are refused with a message; confirmed
+# imports with more rows than the threshold run in the task worker, not in the
+# browser's request.
+IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
+IMPORT_BACKGROUND_ROWS = env_int("IMPORT_BACKGROUND_ROWS", 5000)
+
 # Admin lists of doctors are long: keep pages moderate and counting cheap.
 ADMIN_LIST_PER_PAGE = 100
 

@@ -24,6 +24,8 @@ from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
 from . import activity, concurrency, context, membership_report
+from .admin_csv import CsvImportExportMixin
+from .importing.runner import DEPARTMENTS, DOCTORS
 from .models import ActivityEvent, Department, Doctor, Membership
 
 # PostgreSQL names the violated constraint; SQLite names its columns instead.
@@ -438,12 +440,14 @@ class MembershipMessagesMixin:
 
 @admin.register(Doctor)
 class DoctorAdmin(
+    CsvImportExportMixin,
     ConstraintSafeAdminMixin,
     MembershipMessagesMixin,
     MembershipHistoryMixin,
     SimpleHistoryAdmin,
 ):
     form = DoctorAdminForm
+    csv_kind = DOCTORS
     membership_message_per = "doctor"
     list_display = [
         "display_name",
@@ -524,12 +528,14 @@ class DoctorAdmin(
 
 @admin.register(Department)
 class DepartmentAdmin(
+    CsvImportExportMixin,
     ConstraintSafeAdminMixin,
     MembershipMessagesMixin,
     MembershipHistoryMixin,
     SimpleHistoryAdmin,
 ):
     form = DepartmentAdminForm
+    csv_kind = DEPARTMENTS
     membership_message_per = "department"
     list_display = ["code", "name", "member_count", "head", "is_active"]
     list_display_links = ["code", "name"]

@@ -75,19 +75,20 @@ def insert_rows(
     by_attname = {f.attname: f.column for f in model._meta.concrete_fields}
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
-    column_list = ", ".join(quote(by_attname[attname]) for attname in columns)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # COPY streams the rows in one command: about 10x faster than
-            # executemany, which psycopg runs as one statement per row.
-            with cursor.cursor.copy(f"COPY {table} ({column_list}) FROM STDIN") as copy:
+    names = ", ".join(quote(by_attname[attname]) for attname in columns)
+    if connection.vendor == "postgresql":
+        # COPY streams the rows in one statement; executemany still makes the
+        # server run one INSERT per row (measured: about 6x slower here).
+        with connection.cursor() as cursor:
+            with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
-        else:
-            placeholders = ", ".join(["%s"] * len(columns))
-            cursor.executemany(
-                f"INSERT INTO {table} ({column_list}) VALUES ({placeholders})", rows
-            )
+        return
+    sql = "INSERT INTO {} ({}) VALUES ({})".format(
+        table, names, ", ".join(["%s"] * len(columns))
+    )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def insert_history_rows(
@@ -130,3 +131,60 @@ def tracked_columns(model: type[Model]) -> list[str]:
         for f in historical._meta.concrete_fields
         if f.attname != "history_id" and f.attname not in HISTORY_COLUMNS
     ]
+
+
+def update_rows(
+    model: type[Model],
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+) -> None:
+    """UPDATE rows of `model` by primary key, in one prepared executemany.
+
+    Each row holds the new values in the order of `columns` (attnames) followed
+    by the primary key. No signal is sent and no history is written.
+    """
+    using = router.db_for_write(model)
+    connection = connections[using]
+    converters = [
+        (position, converter)
+        for position, attname in enumerate(columns)
+        if (converter := _converter(model, attname, connection)) is not None
+    ]
+    prepared = []
+    for row in rows:
+        row = list(row)
+        for position, convert in converters:
+            row[position] = convert(row[position])
+        prepared.append(row)
+    if not prepared:
+        return
+    by_attname = {f.attname: f.column for f in model._meta.concrete_fields}
+    quote = connection.ops.quote_name
+    sql = "UPDATE {} SET {} WHERE {} = %s".format(
+        quote(model._meta.db_table),
+        ", ".join(f"{quote(by_attname[attname])} = %s" for attname in columns),
+        quote(model._meta.pk.column),
+    )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, prepared)
+
+
+def delete_rows(model: type[Model], pks: Sequence[Any]) -> None:
+    """DELETE rows of `model` by primary key: no signal, no cascade, no history.
+
+    Only for rows nothing else references (or whose references the caller
+    removes itself).
+    """
+    if not pks:
+        return
+    using = router.db_for_write(model)
+    connection = connections[using]
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    pk = quote(model._meta.pk.column)
+    # Chunks stay below every backend's limit on query parameters.
+    with connection.cursor() as cursor:
+        for start in range(0, len(pks), 900):
+            part = list(pks[start : start + 900])
+            placeholders = ", ".join(["%s"] * len(part))
+            cursor.execute(f"DELETE FROM {table} WHERE {pk} IN ({placeholders})", part)

@@ -272,3 +272,60 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"worker {self.worker_id} on {self.hostname}"
+
+
+class ImportRun(models.Model):
+    """One CSV import: who ran it, on which file, what it did, how long it took.
+
+    A run uploaded in the admin keeps the file's bytes here between the preview
+    and the confirmed import, so the task worker (which may run on another
+    host) reads the very file the user previewed; they are cleared once the run
+    ends.
+    """
+
+    class Kind(models.TextChoices):
+        DOCTORS = "doctors", "Doctors"
+        DEPARTMENTS = "departments", "Departments"
+
+    class Status(models.TextChoices):
+        PREVIEWED = "previewed", "Previewed (not imported)"
+        QUEUED = "queued", "Waiting for the worker"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Imported"
+        FAILED = "failed", "Failed (nothing written)"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=20, choices=Status.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    source = models.CharField(max_length=10, choices=ActivityEvent.Source.choices)
+    file_name = models.CharField(max_length=255)
+    encoding = models.CharField(max_length=20, blank=True)
+    dry_run = models.BooleanField(default=False)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration = models.FloatField("duration (s)", null=True, blank=True)
+    total_rows = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    unchanged = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField("errors", default=0)
+    # The first problems found, as [row, column, message] lists.
+    errors = models.JSONField(default=list, blank=True)
+    # Membership counts and anything else the summary shows.
+    counts = models.JSONField(default=dict, blank=True)
+    # A preview's first row changes, as [row, key, action, {field: [old, new]}].
+    preview = models.JSONField(default=list, blank=True)
+    content = models.BinaryField(blank=True, default=b"", editable=False)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["-started_at", "-id"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} from {self.file_name}"

@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
-from doctors.models import ActivityEvent
+from doctors.models import ActivityEvent, ImportRun
 from doctors.roles import CLINIC_STAFF, MANAGERS, ROLE_PERMISSIONS
 from tests.factories import (
     DepartmentFactory,
@@ -32,6 +32,8 @@ READERS = allowed_for("clinic_staff", "manager", "superuser")
 EDITORS = allowed_for("clinic_staff", "superuser")
 SUPERUSER = allowed_for("superuser")
 MANAGERS_ONLY = allowed_for("manager", "superuser")
+IMPORTERS = allowed_for("clinic_staff", "superuser")
+EXPORTERS = allowed_for("clinic_staff", "manager", "superuser")
 NOBODY = allowed_for()
 
 
@@ -45,11 +47,19 @@ def build_objects():
         source="system", verb="created", target_type="doctor", target_text="x"
     )
     user = UserFactory(username="someone-else")
+    runs = {
+        kind: ImportRun.objects.create(
+            kind=kind, status="succeeded", source="admin", file_name=f"{kind}.csv"
+        )
+        for kind in ["doctors", "departments"]
+    }
     return {
         "doctor": doctor,
         "department": department,
         "activityevent": event,
         "user": user,
+        "doctor_run": runs["doctors"],
+        "department_run": runs["departments"],
     }
 
 
@@ -68,6 +78,20 @@ def pages(objects):
             reverse(f"admin:doctors_{model}_simple_history", args=[obj.pk, history_id]),
             READERS,
         )
+        run = objects[f"{model}_run"]
+        yield reverse(f"admin:doctors_{model}_import"), IMPORTERS
+        yield reverse(f"admin:doctors_{model}_import_run", args=[run.pk]), IMPORTERS
+        yield (
+            reverse(f"admin:doctors_{model}_import_progress", args=[run.pk]),
+            IMPORTERS,
+        )
+        yield reverse(f"admin:doctors_{model}_export"), EXPORTERS
+    yield reverse("admin:doctors_importrun_changelist"), IMPORTERS
+    yield (
+        reverse("admin:doctors_importrun_change", args=[objects["doctor_run"].pk]),
+        IMPORTERS,
+    )
+    yield reverse("admin:doctors_importrun_add"), NOBODY
     event = objects["activityevent"]
     yield reverse("admin:doctors_activityevent_changelist"), READERS
     yield reverse("admin:doctors_activityevent_add"), NOBODY

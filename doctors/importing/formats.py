@@ -1,0 +1,84 @@
+"""The CSV formats of doctors and departments, shared by import and export.
+
+Doctors: license_number,first_name,last_name,email,phone,specialty,departments,
+is_active. `departments` holds department codes separated by "|", the first
+being the primary department; a code may carry ":head" (CARD:head) when the
+doctor heads that department, and a leading "|" (|CARD|NEUR) says that none of
+them is primary. So a file can say everything the memberships hold, and an
+export read back changes nothing. Departments: code,name,description,is_active.
+
+Spreadsheets run a cell that starts with = + - @ (or a tab or carriage return)
+as a formula. Export puts a "'" in front of such a cell and import takes exactly
+that "'" away again, so values survive the round trip unchanged.
+"""
+
+from ..models import Specialty
+
+DOCTOR_COLUMNS = (
+    "license_number",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "specialty",
+    "departments",
+    "is_active",
+)
+DEPARTMENT_COLUMNS = ("code", "name", "description", "is_active")
+
+DEPARTMENT_SEPARATOR = "|"
+HEAD_MARKER = ":head"
+
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+TRUE_WORDS = {"true", "yes", "1", ""}
+FALSE_WORDS = {"false", "no", "0"}
+
+# Value or label, any case -> the stored value.
+SPECIALTY_LOOKUP = {
+    **{choice.value.lower(): choice.value for choice in Specialty},
+    **{choice.label.lower(): choice.value for choice in Specialty},
+}
+
+
+def _looks_neutralized(cell: str) -> bool:
+    """A "'" (or several) in front of what would be a formula."""
+    bare = cell.lstrip("'")
+    return bare != cell and bare.startswith(FORMULA_TRIGGERS)
+
+
+def neutralize(value: str) -> str:
+    """The cell to write for `value` so that no spreadsheet runs it."""
+    if value.startswith(FORMULA_TRIGGERS) or _looks_neutralized(value):
+        return "'" + value
+    return value
+
+
+def restore(cell: str) -> str:
+    """The value a cell written by `neutralize` stands for."""
+    return cell[1:] if _looks_neutralized(cell) else cell
+
+
+def format_bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def parse_bool(text: str) -> bool | None:
+    """True/False for the accepted words (empty is true), None otherwise."""
+    word = text.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    return None
+
+
+def format_departments(
+    entries: list[tuple[str, bool]], *, has_primary: bool = True
+) -> str:
+    """(code, is_head) pairs, primary first -> "CARD:head|NEUR"."""
+    text = DEPARTMENT_SEPARATOR.join(
+        f"{code}{HEAD_MARKER}" if is_head else code for code, is_head in entries
+    )
+    if entries and not has_primary:
+        text = DEPARTMENT_SEPARATOR + text
+    return text

@@ -1,0 +1,271 @@
+"""Reading an uploaded CSV file: encoding, header, rows, and files that are not CSV.
+
+The file is read as a stream, never whole: `CsvSource.rows()` yields one row at
+a time and can be called again (the importer reads the file twice: once to
+check every row, once to write). Row numbers are the ones a spreadsheet shows:
+the header is row 1, blank lines count.
+"""
+
+import codecs
+import csv
+import io
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from .formats import restore
+
+BLOCK_SIZE = 1 << 20
+# Lines longer than this are not a table anyone typed; the csv module's own
+# default limit (128 KiB) would make every text column unbounded till then.
+FIELD_SIZE_LIMIT = 64 * 1024
+
+# The first bytes of files people upload by mistake, with what to tell them.
+SIGNATURES = [
+    (
+        b"PK\x03\x04",
+        "This is an Excel workbook (.xlsx) or another zip file, not a CSV file. "
+        "In Excel use File > Save As > CSV UTF-8.",
+    ),
+    (
+        b"\xd0\xcf\x11\xe0",
+        "This is an old Excel workbook (.xls), not a CSV file. "
+        "In Excel use File > Save As > CSV UTF-8.",
+    ),
+    (b"%PDF", "This is a PDF document, not a CSV file."),
+]
+ENCODING_CHOICES = [
+    ("", "Detect automatically"),
+    ("utf-8", "UTF-8"),
+    ("cp1252", "Windows-1252 (Western European)"),
+    ("latin-1", "ISO-8859-1 (Latin-1)"),
+    ("utf-16", "UTF-16 (Unicode text)"),
+]
+
+
+class ImportFileError(Exception):
+    """The file as a whole cannot be imported (nothing was written)."""
+
+    def __init__(self, message: str, *, row: int | None = None):
+        super().__init__(message)
+        self.message = message
+        self.row = row
+
+
+def check_size(size: int, limit: int) -> None:
+    if size > limit:
+        raise ImportFileError(
+            f"The file is {size / 1_048_576:.1f} MB; files up to "
+            f"{limit / 1_048_576:.0f} MB can be imported. Split it into smaller files."
+        )
+
+
+def check_encoding_name(name: str) -> str:
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        raise ImportFileError(f"Unknown encoding {name!r}.") from None
+
+
+def detect_encoding(stream: BinaryIO) -> str:
+    """The encoding of the whole stream: UTF-8 (with or without BOM), UTF-16 with
+    a BOM, else Windows-1252, else Latin-1 (which decodes any byte).
+
+    Refuses binary files: known signatures, and NUL bytes, which no text file
+    in a one-byte or UTF-8 encoding contains.
+    """
+    stream.seek(0)
+    head = stream.read(4)
+    for signature, message in SIGNATURES:
+        if head.startswith(signature):
+            raise ImportFileError(message)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    stream.seek(0)
+    utf8 = codecs.getincrementaldecoder("utf-8")()
+    cp1252 = codecs.getincrementaldecoder("cp1252")()
+    utf8_ok = cp1252_ok = True
+    while block := stream.read(BLOCK_SIZE):
+        if b"\x00" in block:
+            raise ImportFileError(
+                "This is not a CSV file: it contains binary data (NUL bytes)."
+            )
+        if utf8_ok:
+            try:
+                utf8.decode(block)
+            except UnicodeDecodeError:
+                utf8_ok = False
+        if not utf8_ok and cp1252_ok:
+            try:
+                cp1252.decode(block)
+            except UnicodeDecodeError:
+                cp1252_ok = False
+    if utf8_ok:
+        try:
+            utf8.decode(b"", final=True)
+        except UnicodeDecodeError:
+            utf8_ok = False
+    stream.seek(0)
+    if utf8_ok:
+        return "utf-8-sig" if head.startswith(codecs.BOM_UTF8) else "utf-8"
+    return "cp1252" if cp1252_ok else "latin-1"
+
+
+@dataclass(frozen=True)
+class Row:
+    number: int
+    cells: dict[str, str]
+    # Set when the row cannot be read as cells of the header's columns.
+    error: str | None = None
+
+
+class CsvSource:
+    """A CSV file of one of the import formats, checked and readable again."""
+
+    def __init__(
+        self,
+        stream: BinaryIO,
+        *,
+        columns: Sequence[str],
+        encoding: str | None = None,
+    ):
+        self.stream = stream
+        self.columns = tuple(columns)
+        self.encoding = (
+            check_encoding_name(encoding) if encoding else detect_encoding(stream)
+        )
+        self.header = self._read_header()
+
+    def _records(self) -> Iterator[tuple[int, list[str]]]:
+        self.stream.seek(0)
+        text = io.TextIOWrapper(
+            io.BufferedReader(_Unclosable(self.stream)),
+            encoding=self.encoding,
+            newline="",
+        )
+        reader = csv.reader(text, strict=True)
+        number = 0
+        old_limit = csv.field_size_limit(FIELD_SIZE_LIMIT)
+        try:
+            while True:
+                number += 1
+                try:
+                    record = next(reader)
+                except StopIteration:
+                    return
+                except UnicodeDecodeError:
+                    line, byte = self._first_undecodable()
+                    raise ImportFileError(
+                        f"Line {line} is not valid {self.encoding} text (byte "
+                        f"0x{byte:02x}). Choose the file's encoding, or save it as "
+                        "CSV UTF-8."
+                    ) from None
+                except csv.Error as error:
+                    raise ImportFileError(
+                        f"This row is not valid CSV ({error}).",
+                        row=number,
+                    ) from None
+                yield number, record
+        finally:
+            csv.field_size_limit(old_limit)
+            text.detach()
+
+    def _first_undecodable(self) -> tuple[int, int]:
+        """The line number and value of the first byte the encoding rejects."""
+        self.stream.seek(0)
+        decoder = codecs.getincrementaldecoder(self.encoding)()
+        lines = 1
+        while block := self.stream.read(BLOCK_SIZE):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as error:
+                # The decoder may hold a few bytes of the previous block.
+                start = max(error.start - len(error.object) + len(block), 0)
+                return lines + block[:start].count(b"\n"), block[start]
+            lines += block.count(b"\n")
+        return lines, 0
+
+    def _read_header(self) -> list[str]:
+        for _, record in self._records():
+            if not _is_blank(record):
+                header = [cell.strip().lstrip("\ufeff").lower() for cell in record]
+                break
+        else:
+            raise ImportFileError("The file is empty.")
+        expected = ", ".join(self.columns)
+        if len(header) == 1 and ";" in header[0]:
+            raise ImportFileError(
+                "The columns are separated by ';'; separate them with ',' "
+                f"(the header must be: {expected})."
+            )
+        known = [name for name in header if name in self.columns]
+        if not known:
+            raise ImportFileError(
+                "This does not look like the expected CSV file: its first line "
+                f"must be the header {expected}."
+            )
+        problems = []
+        duplicated = sorted({name for name in known if header.count(name) > 1})
+        if duplicated:
+            problems.append(f"column(s) given twice: {', '.join(duplicated)}")
+        missing = [name for name in self.columns if name not in header]
+        if missing:
+            problems.append(f"missing column(s): {', '.join(missing)}")
+        unknown = [name or "(blank)" for name in header if name not in self.columns]
+        if unknown:
+            problems.append(f"unknown column(s): {', '.join(unknown)}")
+        if problems:
+            raise ImportFileError(
+                f"Header: {'; '.join(problems)}. The header must be: {expected}.",
+                row=1,
+            )
+        return header
+
+    def rows(self) -> Iterator[Row]:
+        """Data rows, blank ones skipped, cells trimmed and un-neutralized.
+
+        A row with more cells than the header comes with an error; missing
+        trailing cells read as empty (some spreadsheets drop them).
+        """
+        records = self._records()
+        for _, record in records:
+            if not _is_blank(record):
+                break
+        width = len(self.header)
+        for number, record in records:
+            if _is_blank(record):
+                continue
+            if len(record) > width and any(cell.strip() for cell in record[width:]):
+                yield Row(
+                    number,
+                    {},
+                    error=f"{len(record)} cells but the header has {width} columns "
+                    "(a value with a comma must be in double quotes)",
+                )
+                continue
+            cells = {
+                name: restore(record[position].strip())
+                if position < len(record)
+                else ""
+                for position, name in enumerate(self.header)
+            }
+            yield Row(number, cells)
+
+
+def _is_blank(record: list[str]) -> bool:
+    return not any(cell.strip() for cell in record)
+
+
+class _Unclosable(io.RawIOBase):
+    """Lets a TextIOWrapper read a stream without closing it afterwards."""
+
+    def __init__(self, stream: BinaryIO):
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)

@@ -1,0 +1,390 @@
+"""Running an import: check every row, then write everything, or nothing.
+
+Pass 1 reads the file once, checks every row (collecting every problem) and the
+database per chunk, and spools the clean rows to a temporary file as plain
+tuples. Only when no row has a problem does pass 2 read the spool back and
+write chunk by chunk, all in one transaction. Memory stays flat whatever the
+file's size: one chunk of rows, plus the keys that cross-row checks need.
+
+A dry run is pass 1 plus the comparison with the database (for the preview);
+it writes nothing, sends no signal and queues nothing.
+"""
+
+import marshal
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from .. import activity, context, tasks
+from ..models import ActivityEvent, Department, Doctor, ImportRun, Membership
+from .diff import RowChange, plan_department_chunk, plan_doctor_chunk
+from .formats import DEPARTMENT_COLUMNS, DOCTOR_COLUMNS
+from .parsing import CsvSource, ImportFileError
+from .validation import (
+    DepartmentChecker,
+    DepartmentRow,
+    DoctorChecker,
+    DoctorRow,
+    Problem,
+)
+from .writer import DepartmentWriter, DoctorWriter
+
+CHUNK_SIZE = 2000
+PREVIEW_ROWS = 500
+STORED_PROBLEMS = 1000
+
+# progress(phase, rows done, rows in total or None while unknown)
+Progress = Callable[[str, int, int | None], None]
+CHECKING = "checking"
+WRITING = "writing"
+
+
+@dataclass
+class ImportResult:
+    kind: str
+    file_name: str
+    dry_run: bool
+    encoding: str = ""
+    total_rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    counts: dict[str, Any] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    row_changes: list[RowChange] = field(default_factory=list)
+    duration: float = 0.0
+    created_ids: list[int] = field(default_factory=list)
+    run: ImportRun | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated)
+
+    def summary(self) -> str:
+        """One sentence for the admin message and the command's last line."""
+        what = "Dry run of" if self.dry_run else "Import of"
+        if not self.ok:
+            count = len(self.problems)
+            noun = "problem" if count == 1 else "problems"
+            return (
+                f"{what} {self.file_name}: {count} {noun} found; nothing was imported."
+            )
+        verb = "would create" if self.dry_run else "created"
+        text = (
+            f"{what} {self.file_name}: {self.total_rows} rows; {verb} "
+            f"{self.created}, {'would update' if self.dry_run else 'updated'} "
+            f"{self.updated}, {self.unchanged} unchanged"
+        )
+        if self.kind == ImportRun.Kind.DOCTORS and not self.dry_run:
+            text += (
+                f"; memberships: {self.counts.get('memberships_added', 0)} added, "
+                f"{self.counts.get('memberships_changed', 0)} changed, "
+                f"{self.counts.get('memberships_removed', 0)} removed"
+            )
+        return text + "."
+
+
+@dataclass(frozen=True)
+class _Kind:
+    name: str
+    columns: tuple[str, ...]
+    checker: type
+    target_type: str
+    locked: tuple[type, ...]
+
+
+DOCTORS = _Kind(
+    ImportRun.Kind.DOCTORS,
+    DOCTOR_COLUMNS,
+    DoctorChecker,
+    "doctor",
+    (Doctor, Membership),
+)
+DEPARTMENTS = _Kind(
+    ImportRun.Kind.DEPARTMENTS,
+    DEPARTMENT_COLUMNS,
+    DepartmentChecker,
+    "department",
+    (Department,),
+)
+
+
+def import_doctors(stream: BinaryIO, **options) -> ImportResult:
+    """Import a doctors CSV file (see formats.py); options as `run_import`."""
+    return run_import(DOCTORS, stream, **options)
+
+
+def import_departments(stream: BinaryIO, **options) -> ImportResult:
+    """Import a departments CSV file (see formats.py); options as `run_import`."""
+    return run_import(DEPARTMENTS, stream, **options)
+
+
+def run_import(
+    kind: _Kind,
+    stream: BinaryIO,
+    *,
+    file_name: str,
+    user=None,
+    dry_run: bool = False,
+    encoding: str | None = None,
+    progress: Progress | None = None,
+    expected_rows: int | None = None,
+    run: ImportRun | None = None,
+    source: str = ActivityEvent.Source.COMMAND,
+    chunk_size: int = CHUNK_SIZE,
+) -> ImportResult:
+    """Import `stream` (binary, seekable) and record the run; never raises for
+    bad input: the problems are in the result and nothing is written.
+
+    `run` is the ImportRun of an earlier preview to complete; otherwise a new
+    one is recorded. `source` says where the run started (admin or command).
+    """
+    started = time.perf_counter()
+    result = ImportResult(kind=kind.name, file_name=file_name, dry_run=dry_run)
+    report = progress or (lambda phase, done, total: None)
+    actor = user if getattr(user, "is_authenticated", False) else None
+    with context.acting_as(actor, source=ActivityEvent.Source.IMPORT):
+        try:
+            csv_source = CsvSource(stream, columns=kind.columns, encoding=encoding)
+        except ImportFileError as error:
+            result.problems.append(Problem(error.row, "", error.message))
+        else:
+            result.encoding = csv_source.encoding
+            with tempfile.TemporaryFile() as spool:
+                passes = _Passes(kind, csv_source, result, spool, report, chunk_size)
+                if dry_run:
+                    passes.check(expected_rows)
+                else:
+                    passes.check_and_write(expected_rows, actor)
+    result.duration = time.perf_counter() - started
+    _record_run(result, run=run, user=actor, source=source)
+    return result
+
+
+class _Passes:
+    """The two passes over one file, sharing the checker's findings."""
+
+    def __init__(self, kind, csv_source, result, spool, report, chunk_size):
+        self.kind = kind
+        self.csv_source = csv_source
+        self.result = result
+        self.spool = spool
+        self.report = report
+        self.chunk_size = chunk_size
+        self.checker = None
+
+    def check(self, expected_rows: int | None) -> None:
+        """Pass 1: every row checked; clean rows spooled (confirmed runs) or
+        compared with the database (dry runs)."""
+        kind, result = self.kind, self.result
+        checker = self.checker = kind.checker()
+        chunk: list = []
+        codes = _department_codes() if kind is DOCTORS else {}
+        today = timezone.localdate()
+
+        def flush():
+            if not chunk:
+                return
+            checker.check_against_database(chunk)
+            if result.dry_run:
+                plan = (
+                    plan_doctor_chunk(chunk, today=today, codes=codes)
+                    if kind is DOCTORS
+                    else plan_department_chunk(chunk)
+                )
+                _add_plan(result, plan)
+            else:
+                marshal.dump([_as_tuple(row) for row in chunk], self.spool)
+            chunk.clear()
+
+        try:
+            for row in self.csv_source.rows():
+                clean = checker.check_row(row)
+                if clean is not None:
+                    chunk.append(clean)
+                    if len(chunk) >= self.chunk_size:
+                        flush()
+                if checker.rows_seen % 1000 == 0:
+                    self.report(CHECKING, checker.rows_seen, expected_rows)
+            flush()
+        except ImportFileError as error:
+            checker.add(error.row, "", error.message)
+        else:
+            checker.finish()
+        self.report(CHECKING, checker.rows_seen, checker.rows_seen)
+        result.total_rows = checker.rows_seen
+        result.problems = sorted(
+            checker.problems, key=lambda p: (p.row is not None, p.row or 0)
+        )
+
+    def check_and_write(self, expected_rows: int | None, actor) -> None:
+        kind, result = self.kind, self.result
+        with transaction.atomic():
+            _lock(kind.locked)
+            self.check(expected_rows)
+            if not result.ok:
+                return
+            try:
+                with transaction.atomic():
+                    self._write(actor)
+            except IntegrityError as error:
+                # The lock keeps concurrent writers out, so this is not expected;
+                # if it happens all the same, the savepoint undid every write.
+                from ..admin import explain_integrity_error
+
+                result.created = result.updated = result.unchanged = 0
+                result.created_ids = []
+                result.problems.append(
+                    Problem(
+                        None,
+                        "",
+                        f"Nothing was imported: {explain_integrity_error(error)}",
+                    )
+                )
+                return
+            if result.changed:
+                activity.record_bulk(
+                    verb=ActivityEvent.Verb.IMPORTED,
+                    target_type=kind.target_type,
+                    description=result.summary(),
+                    counts={
+                        "file": result.file_name,
+                        "rows": result.total_rows,
+                        "created": result.created,
+                        "updated": result.updated,
+                        "unchanged": result.unchanged,
+                        **result.counts,
+                    },
+                )
+            if result.created_ids:
+                tasks.queue_welcome_emails(result.created_ids)
+
+    def _write(self, actor) -> None:
+        """Pass 2: the spooled rows, compared with the database and written."""
+        result = self.result
+        now = timezone.now()
+        options = {
+            "now": now,
+            "user_id": actor.pk if actor is not None else None,
+            "reason": f"Import of {result.file_name}",
+        }
+        done = 0
+        self.report(WRITING, 0, result.total_rows)
+        if self.kind is DOCTORS:
+            writer = DoctorWriter(**options)
+            overrides = writer.release_heads(self.checker.released_heads)
+            codes = _department_codes()
+            today = timezone.localdate(now)
+            for rows in _spooled(self.spool, DoctorRow):
+                plan = plan_doctor_chunk(
+                    rows, today=today, codes=codes, role_overrides=overrides
+                )
+                writer.write(plan)
+                _add_plan(result, plan)
+                done += len(rows)
+                self.report(WRITING, done, result.total_rows)
+            result.created_ids = writer.created_ids
+            result.counts = {
+                "memberships_added": writer.counts.memberships_added,
+                "memberships_changed": writer.counts.memberships_changed,
+                "memberships_removed": writer.counts.memberships_removed,
+            }
+        else:
+            writer = DepartmentWriter(**options)
+            for rows in _spooled(self.spool, DepartmentRow):
+                plan = plan_department_chunk(rows)
+                writer.write(plan)
+                _add_plan(result, plan)
+                done += len(rows)
+                self.report(WRITING, done, result.total_rows)
+
+
+def _add_plan(result: ImportResult, plan) -> None:
+    result.created += len(plan.creates)
+    result.updated += plan.updated
+    result.unchanged += plan.unchanged
+    room = PREVIEW_ROWS - len(result.row_changes)
+    if room > 0:
+        result.row_changes.extend(plan.row_changes[:room])
+
+
+def _as_tuple(row: DoctorRow | DepartmentRow) -> tuple:
+    if isinstance(row, DoctorRow):
+        return (
+            row.row,
+            row.license_number,
+            row.values,
+            row.departments,
+            row.has_primary,
+        )
+    return (row.row, row.code, row.values)
+
+
+def _spooled(spool, row_type):
+    spool.flush()
+    spool.seek(0)
+    while True:
+        try:
+            chunk = marshal.load(spool)
+        except EOFError:
+            return
+        yield [row_type(*values) for values in chunk]
+
+
+def _department_codes() -> dict[int, str]:
+    return dict(Department.objects.values_list("pk", "code"))
+
+
+def _lock(models) -> None:
+    """Keep other writers out of the tables the import reads and then writes.
+
+    SQLite's IMMEDIATE transactions already hold the database's write lock.
+    PostgreSQL readers are not blocked by this lock mode.
+    """
+    if connection.vendor != "postgresql":
+        return
+    tables = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in models)
+    with connection.cursor() as cursor:
+        cursor.execute(f"LOCK TABLE {tables} IN SHARE ROW EXCLUSIVE MODE")
+
+
+def _record_run(result: ImportResult, *, run: ImportRun | None, user, source) -> None:
+    if run is None:
+        run = ImportRun(kind=result.kind, user=user, source=source)
+    if result.dry_run:
+        status = ImportRun.Status.PREVIEWED
+    elif result.ok:
+        status = ImportRun.Status.SUCCEEDED
+    else:
+        status = ImportRun.Status.FAILED
+    run.status = status
+    run.file_name = result.file_name[:255]
+    run.encoding = result.encoding
+    run.dry_run = result.dry_run
+    run.finished_at = timezone.now()
+    run.duration = round(result.duration, 3)
+    run.total_rows = result.total_rows
+    run.created = result.created
+    run.updated = result.updated
+    run.unchanged = result.unchanged
+    run.error_count = len(result.problems)
+    run.errors = [problem.as_list() for problem in result.problems[:STORED_PROBLEMS]]
+    run.counts = result.counts
+    if result.dry_run:
+        run.preview = [
+            [change.row, change.key, change.action, change.changes]
+            for change in result.row_changes
+        ]
+    else:
+        run.content = b""
+    run.save()
+    result.run = run

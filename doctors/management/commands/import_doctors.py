@@ -1,0 +1,11 @@
+from doctors.importing.runner import import_doctors
+from doctors.management.importing import ImportCommand
+
+
+class Command(ImportCommand):
+    help = (
+        "Import doctors from a CSV file (license_number,first_name,last_name,email,"
+        "phone,specialty,departments,is_active). Rows are matched by license "
+        "number; if any row has a problem nothing is written."
+    )
+    importer = staticmethod(import_doctors)

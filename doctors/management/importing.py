@@ -1,0 +1,75 @@
+"""The shared body of import_doctors and import_departments."""
+
+import os
+
+from django.core.management.base import CommandError
+
+from doctors import context
+from doctors.importing.parsing import (
+    ENCODING_CHOICES,
+    ImportFileError,
+    check_encoding_name,
+)
+from doctors.management.base import ClinicCommand
+from doctors.management.progress import ProgressReporter
+from doctors.models import ActivityEvent
+
+
+class ImportCommand(ClinicCommand):
+    """Import a CSV file; every problem is listed and nothing is written then."""
+
+    importer = None  # doctors.importing.runner.import_doctors or _departments
+
+    def add_arguments(self, parser):
+        super().add_arguments(parser)
+        parser.add_argument("file", metavar="FILE", help="the CSV file to import")
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="check the file and show what would change; write nothing",
+        )
+        names = ", ".join(name for name, _ in ENCODING_CHOICES if name)
+        parser.add_argument(
+            "--encoding",
+            metavar="ENC",
+            help=f"the file's encoding ({names}, ...); detected when not given",
+        )
+
+    def handle(self, *args, file, dry_run, encoding, **options):
+        if encoding:
+            try:
+                check_encoding_name(encoding)
+            except ImportFileError as error:
+                raise CommandError(error.message) from None
+        try:
+            stream = open(file, "rb")
+        except OSError as error:
+            raise CommandError(f"Cannot read {file}: {error.strerror}.") from None
+        progress = ProgressReporter(self.stdout)
+        with stream:
+            result = type(self).importer(
+                stream,
+                file_name=os.path.basename(file),
+                user=context.current().actor,
+                dry_run=dry_run,
+                encoding=encoding or None,
+                progress=progress,
+                source=ActivityEvent.Source.COMMAND,
+            )
+        progress.close()
+        for problem in result.problems:
+            self.stderr.write(f"{file}: {problem}")
+        if dry_run and result.row_changes:
+            self.stdout.write("Changes (first rows):")
+            for change in result.row_changes[:50]:
+                details = "; ".join(
+                    f"{name}: {old!r} -> {new!r}"
+                    for name, (old, new) in change.changes.items()
+                )
+                self.stdout.write(
+                    f"  row {change.row} {change.key}: {change.action}"
+                    + (f" ({details})" if details else "")
+                )
+        if not result.ok:
+            raise CommandError(result.summary())
+        self.stdout.write(self.style.SUCCESS(result.summary()))
