@@ -41,3 +41,27 @@ def run_python(
         text=True,
         timeout=timeout,
     )
+
+
+def run_task_worker(*, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run the real task worker, as its own process, until the queue is empty."""
+    environment = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "clinic.test_settings",
+        "DATABASE_URL": test_database_url(),
+    }
+    return subprocess.run(
+        [
+            sys.executable,
+            "manage.py",
+            "db_worker",
+            "--batch",
+            "--no-startup-delay",
+            "--no-reload",
+        ],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

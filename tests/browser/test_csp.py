@@ -133,6 +133,11 @@ def test_admin_pages_render_without_csp_violations(admin_page):
         reverse("admin:doctors_department_changelist"),
         reverse("admin:doctors_department_change", args=[department.pk]),
         reverse("admin:doctors_activityevent_changelist"),
+        reverse("admin:dashboard"),
+        reverse("admin:dashboard") + "?period=90",
+        reverse("admin:doctors_doctor_import"),
+        reverse("admin:doctors_department_import"),
+        reverse("admin:doctors_importrun_changelist"),
         reverse("admin:auth_user_changelist"),
         reverse("admin:axes_accessattempt_changelist"),
     ]
