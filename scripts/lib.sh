@@ -56,6 +56,17 @@ ensure_apt_tool() {
 
 ensure_var() { mkdir -p "$VAR"; }
 
+# Wait (up to 30 s) until process $1 listens on 127.0.0.1:$2, or has exited.
+wait_for_server() {
+    local pid=$1 port=$2
+    for _ in $(seq 1 150); do
+        kill -0 "$pid" 2>/dev/null || return 1
+        port_open 127.0.0.1 "$port" && return 0
+        sleep 0.2
+    done
+    return 1
+}
+
 # Succeeds when the Redis at URL "$1" answers PING within a second.
 redis_answers() {
     "$VPY" - "$1" >/dev/null 2>&1 <<'EOF'

@@ -111,11 +111,7 @@ say "Starting gunicorn with $WEB_WORKERS workers on 127.0.0.1:$PORT"
 server_pid=$!
 STARTED_PIDS="$server_pid $STARTED_PIDS"
 
-for _ in $(seq 1 150); do
-    kill -0 "$server_pid" 2>/dev/null || break
-    port_open 127.0.0.1 "$PORT" && break
-    sleep 0.2
-done
+wait_for_server "$server_pid" "$PORT" || true
 
 cat <<EOF
 
