@@ -6,6 +6,8 @@ class ClinicAdminSite(admin.AdminSite):
     site_header = "Clinic admin"
     site_title = "Clinic admin"
     index_title = "Doctors, departments and memberships"
+    # The admin is the whole product: no public site to link to.
+    site_url = None
 
     def get_urls(self):
         # The manager dashboard lives inside the admin: its header, navigation,
