@@ -1,6 +1,7 @@
 """import_doctors, import_departments and export_doctors, and their progress output."""
 
 import io
+import os
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -170,3 +171,31 @@ class TestProgressReporter:
             "Writing: 0 / 10,000 rows (0%)",
             "Writing: 10,000 / 10,000 rows (100%)",
         ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_export_to_a_reader_that_stops_early_is_not_an_error():
+    """`export_doctors | head -1` ends quietly, without a traceback."""
+    import subprocess
+    import sys
+
+    from doctors.demo import seed_demo
+    from tests.processes import ROOT, test_database_url
+
+    seed_demo(doctors=2000, departments=3, password="x")  # well over a pipe buffer
+    export = subprocess.Popen(
+        [sys.executable, "manage.py", "export_doctors"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "clinic.test_settings",
+            "DATABASE_URL": test_database_url(),
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert export.stdout.readline().startswith(b"\xef\xbb\xbflicense_number,")
+    export.stdout.close()
+    _, errors = export.communicate(timeout=60)
+    assert export.returncode == 0
+    assert b"Traceback" not in errors

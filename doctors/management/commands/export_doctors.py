@@ -1,3 +1,6 @@
+import os
+import sys
+
 from django.core.management.base import CommandError
 
 from doctors.exporting import doctor_rows, write_csv
@@ -20,7 +23,13 @@ class Command(ClinicCommand):
     def handle(self, *args, output, **options):
         rows = doctor_rows(Doctor.objects.order_by("license_number"))
         if not output:
-            count = write_csv(rows, _Unterminated(self.stdout))
+            try:
+                count = write_csv(rows, _Unterminated(self.stdout))
+            except BrokenPipeError:
+                # The reader stopped early (`| head`): not an error. Point stdout
+                # at /dev/null so the interpreter's final flush does not fail too.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                return
             self.stderr.write(f"Exported {count} doctors.")
             return
         try:
