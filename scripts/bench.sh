@@ -53,6 +53,8 @@ export PYTHONUNBUFFERED=1
 # bench/X.py runs as a script: make the project importable from it.
 export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export DJANGO_SETTINGS_MODULE=clinic.settings
+# Production settings: manage.py alone would default to DEBUG=true.
+export DEBUG=false
 export SECRET_KEY="${SECRET_KEY:-bench-only-insecure-secret-key-do-not-deploy}"
 export SECURE_SSL_REDIRECT="${SECURE_SSL_REDIRECT:-false}"
 export CACHE_KEY_PREFIX="${CACHE_KEY_PREFIX:-clinic-bench}"
