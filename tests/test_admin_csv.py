@@ -1,4 +1,4 @@
-"""The admin's CSV pages (doctors/admin_csv.py): preview, confirm, background
+"""The admin's CSV pages (doctors/admin/csv_io.py): preview, confirm, background
 import with progress, export of the filtered list, and who may use them."""
 
 import csv

@@ -36,13 +36,13 @@ from django.utils import timezone
 from django.utils.html import format_html_join
 from django.views.decorators.http import require_POST
 
-from . import exporting
-from .importing import progress as import_progress
-from .importing.parsing import ENCODING_CHOICES, ImportFileError, check_size
-from .importing.runner import DOCTORS, run_import
-from .importing.tasks import run_queued_import
-from .importing.validation import Problem
-from .models import ActivityEvent, ImportRun
+from .. import exporting
+from ..importing import progress as import_progress
+from ..importing.parsing import ENCODING_CHOICES, ImportFileError, check_size
+from ..importing.runner import DOCTORS, run_import
+from ..importing.tasks import run_queued_import
+from ..importing.validation import Problem
+from ..models import ActivityEvent, ImportRun
 
 FINISHED = {
     ImportRun.Status.PREVIEWED,

@@ -1,0 +1,29 @@
+"""The clinic's admin: one module per page family.
+
+- doctor.py, department.py: the two record pages and their lists
+- memberships.py: the membership inlines, their validation, History rows and
+  the message after a save
+- forms.py: the record forms, with optimistic locking
+- integrity.py: constraint violations told as messages
+- filters.py: list filters
+- csv_io.py: CSV import and export pages, and the import runs
+- feed.py: the change-history feed, read-only
+"""
+
+from .csv_io import CsvImportExportMixin, ImportRunAdmin
+from .department import DepartmentAdmin
+from .doctor import DoctorAdmin
+from .feed import ActivityEventAdmin
+from .integrity import ConstraintSafeAdminMixin, explain_integrity_error
+from .memberships import MembershipFormSet
+
+__all__ = [
+    "ActivityEventAdmin",
+    "ConstraintSafeAdminMixin",
+    "CsvImportExportMixin",
+    "DepartmentAdmin",
+    "DoctorAdmin",
+    "ImportRunAdmin",
+    "MembershipFormSet",
+    "explain_integrity_error",
+]

@@ -1,0 +1,208 @@
+"""Membership rows on the doctor and department pages: validation as a whole,
+safe save order, the History page rows and the message after a save."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import (
+    Q,
+)
+from django.forms.models import BaseInlineFormSet
+from django.utils.text import capfirst
+
+from .. import activity, context, membership_report
+from ..models import ActivityEvent, Doctor, Membership
+
+
+class MembershipForm(forms.ModelForm):
+    class Meta:
+        model = Membership
+        fields = ["doctor", "department", "role", "joined_on", "is_primary"]
+
+    def validate_constraints(self):
+        # "One head per department" and "one primary per doctor" depend on the
+        # other rows of the same formset (a head can be handed over in one save),
+        # so MembershipFormSet checks them against the state after the save.
+        exclude = self._get_validation_exclusions() | {"role", "is_primary"}
+        try:
+            self.instance.validate_constraints(exclude=exclude)
+        except ValidationError as error:
+            self._update_errors(error)
+
+
+class MembershipFormSet(BaseInlineFormSet):
+    """Membership rows of one doctor or one department, validated as a whole."""
+
+    def add_fields(self, form, index):
+        super().add_fields(form, index)
+        # A tabular inline shows the labels only as column headings, which do
+        # not name the inputs of each row for assistive technology.
+        for field in form.fields.values():
+            if not field.widget.is_hidden:
+                field.widget.attrs.setdefault("aria-label", capfirst(field.label))
+
+    def clean(self):
+        super().clean()
+        if any(self.errors):
+            return
+        kept = [
+            form
+            for form in self.forms
+            if form.cleaned_data
+            and not self._should_delete_form(form)
+            and form.cleaned_data.get(
+                "department" if self.fk.name == "doctor" else "doctor"
+            )
+        ]
+        if self.fk.name == "doctor":
+            self._check_within(
+                kept, "is_primary", True, "Only one department can be primary."
+            )
+            self._check_against_database(
+                kept,
+                flag_field="role",
+                flag_value=Membership.Role.HEAD,
+                other_side="department",
+                message="{other} already has a head: {holder}.",
+            )
+        else:
+            self._check_within(
+                kept,
+                "role",
+                Membership.Role.HEAD,
+                "A department can have only one head.",
+            )
+            self._check_against_database(
+                kept,
+                flag_field="is_primary",
+                flag_value=True,
+                other_side="doctor",
+                message="{other} already has a primary department: {holder}.",
+            )
+
+    def _check_within(self, kept, field, value, message):
+        flagged = [form for form in kept if form.cleaned_data.get(field) == value]
+        if len(flagged) > 1:
+            for form in flagged:
+                form.add_error(field, message)
+
+    def _check_against_database(
+        self, kept, *, flag_field, flag_value, other_side, message
+    ):
+        flagged = {
+            form.cleaned_data[other_side].pk: form
+            for form in kept
+            if form.cleaned_data.get(flag_field) == flag_value
+        }
+        if not flagged:
+            return
+        holders = Membership.objects.filter(
+            **{f"{other_side}__in": list(flagged), flag_field: flag_value}
+        ).select_related("doctor", "department")
+        if self.instance.pk is not None:
+            # This object's own rows are all in the formset and already counted.
+            holders = holders.exclude(**{self.fk.name: self.instance})
+        for holder in holders:
+            other = getattr(holder, other_side)
+            holder_side = holder.department if other_side == "doctor" else holder.doctor
+            flagged[other.pk].add_error(
+                flag_field, message.format(other=other, holder=holder_side)
+            )
+
+    def save_existing_objects(self, commit=True):
+        # Saving rows in page order could pass through a state the database
+        # refuses (two heads while a head is handed over), so rows that give up
+        # a head role or a primary flag are saved first.
+        self._release_first = True
+        try:
+            return super().save_existing_objects(commit)
+        finally:
+            self._release_first = False
+
+    @property
+    def initial_forms(self):
+        forms = super().initial_forms
+        if getattr(self, "_release_first", False):
+            return sorted(forms, key=self._gives_up_nothing)
+        return forms
+
+    def _gives_up_nothing(self, form) -> bool:
+        if self._should_delete_form(form):
+            return False
+        data = form.cleaned_data
+        was_head = form.initial.get("role") == Membership.Role.HEAD
+        was_primary = bool(form.initial.get("is_primary"))
+        gives_up_head = was_head and data.get("role") != Membership.Role.HEAD
+        gives_up_primary = was_primary and not data.get("is_primary")
+        return not (gives_up_head or gives_up_primary)
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    form = MembershipForm
+    formset = MembershipFormSet
+    extra = 0
+    fields = ["department", "role", "joined_on", "is_primary"]
+    autocomplete_fields = ["department"]
+    verbose_name = "department membership"
+    verbose_name_plural = "department memberships"
+
+    def get_queryset(self, request):
+        # The rows show the department's name; fetch it with the membership.
+        return super().get_queryset(request).select_related("department")
+
+
+class DepartmentMemberInline(MembershipInline):
+    fields = ["doctor", "role", "joined_on", "is_primary"]
+    autocomplete_fields = ["doctor"]
+    verbose_name = "member"
+    verbose_name_plural = "members"
+
+    def get_queryset(self, request):
+        return (
+            super(MembershipInline, self)
+            .get_queryset(request)
+            .select_related("doctor")
+            .order_by("doctor__last_name", "doctor__first_name")
+        )
+
+
+class MembershipHistoryMixin:
+    """The History page also lists the object's membership changes, from the feed."""
+
+    object_history_template = "admin/doctors/object_history.html"
+    membership_history_limit = 200
+
+    def history_view(self, request, object_id, extra_context=None):
+        if self.model is Doctor:
+            about = Q(target_type="doctor", target_id=object_id)
+        else:
+            about = Q(department_id=object_id)
+        events = list(
+            ActivityEvent.objects.filter(
+                about, verb__startswith="membership_"
+            ).order_by("-occurred_at", "-id")[: self.membership_history_limit]
+        )
+        for event in events:
+            event.details = activity.describe_membership_change(event)
+        return super().history_view(
+            request,
+            object_id,
+            extra_context={**(extra_context or {}), "membership_events": events},
+        )
+
+
+class MembershipMessagesMixin:
+    """After a save, one message per changed object saying what happened to its
+    memberships, from what the signal receivers collected in this request."""
+
+    membership_message_per: str
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        collected = context.current().membership_changes
+        for sentence in membership_report.sentences(
+            collected, per=self.membership_message_per
+        ):
+            self.message_user(request, sentence, messages.SUCCESS)
+        collected.clear()
