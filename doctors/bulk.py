@@ -49,27 +49,35 @@ def _converter(model: type[Model], attname: str, connection) -> Converter | None
     return convert
 
 
-def insert_rows(
-    model: type[Model], columns: Sequence[str], rows: Iterable[Sequence[Any]]
-) -> None:
-    """INSERT `rows` (tuples in the order of `columns`, attnames) into `model`."""
-    using = router.db_for_write(model)
-    connection = connections[using]
+def _prepared(
+    model: type[Model],
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    connection,
+) -> list[Sequence[Any]]:
+    """The rows as a list, their values converted by the columns' fields."""
     converters = [
         (position, converter)
         for position, attname in enumerate(columns)
         if (converter := _converter(model, attname, connection)) is not None
     ]
-    if converters:
-        converted = []
-        for row in rows:
-            row = list(row)
-            for position, convert in converters:
-                row[position] = convert(row[position])
-            converted.append(row)
-        rows = converted
-    else:
-        rows = list(rows)
+    if not converters:
+        return list(rows)
+    prepared = []
+    for row in rows:
+        row = list(row)
+        for position, convert in converters:
+            row[position] = convert(row[position])
+        prepared.append(row)
+    return prepared
+
+
+def insert_rows(
+    model: type[Model], columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    """INSERT `rows` (tuples in the order of `columns`, attnames) into `model`."""
+    connection = connections[router.db_for_write(model)]
+    rows = _prepared(model, columns, rows, connection)
     if not rows:
         return
     by_attname = {f.attname: f.column for f in model._meta.concrete_fields}
@@ -106,18 +114,12 @@ def insert_history_rows(
     `rows` hold the tracked object's values, primary key included, in the order
     of `columns`; every tracked field must be there.
     """
-    historical = model.history.model
-    tracked = {
-        f.attname
-        for f in historical._meta.concrete_fields
-        if f.attname != "history_id" and f.attname not in HISTORY_COLUMNS
-    }
-    missing = tracked - set(columns)
+    missing = set(tracked_columns(model)) - set(columns)
     if missing:
         raise ValueError(f"History rows need the columns {sorted(missing)}.")
     extra = (when, history_type, reason, user_id)
     insert_rows(
-        historical,
+        model.history.model,
         [*columns, *HISTORY_COLUMNS],
         (tuple(row) + extra for row in rows),
     )
@@ -143,19 +145,8 @@ def update_rows(
     Each row holds the new values in the order of `columns` (attnames) followed
     by the primary key. No signal is sent and no history is written.
     """
-    using = router.db_for_write(model)
-    connection = connections[using]
-    converters = [
-        (position, converter)
-        for position, attname in enumerate(columns)
-        if (converter := _converter(model, attname, connection)) is not None
-    ]
-    prepared = []
-    for row in rows:
-        row = list(row)
-        for position, convert in converters:
-            row[position] = convert(row[position])
-        prepared.append(row)
+    connection = connections[router.db_for_write(model)]
+    prepared = _prepared(model, columns, rows, connection)
     if not prepared:
         return
     by_attname = {f.attname: f.column for f in model._meta.concrete_fields}

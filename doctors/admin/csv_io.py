@@ -43,6 +43,7 @@ from ..importing.runner import DOCTORS, run_import
 from ..importing.tasks import run_queued_import
 from ..importing.validation import Problem
 from ..models import ActivityEvent, ImportRun
+from .readonly import ReadOnlyAdminMixin
 
 FINISHED = {
     ImportRun.Status.PREVIEWED,
@@ -333,7 +334,7 @@ def _forget_stale_previews() -> None:
 
 
 @admin.register(ImportRun)
-class ImportRunAdmin(admin.ModelAdmin):
+class ImportRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The import log: read-only, for whoever may import doctors or departments."""
 
     list_display = [
@@ -393,12 +394,3 @@ class ImportRunAdmin(admin.ModelAdmin):
             or user.has_perm("doctors.import_doctor")
             or user.has_perm("doctors.import_department")
         )
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -11,10 +11,11 @@ from django.utils.html import format_html
 
 from .. import activity
 from ..models import ActivityEvent, Department, Doctor
+from .readonly import ReadOnlyAdminMixin
 
 
 @admin.register(ActivityEvent)
-class ActivityEventAdmin(admin.ModelAdmin):
+class ActivityEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The feed: read-only for everyone, superusers included."""
 
     list_display = [
@@ -74,12 +75,3 @@ class ActivityEventAdmin(admin.ModelAdmin):
     @admin.display(description="what changed")
     def summary(self, event):
         return activity.summarize(event)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

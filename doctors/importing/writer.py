@@ -17,8 +17,14 @@ from .diff import DepartmentChunkPlan, DoctorChunkPlan
 from .validation import DEPARTMENT_FIELDS, DOCTOR_FIELDS
 
 DOCTOR_HISTORY = ("id", "license_number", *DOCTOR_FIELDS, "created_at")
-MEMBERSHIP_HISTORY = ("id", "role", "joined_on", "is_primary", "doctor_id")
-MEMBERSHIP_HISTORY += ("department_id",)
+MEMBERSHIP_HISTORY = (
+    "id",
+    "role",
+    "joined_on",
+    "is_primary",
+    "doctor_id",
+    "department_id",
+)
 DEPARTMENT_HISTORY = ("id", "code", *DEPARTMENT_FIELDS, "created_at", "updated_at")
 
 
