@@ -6,6 +6,8 @@ from django.urls import reverse
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from .validators import validate_single_line
+
 department_code_validator = RegexValidator(
     r"^[A-Z0-9][A-Z0-9_-]*$",
     "Use capital letters, digits, '-' or '_' (for example CARD or ER-2).",
@@ -58,10 +60,12 @@ class Department(TracksLoadedValues):
     code = models.CharField(
         max_length=20,
         unique=True,
-        validators=[department_code_validator],
+        validators=[department_code_validator, validate_single_line],
         help_text="Short unique code used in CSV files, e.g. CARD.",
     )
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(
+        max_length=100, unique=True, validators=[validate_single_line]
+    )
     description = models.TextField(blank=True)
     is_active = models.BooleanField("active", default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -87,13 +91,15 @@ class Doctor(TracksLoadedValues):
     license_number = models.CharField(
         max_length=30,
         unique=True,
-        validators=[license_number_validator],
+        validators=[license_number_validator, validate_single_line],
         help_text="The medical license number; unique, used to match CSV rows.",
     )
-    first_name = models.CharField(max_length=100)
-    last_name = models.CharField(max_length=100)
-    email = models.EmailField(max_length=254)
-    phone = models.CharField(max_length=40, blank=True)
+    first_name = models.CharField(max_length=100, validators=[validate_single_line])
+    last_name = models.CharField(max_length=100, validators=[validate_single_line])
+    email = models.EmailField(max_length=254, validators=[validate_single_line])
+    phone = models.CharField(
+        max_length=40, blank=True, validators=[validate_single_line]
+    )
     specialty = models.CharField(max_length=40, choices=Specialty.choices)
     is_active = models.BooleanField("active", default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -322,6 +328,11 @@ class ImportRun(models.Model):
     # A preview's first row changes, as [row, key, action, {field: [old, new]}].
     preview = models.JSONField(default=list, blank=True)
     content = models.BinaryField(blank=True, default=b"", editable=False)
+    # What the preview saw of each row it would write: 8 bytes per clean row,
+    # in file order. Confirm writes nothing when the database no longer matches.
+    seen = models.BinaryField(blank=True, default=b"", editable=False)
+    # When a worker or a request took the run to preview or import it.
+    claimed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at", "-id"]

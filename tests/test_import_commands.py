@@ -111,7 +111,7 @@ def test_export_then_import_round_trip(tmp_path, card):
     neur = DepartmentFactory(code="NEUR")
     tricky = DoctorFactory(
         first_name="=cmd|' /C calc'!A0",
-        last_name='O\'Brien, "Jr"\nline two',
+        last_name='O\'Brien, "Jr"',
         phone="+1 555 0100",
         is_active=False,
     )

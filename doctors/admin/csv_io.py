@@ -33,7 +33,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html_join
+from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from .. import exporting
@@ -308,7 +308,10 @@ class CsvImportExportMixin:
         try:
             changelist = self.get_changelist_instance(request)
         except IncorrectLookupParameters as error:
-            return HttpResponseBadRequest(f"These list filters are not valid: {error}")
+            # The error quotes the query string: escape it like any page would.
+            return HttpResponseBadRequest(
+                format_html("<p>These list filters are not valid: {}</p>", error)
+            )
         queryset = changelist.get_queryset(request)
         rows = (
             exporting.doctor_rows(queryset)

@@ -14,11 +14,18 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from .formats import restore
+from .text import shown
 
 BLOCK_SIZE = 1 << 20
 # Lines longer than this are not a table anyone typed; the csv module's own
 # default limit (128 KiB) would make every text column unbounded till then.
 FIELD_SIZE_LIMIT = 64 * 1024
+# A row (its text, whatever its line breaks) is refused past this many
+# characters, before the csv module splits it: a line of a million commas
+# would otherwise become a list of a million cells.
+MAX_ROW_CHARS = 4 * FIELD_SIZE_LIMIT
+# Column names listed in a message about the header, at most.
+LISTED_COLUMNS = 10
 
 # The first bytes of files people upload by mistake, with what to tell them.
 SIGNATURES = [
@@ -143,16 +150,25 @@ class CsvSource:
             encoding=self.encoding,
             newline="",
         )
-        reader = csv.reader(text, strict=True)
+        lines = _BoundedLines(text, MAX_ROW_CHARS)
+        reader = csv.reader(lines, strict=True)
         number = 0
         old_limit = csv.field_size_limit(FIELD_SIZE_LIMIT)
         try:
             while True:
                 number += 1
+                lines.start_row()
                 try:
                     record = next(reader)
                 except StopIteration:
                     return
+                except _RowTooLong:
+                    raise ImportFileError(
+                        f"This row is longer than {MAX_ROW_CHARS:,} characters, "
+                        "which no row of this format is (is a closing double quote "
+                        "missing?).",
+                        row=number,
+                    ) from None
                 except UnicodeDecodeError:
                     line, byte = self._first_undecodable()
                     raise ImportFileError(
@@ -161,10 +177,14 @@ class CsvSource:
                         "CSV UTF-8."
                     ) from None
                 except csv.Error as error:
-                    raise ImportFileError(
-                        f"This row is not valid CSV ({error}).",
-                        row=number,
-                    ) from None
+                    if "field limit" in str(error):
+                        message = (
+                            f"A value in this row is longer than {FIELD_SIZE_LIMIT:,} "
+                            "characters (is a closing double quote missing?)."
+                        )
+                    else:
+                        message = f"This row is not valid CSV ({error})."
+                    raise ImportFileError(message, row=number) from None
                 yield number, record
         finally:
             csv.field_size_limit(old_limit)
@@ -211,9 +231,9 @@ class CsvSource:
         missing = [name for name in self.columns if name not in header]
         if missing:
             problems.append(f"missing column(s): {', '.join(missing)}")
-        unknown = [name or "(blank)" for name in header if name not in self.columns]
+        unknown = [name for name in header if name not in self.columns]
         if unknown:
-            problems.append(f"unknown column(s): {', '.join(unknown)}")
+            problems.append(f"unknown column(s): {_listed(unknown)}")
         if problems:
             raise ImportFileError(
                 f"Header: {'; '.join(problems)}. The header must be: {expected}.",
@@ -250,6 +270,45 @@ class CsvSource:
                 for position, name in enumerate(self.header)
             }
             yield Row(number, cells)
+
+
+def _listed(names: list[str]) -> str:
+    """The first few column names, shortened, and how many more there are."""
+    listed = [shown(name) if name else "(blank)" for name in names[:LISTED_COLUMNS]]
+    if len(names) > LISTED_COLUMNS:
+        listed.append(f"and {len(names) - LISTED_COLUMNS:,} more")
+    return ", ".join(listed)
+
+
+class _RowTooLong(Exception):
+    pass
+
+
+class _BoundedLines:
+    """The lines of `text`, refusing a row whose lines add up to more than
+    `limit` characters (`start_row` is called before each row is read)."""
+
+    def __init__(self, text, limit: int):
+        self._text = text
+        self._limit = limit
+        self._chars = 0
+
+    def start_row(self) -> None:
+        self._chars = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        # readline with a limit never holds more than the limit in memory;
+        # a line that long is refused whole, so splitting it does no harm.
+        line = self._text.readline(self._limit + 1)
+        if not line:
+            raise StopIteration
+        self._chars += len(line)
+        if self._chars > self._limit:
+            raise _RowTooLong
+        return line
 
 
 def _is_blank(record: list[str]) -> bool:

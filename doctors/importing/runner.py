@@ -26,6 +26,7 @@ from .diff import RowChange, plan_department_chunk, plan_doctor_chunk
 from .formats import DEPARTMENT_COLUMNS, DOCTOR_COLUMNS
 from .parsing import CsvSource, ImportFileError
 from .validation import (
+    MAX_PROBLEMS,
     DepartmentChecker,
     DepartmentRow,
     DoctorChecker,
@@ -36,7 +37,6 @@ from .writer import DepartmentWriter, DoctorWriter
 
 CHUNK_SIZE = 2000
 PREVIEW_ROWS = 500
-STORED_PROBLEMS = 1000
 
 # progress(phase, rows done, rows in total or None while unknown)
 Progress = Callable[[str, int, int | None], None]
@@ -55,7 +55,9 @@ class ImportResult:
     updated: int = 0
     unchanged: int = 0
     counts: dict[str, Any] = field(default_factory=dict)
+    # The first validation.MAX_PROBLEMS problems, and how many there are in all.
     problems: list[Problem] = field(default_factory=list)
+    problem_count: int = 0
     row_changes: list[RowChange] = field(default_factory=list)
     duration: float = 0.0
     created_ids: list[int] = field(default_factory=list)
@@ -63,7 +65,11 @@ class ImportResult:
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not (self.problems or self.problem_count)
+
+    def add_problem(self, problem: Problem) -> None:
+        self.problems.append(problem)
+        self.problem_count += 1
 
     @property
     def changed(self) -> bool:
@@ -73,7 +79,7 @@ class ImportResult:
         """One sentence for the admin message and the command's last line."""
         what = "Dry run of" if self.dry_run else "Import of"
         if not self.ok:
-            count = len(self.problems)
+            count = self.problem_count
             noun = "problem" if count == 1 else "problems"
             return (
                 f"{what} {self.file_name}: {count} {noun} found; nothing was imported."
@@ -156,7 +162,7 @@ def run_import(
         try:
             csv_source = CsvSource(stream, columns=kind.columns, encoding=encoding)
         except ImportFileError as error:
-            result.problems.append(Problem(error.row, "", error.message))
+            result.add_problem(Problem(error.row, "", error.message))
         else:
             result.encoding = csv_source.encoding
             with tempfile.TemporaryFile() as spool:
@@ -217,7 +223,7 @@ class _Passes:
                     self.report(CHECKING, checker.rows_seen, expected_rows)
             flush()
         except ImportFileError as error:
-            checker.add(error.row, "", error.message)
+            checker.add(error.row, "", error.message, always=True)
         else:
             checker.finish()
         self.report(CHECKING, checker.rows_seen, checker.rows_seen)
@@ -225,6 +231,7 @@ class _Passes:
         result.problems = sorted(
             checker.problems, key=lambda p: (p.row is not None, p.row or 0)
         )
+        result.problem_count = checker.problem_count
 
     def check_and_write(self, expected_rows: int | None, actor) -> None:
         kind, result = self.kind, self.result
@@ -243,7 +250,7 @@ class _Passes:
 
                 result.created = result.updated = result.unchanged = 0
                 result.created_ids = []
-                result.problems.append(
+                result.add_problem(
                     Problem(
                         None,
                         "",
@@ -376,8 +383,8 @@ def _record_run(result: ImportResult, *, run: ImportRun | None, user, source) ->
     run.created = result.created
     run.updated = result.updated
     run.unchanged = result.unchanged
-    run.error_count = len(result.problems)
-    run.errors = [problem.as_list() for problem in result.problems[:STORED_PROBLEMS]]
+    run.error_count = result.problem_count
+    run.errors = [problem.as_list() for problem in result.problems[:MAX_PROBLEMS]]
     run.counts = result.counts
     if result.dry_run:
         run.preview = [

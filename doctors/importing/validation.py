@@ -5,15 +5,14 @@ and emails seen so far, head claims), not the rows themselves. Checks against
 the database run once per chunk of rows.
 """
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db.models.functions import Lower
 
 from ..models import Department, Doctor, Membership
+from ..validators import SingleLineValidator
 from .formats import (
     DEPARTMENT_SEPARATOR,
     HEAD_MARKER,
@@ -21,10 +20,17 @@ from .formats import (
     parse_bool,
 )
 from .parsing import Row
+from .text import quoted, shorten
 
 # Doctor fields a row sets, in this order in DoctorRow.values.
 DOCTOR_FIELDS = ("first_name", "last_name", "email", "phone", "specialty", "is_active")
 DEPARTMENT_FIELDS = ("name", "description", "is_active")
+
+# However hostile the file, the problem list stays small: the first
+# MAX_PROBLEMS problems are kept (the rest only counted), each message at most
+# MESSAGE_LIMIT characters (values quoted in one are shortened, see text.py).
+MAX_PROBLEMS = 1000
+MESSAGE_LIMIT = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,13 +67,32 @@ class DepartmentRow:
     values: tuple  # in DEPARTMENT_FIELDS order
 
 
+def field_validators(model, column: str) -> list:
+    """The model field's own validators, the single-line rule first (its
+    message is the clearest about a line break or a tab)."""
+    return sorted(
+        model._meta.get_field(column).validators,
+        key=lambda validator: not isinstance(validator, SingleLineValidator),
+    )
+
+
 @dataclass
 class Checker:
+    # The first MAX_PROBLEMS problems, in the order found.
     problems: list[Problem] = field(default_factory=list)
+    # Every problem found, kept or not.
+    problem_count: int = 0
     rows_seen: int = 0
+    validators: dict[str, list] = field(default_factory=dict)
 
-    def add(self, row: int | None, column: str, message: str) -> None:
-        self.problems.append(Problem(row, column, message))
+    def add(
+        self, row: int | None, column: str, message: str, *, always: bool = False
+    ) -> None:
+        """Record a problem; past MAX_PROBLEMS it is only counted, unless
+        `always` (the one error that stops reading the file)."""
+        self.problem_count += 1
+        if always or len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(Problem(row, column, shorten(message, MESSAGE_LIMIT)))
 
     def _text(
         self,
@@ -76,7 +101,6 @@ class Checker:
         column: str,
         *,
         required: bool,
-        validators: Iterable = (),
     ) -> str | None:
         value = row.cells[column]
         if not value:
@@ -92,6 +116,9 @@ class Checker:
                 f"{len(value)} characters; at most {max_length} are allowed",
             )
             return None
+        validators = self.validators.get(column)
+        if validators is None:
+            validators = self.validators[column] = field_validators(model, column)
         for validator in validators:
             try:
                 validator(value)
@@ -106,7 +133,7 @@ class Checker:
             self.add(
                 row.number,
                 column,
-                f"{row.cells[column]!r} is not one of true/false, yes/no, 1/0 "
+                f"{quoted(row.cells[column])} is not one of true/false, yes/no, 1/0 "
                 "(empty means true)",
             )
         return value
@@ -118,8 +145,6 @@ class DoctorChecker(Checker):
         self.departments = {
             code: pk for code, pk in Department.objects.values_list("code", "pk")
         }
-        field_of = Doctor._meta.get_field
-        self.license_validators = field_of("license_number").validators
         self.licenses: dict[str, int] = {}
         self.emails: dict[str, int] = {}
         # department id -> (row, license number) of the row that makes its head.
@@ -132,14 +157,8 @@ class DoctorChecker(Checker):
         if row.error:
             self.add(row.number, "", row.error)
             return None
-        before = len(self.problems)
-        license_number = self._text(
-            row,
-            Doctor,
-            "license_number",
-            required=True,
-            validators=self.license_validators,
-        )
+        before = self.problem_count
+        license_number = self._text(row, Doctor, "license_number", required=True)
         if license_number is not None:
             first = self.licenses.setdefault(license_number, row.number)
             if first != row.number:
@@ -150,9 +169,7 @@ class DoctorChecker(Checker):
                 )
         first_name = self._text(row, Doctor, "first_name", required=True)
         last_name = self._text(row, Doctor, "last_name", required=True)
-        email = self._text(
-            row, Doctor, "email", required=True, validators=[validate_email]
-        )
+        email = self._text(row, Doctor, "email", required=True)
         if email is not None:
             first = self.emails.setdefault(email.lower(), row.number)
             if first != row.number:
@@ -166,7 +183,7 @@ class DoctorChecker(Checker):
         specialty = self._specialty(row)
         is_active = self._bool(row, "is_active")
         departments, has_primary = self._departments(row, license_number)
-        if len(self.problems) > before:
+        if self.problem_count > before:
             return None
         return DoctorRow(
             row=row.number,
@@ -186,7 +203,7 @@ class DoctorChecker(Checker):
             self.add(
                 row.number,
                 "specialty",
-                f"unknown specialty {text!r} (use a name such as Cardiology or "
+                f"unknown specialty {quoted(text)} (use a name such as Cardiology or "
                 "its code such as cardiology)",
             )
         return value
@@ -200,11 +217,22 @@ class DoctorChecker(Checker):
         entries: list[tuple[int, bool]] = []
         seen: set[str] = set()
         has_primary = not text.startswith(DEPARTMENT_SEPARATOR)
+        listed = text.count(DEPARTMENT_SEPARATOR) + (1 if has_primary else 0)
+        if listed > len(self.departments):
+            # Each department may be listed once: more entries cannot all be
+            # right, and one problem says so better than one per entry.
+            self.add(
+                row.number,
+                "departments",
+                f"{listed} entries, but there are only {len(self.departments)} "
+                "departments (each may be listed once)",
+            )
+            return (), has_primary
         parts = text.split(DEPARTMENT_SEPARATOR)
         for part in parts if has_primary else parts[1:]:
             entry = part.strip()
             if not entry:
-                self.add(row.number, "departments", f"empty entry in {text!r}")
+                self.add(row.number, "departments", f"empty entry in {quoted(text)}")
                 continue
             code, marker, role = entry.partition(":")
             code = code.strip().upper()
@@ -213,7 +241,8 @@ class DoctorChecker(Checker):
                 self.add(
                     row.number,
                     "departments",
-                    f"{entry!r}: after ':' only 'head' may follow (CODE or CODE:head)",
+                    f"{quoted(entry)}: after ':' only 'head' may follow "
+                    "(CODE or CODE:head)",
                 )
                 continue
             if code in seen:
@@ -290,8 +319,6 @@ class DoctorChecker(Checker):
 class DepartmentChecker(Checker):
     def __init__(self):
         super().__init__()
-        field_of = Department._meta.get_field
-        self.code_validators = field_of("code").validators
         self.codes: dict[str, int] = {}
         self.names: dict[str, int] = {}
 
@@ -300,11 +327,9 @@ class DepartmentChecker(Checker):
         if row.error:
             self.add(row.number, "", row.error)
             return None
-        before = len(self.problems)
+        before = self.problem_count
         row.cells["code"] = row.cells["code"].upper()
-        code = self._text(
-            row, Department, "code", required=True, validators=self.code_validators
-        )
+        code = self._text(row, Department, "code", required=True)
         if code is not None:
             first = self.codes.setdefault(code, row.number)
             if first != row.number:
@@ -313,10 +338,10 @@ class DepartmentChecker(Checker):
         if name is not None:
             first = self.names.setdefault(name, row.number)
             if first != row.number:
-                self.add(row.number, "name", f"{name!r} is also on row {first}")
+                self.add(row.number, "name", f"{quoted(name)} is also on row {first}")
         description = self._text(row, Department, "description", required=False)
         is_active = self._bool(row, "is_active")
-        if len(self.problems) > before:
+        if self.problem_count > before:
             return None
         return DepartmentRow(row.number, code, (name, description, is_active))
 
@@ -331,7 +356,8 @@ class DepartmentChecker(Checker):
                 self.add(
                     row.row,
                     "name",
-                    f"{name!r} is the name of department {holder} in the database",
+                    f"{quoted(name)} is the name of department {holder} in the "
+                    "database",
                 )
 
     def finish(self) -> None:

@@ -59,6 +59,9 @@ class ImportCommand(ClinicCommand):
         progress.close()
         for problem in result.problems:
             self.stderr.write(f"{file}: {problem}")
+        hidden = result.problem_count - len(result.problems)
+        if hidden > 0:
+            self.stderr.write(f"{file}: … and {hidden} more problem(s) not listed.")
         if dry_run and result.row_changes:
             self.stdout.write("Changes (first rows):")
             for change in result.row_changes[:50]:
