@@ -337,6 +337,12 @@ AXES_SENSITIVE_PARAMETERS = []
 # browser's request.
 IMPORT_MAX_UPLOAD_BYTES = env_int("IMPORT_MAX_UPLOAD_BYTES", 20 * 1024 * 1024)
 IMPORT_BACKGROUND_ROWS = env_int("IMPORT_BACKGROUND_ROWS", 5000)
+# A stored file nobody confirmed (or could not confirm) is dropped after this;
+# a run "running" longer than the limit was left by a stopped process and is
+# marked failed. The task worker checks both every IMPORT_SWEEP_SECONDS.
+IMPORT_PREVIEW_KEEP_HOURS = env_int("IMPORT_PREVIEW_KEEP_HOURS", 24)
+IMPORT_RUN_TIME_LIMIT_SECONDS = env_int("IMPORT_RUN_TIME_LIMIT_SECONDS", 2 * 3600)
+IMPORT_SWEEP_SECONDS = env_int("IMPORT_SWEEP_SECONDS", 300)
 
 # Admin lists of doctors are long: keep pages moderate and counting cheap.
 ADMIN_LIST_PER_PAGE = 100

@@ -4,6 +4,8 @@
 `manage.py db_worker`) and writes a WorkerHeartbeat row as the loop goes round:
 at start, then at most every WORKER_HEARTBEAT_SECONDS. The beat is tied to the
 loop, not to a side thread, so a worker stuck in one task stops beating.
+The same loop clears up import runs (importing.service.sweep) every
+IMPORT_SWEEP_SECONDS: stored files nobody confirmed, runs left "running".
 """
 
 import datetime
@@ -17,6 +19,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 from django_tasks_db.management.commands.db_worker import Worker
 
+from .importing import service as import_service
 from .models import WorkerHeartbeat
 
 logger = logging.getLogger(__name__)
@@ -24,6 +27,10 @@ logger = logging.getLogger(__name__)
 
 def heartbeat_seconds() -> float:
     return float(getattr(settings, "WORKER_HEARTBEAT_SECONDS", 10))
+
+
+def sweep_seconds() -> float:
+    return float(getattr(settings, "IMPORT_SWEEP_SECONDS", 300))
 
 
 def record_heartbeat(worker_id: str, *, started_at: datetime.datetime) -> None:
@@ -58,12 +65,15 @@ class HeartbeatWorker(Worker):
         self._running = True
         self._started_at = timezone.now()
         self._next_beat = 0.0
+        self._next_sweep = 0.0
         super().__init__(**kwargs)
 
     @property
     def running(self) -> bool:
         if self._running and time.monotonic() >= self._next_beat:
             self.beat()
+        if self._running and time.monotonic() >= self._next_sweep:
+            self.sweep()
         return self._running
 
     @running.setter
@@ -78,3 +88,10 @@ class HeartbeatWorker(Worker):
             # could not be written only means /healthz will say so.
             logger.warning("Could not record the worker heartbeat", exc_info=True)
         self._next_beat = time.monotonic() + heartbeat_seconds()
+
+    def sweep(self) -> None:
+        try:
+            import_service.sweep()
+        except DatabaseError:
+            logger.warning("Could not clear up import runs", exc_info=True)
+        self._next_sweep = time.monotonic() + sweep_seconds()

@@ -1,7 +1,7 @@
 """Who may open which admin page: every page, every role."""
 
 import pytest
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 
 from doctors.models import ActivityEvent, ImportRun
@@ -15,8 +15,11 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
-ROLES = ["anonymous", "no_role", "clinic_staff", "manager", "superuser"]
+ROLES = ["anonymous", "no_role", "import_only", "clinic_staff", "manager", "superuser"]
 OK, DENIED, LOGIN = 200, 403, "login"
+# Another user's import run: it does not exist for an importer (404; the admin's
+# change page redirects to the index), only a superuser sees it.
+NOT_FOUND, ADMIN_MISSING = 404, 302
 
 
 def allowed_for(*roles):
@@ -27,7 +30,9 @@ def allowed_for(*roles):
     }
 
 
-EVERYONE_STAFF = allowed_for("no_role", "clinic_staff", "manager", "superuser")
+EVERYONE_STAFF = allowed_for(
+    "no_role", "import_only", "clinic_staff", "manager", "superuser"
+)
 READERS = allowed_for("clinic_staff", "manager", "superuser")
 EDITORS = allowed_for("clinic_staff", "superuser")
 SUPERUSER = allowed_for("superuser")
@@ -35,9 +40,11 @@ MANAGERS_ONLY = allowed_for("manager", "superuser")
 IMPORTERS = allowed_for("clinic_staff", "superuser")
 EXPORTERS = allowed_for("clinic_staff", "manager", "superuser")
 NOBODY = allowed_for()
+OTHERS_RUN = {**IMPORTERS, "clinic_staff": NOT_FOUND}
+OTHERS_RUN_IN_LOG = {**IMPORTERS, "clinic_staff": ADMIN_MISSING}
 
 
-def build_objects():
+def build_objects(owner=None):
     department = DepartmentFactory()
     doctor = DoctorFactory()
     MembershipFactory(doctor=doctor, department=department)
@@ -48,18 +55,25 @@ def build_objects():
     )
     user = UserFactory(username="someone-else")
     runs = {
-        kind: ImportRun.objects.create(
-            kind=kind, status="succeeded", source="admin", file_name=f"{kind}.csv"
+        (kind, whose): ImportRun.objects.create(
+            kind=kind,
+            status="succeeded",
+            source="admin",
+            file_name=f"{kind}.csv",
+            user=owner if whose == "own" else user,
         )
         for kind in ["doctors", "departments"]
+        for whose in ["own", "other"]
     }
     return {
         "doctor": doctor,
         "department": department,
         "activityevent": event,
         "user": user,
-        "doctor_run": runs["doctors"],
-        "department_run": runs["departments"],
+        "doctor_run": runs["doctors", "own"],
+        "department_run": runs["departments", "own"],
+        "other_doctor_run": runs["doctors", "other"],
+        "other_department_run": runs["departments", "other"],
     }
 
 
@@ -85,11 +99,23 @@ def pages(objects):
             reverse(f"admin:doctors_{model}_import_progress", args=[run.pk]),
             IMPORTERS,
         )
+        other = objects[f"other_{model}_run"]
+        yield reverse(f"admin:doctors_{model}_import_run", args=[other.pk]), OTHERS_RUN
+        yield (
+            reverse(f"admin:doctors_{model}_import_progress", args=[other.pk]),
+            OTHERS_RUN,
+        )
         yield reverse(f"admin:doctors_{model}_export"), EXPORTERS
     yield reverse("admin:doctors_importrun_changelist"), IMPORTERS
     yield (
         reverse("admin:doctors_importrun_change", args=[objects["doctor_run"].pk]),
         IMPORTERS,
+    )
+    yield (
+        reverse(
+            "admin:doctors_importrun_change", args=[objects["other_doctor_run"].pk]
+        ),
+        OTHERS_RUN_IN_LOG,
     )
     yield reverse("admin:doctors_importrun_add"), NOBODY
     event = objects["activityevent"]
@@ -118,9 +144,23 @@ def pages(objects):
 
 
 @pytest.fixture
-def users(staff_without_role, clinic_staff, manager, superuser):
+def import_only(db):
+    """May import doctors and departments, but not change them: may not import."""
+    user = UserFactory(username="import-only")
+    user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="doctors",
+            codename__in=["import_doctor", "import_department"],
+        )
+    )
+    return user
+
+
+@pytest.fixture
+def users(staff_without_role, import_only, clinic_staff, manager, superuser):
     return {
         "no_role": staff_without_role,
+        "import_only": import_only,
         "clinic_staff": clinic_staff,
         "manager": manager,
         "superuser": superuser,
@@ -130,7 +170,7 @@ def users(staff_without_role, clinic_staff, manager, superuser):
 @pytest.mark.parametrize("role", ROLES)
 def test_permission_matrix(client, users, role):
     """Each role gets exactly the pages its job needs, and 403 elsewhere."""
-    objects = build_objects()
+    objects = build_objects(owner=users.get(role))
     if role != "anonymous":
         client.force_login(users[role])
     outcomes = {}

@@ -5,24 +5,27 @@ views: those save row by row (seconds per thousand rows), fire real signals
 during the dry run, drop unknown department codes silently and let staff
 without a permission on the model import. Here:
 
-- import: upload -> preview (a dry run: counts, every problem with row and
-  column, per-row changes; nothing written, no signal, no task) -> confirm,
-  which imports exactly the previewed bytes (kept on the ImportRun). Above
-  settings.IMPORT_BACKGROUND_ROWS rows both the preview and the import run in
-  the task worker while the run's page shows the progress;
+- import: upload -> preview (a dry run: counts, the first problems with row
+  and column, the first per-row changes, a page at a time; nothing written, no
+  signal, no task) -> confirm, which imports exactly the previewed bytes (kept
+  on the ImportRun) and only if no row they touch changed since the preview.
+  Above settings.IMPORT_BACKGROUND_ROWS rows both the preview and the import
+  run in the task worker while the run's page shows the progress. The run's
+  life is importing.service's; these views only call it. Each user sees their
+  own runs (a superuser every run);
 - export: the changelist's current filters and search, streamed as CSV;
 - each needs its own permission (doctors.import_doctor, doctors.export_doctor,
-  ...); without it the pages answer 403.
+  ...), and import also the model's change permission; without them the pages
+  answer 403.
 """
-
-import datetime
-import io
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.http import (
     HttpResponseBadRequest,
     HttpResponseRedirect,
@@ -38,18 +41,15 @@ from django.views.decorators.http import require_POST
 
 from .. import exporting
 from ..importing import progress as import_progress
+from ..importing import service
 from ..importing.parsing import ENCODING_CHOICES, ImportFileError, check_size
-from ..importing.runner import DOCTORS, run_import
-from ..importing.tasks import run_queued_import
+from ..importing.runner import DOCTORS
 from ..importing.validation import Problem
-from ..models import ActivityEvent, ImportRun
+from ..models import ImportRun
 from .readonly import ReadOnlyAdminMixin
 
-FINISHED = {
-    ImportRun.Status.PREVIEWED,
-    ImportRun.Status.SUCCEEDED,
-    ImportRun.Status.FAILED,
-}
+# Rows of a run's changes or problems shown on one page.
+PAGE_SIZE = 50
 
 
 class ImportForm(forms.Form):
@@ -81,8 +81,12 @@ class CsvImportExportMixin:
     # Permissions -------------------------------------------------------------
 
     def has_import_permission(self, request) -> bool:
+        """The import permission, and change on the model: an import rewrites
+        existing rows."""
         opts = self.opts
-        return request.user.has_perm(f"{opts.app_label}.import_{opts.model_name}")
+        return request.user.has_perm(
+            f"{opts.app_label}.import_{opts.model_name}"
+        ) and self.has_change_permission(request)
 
     def has_export_permission(self, request) -> bool:
         opts = self.opts
@@ -108,6 +112,11 @@ class CsvImportExportMixin:
                 "import/<int:run_id>/confirm/",
                 wrap(require_POST(self.import_confirm_view)),
                 name="{}_{}_import_confirm".format(*info),
+            ),
+            path(
+                "import/<int:run_id>/preview-again/",
+                wrap(require_POST(self.import_preview_again_view)),
+                name="{}_{}_import_preview_again".format(*info),
             ),
             path(
                 "import/<int:run_id>/progress/",
@@ -158,34 +167,13 @@ class CsvImportExportMixin:
         form = ImportForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
-            content = upload.read()
-            # Lines, not rows (a quoted value may hold a line break): an upper
-            # bound on the rows, good enough to decide where the work runs.
-            large = content.count(b"\n") > settings.IMPORT_BACKGROUND_ROWS
-            run = ImportRun.objects.create(
-                kind=self.csv_kind.name,
-                status=ImportRun.Status.QUEUED if large else ImportRun.Status.RUNNING,
-                user=request.user,
-                source=ActivityEvent.Source.ADMIN,
-                file_name=(upload.name or "upload.csv")[:255],
+            run = service.start_preview(
+                self.csv_kind,
+                content=upload.read(),
+                file_name=upload.name,
                 encoding=form.cleaned_data["encoding"],
-                dry_run=True,
-                content=content,
+                user=request.user,
             )
-            _forget_stale_previews()
-            if large:
-                run_queued_import.enqueue(run.pk)
-            else:
-                run_import(
-                    self.csv_kind,
-                    io.BytesIO(run.content),
-                    file_name=run.file_name,
-                    user=request.user,
-                    dry_run=True,
-                    encoding=run.encoding or None,
-                    run=run,
-                    source=ActivityEvent.Source.ADMIN,
-                )
             return HttpResponseRedirect(self._url("import_run", run.pk))
         return TemplateResponse(
             request,
@@ -200,78 +188,100 @@ class CsvImportExportMixin:
         )
 
     def _run_for(self, request, run_id: int) -> ImportRun:
+        """The run, if this user may see it (their own, or any for a
+        superuser); its stored bytes are read only when needed."""
         if not self.has_import_permission(request):
             raise PermissionDenied
-        return get_object_or_404(ImportRun, pk=run_id, kind=self.csv_kind.name)
+        runs = (
+            service.visible_runs(request.user)
+            .defer("content", "seen")
+            .annotate(
+                has_content=ExpressionWrapper(
+                    ~Q(content=b""), output_field=BooleanField()
+                )
+            )
+        )
+        return get_object_or_404(runs, pk=run_id, kind=self.csv_kind.name)
 
     def import_confirm_view(self, request, run_id: int):
         """Import the previewed file: here, or in the worker when it is large."""
         run = self._run_for(request, run_id)
-        if run.user_id != request.user.pk:
-            raise PermissionDenied
-        if run.status != ImportRun.Status.PREVIEWED or not run.content:
-            messages.error(
-                request,
-                f"{run.file_name} was already imported or its preview expired; "
-                "upload the file again.",
-            )
-            return HttpResponseRedirect(self._url("import"))
-        if run.error_count:
-            messages.error(
-                request,
-                f"{run.file_name} has problems; correct them and upload it again.",
-            )
+        outcome = service.confirm(run, request.user)
+        if outcome.refusal:
+            messages.error(request, outcome.refusal)
             return HttpResponseRedirect(self._url("import_run", run.pk))
-        if run.total_rows > settings.IMPORT_BACKGROUND_ROWS:
-            run.status = ImportRun.Status.QUEUED
-            run.dry_run = False
-            run.save(update_fields=["status", "dry_run"])
-            run_queued_import.enqueue(run.pk)
+        if outcome.queued:
             return HttpResponseRedirect(self._url("import_run", run.pk))
-        result = run_import(
-            self.csv_kind,
-            io.BytesIO(run.content),
-            file_name=run.file_name,
-            user=request.user,
-            encoding=run.encoding or None,
-            run=run,
-            source=ActivityEvent.Source.ADMIN,
-        )
+        result = outcome.result
         if result.ok:
             self.message_user(request, result.summary(), messages.SUCCESS)
             return HttpResponseRedirect(self._url("changelist"))
-        self.message_user(request, result.summary(), messages.ERROR)
+        if result.stale_rows:
+            self.message_user(
+                request,
+                f"Nothing was imported: {result.stale_rows} row(s) of "
+                f"{run.file_name} changed in the database since the preview. "
+                "Preview the file again to see what the import would do now.",
+                messages.ERROR,
+            )
+        else:
+            self.message_user(request, result.summary(), messages.ERROR)
         return HttpResponseRedirect(self._url("import_run", run.pk))
+
+    def import_preview_again_view(self, request, run_id: int):
+        """A new preview of a file whose confirm found rows changed meanwhile."""
+        run = self._run_for(request, run_id)
+        again = service.preview_again(run, request.user)
+        if again is None:
+            messages.error(
+                request,
+                f"The stored copy of {run.file_name} is gone; upload the file again.",
+            )
+            return HttpResponseRedirect(self._url("import"))
+        return HttpResponseRedirect(self._url("import_run", again.pk))
 
     def import_run_view(self, request, run_id: int):
         """A run's page: progress while the worker has it, then the preview
-        (with Confirm) or the import's summary, with every problem found."""
+        (with Confirm) or the import's summary, with the problems found; both
+        lists are the first ones stored, a page at a time."""
         run = self._run_for(request, run_id)
+        problems = _page(request, "problems", run.errors)
         context = self._context(
             request,
             f"{'Preview' if run.dry_run else 'Import'} of {run.file_name}",
             run=run,
-            finished=run.status in FINISHED,
+            finished=run.status in service.FINISHED,
             problems=[
                 {"row": row, "column": column, "message": message}
-                for row, column, message in run.errors
+                for row, column, message in problems
             ],
+            problem_page=problems,
             hidden_problems=max(run.error_count - len(run.errors), 0),
+            can_preview_again=bool(
+                run.status == ImportRun.Status.FAILED
+                and run.counts.get("changed_since_preview")
+                and run.has_content
+                and run.user_id == request.user.pk
+            ),
+            preview_again_url=self._url("import_preview_again", run.pk),
         )
         if run.status == ImportRun.Status.PREVIEWED:
+            changes = _page(request, "changes", run.preview)
             context.update(
                 title=f"Preview: import {self.opts.verbose_name_plural}",
                 changes=[
                     {"row": row, "key": key, "action": action, "changes": changes}
-                    for row, key, action, changes in run.preview
+                    for row, key, action, changes in changes
                 ],
+                change_page=changes,
+                stored_changes=len(run.preview),
                 can_confirm=bool(
                     run.user_id == request.user.pk
-                    and run.content
+                    and run.has_content
                     and not run.error_count
                     and (run.created or run.updated)
                 ),
-                in_background=run.total_rows > settings.IMPORT_BACKGROUND_ROWS,
+                in_background=service.runs_in_background(run.total_rows),
                 confirm_url=self._url("import_confirm", run.pk),
                 form=ImportForm(),
             )
@@ -292,7 +302,7 @@ class CsvImportExportMixin:
             {
                 "status": run.status,
                 "status_text": run.get_status_display(),
-                "finished": run.status in FINISHED,
+                "finished": run.status in service.FINISHED,
                 "phase": progress.get("phase", ""),
                 "done": progress.get("done", 0),
                 "total": progress.get("total") or run.total_rows,
@@ -328,12 +338,9 @@ class CsvImportExportMixin:
         return response
 
 
-def _forget_stale_previews() -> None:
-    """Drop the stored bytes of previews nobody confirmed within a day."""
-    ImportRun.objects.filter(
-        status=ImportRun.Status.PREVIEWED,
-        started_at__lt=timezone.now() - datetime.timedelta(days=1),
-    ).exclude(content=b"").update(content=b"")
+def _page(request, name: str, items: list):
+    """One page of a stored list (at most PAGE_SIZE items), from ?<name>=N."""
+    return Paginator(items, PAGE_SIZE).get_page(request.GET.get(name))
 
 
 @admin.register(ImportRun)
@@ -390,10 +397,20 @@ class ImportRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             lines.append(f"… and {run.error_count - len(lines)} more")
         return format_html_join("\n", "<div>{}</div>", ((line,) for line in lines))
 
+    def get_queryset(self, request):
+        """Every run for who may view the import log (a superuser); otherwise
+        the user's own runs: their problems quote values not yet imported."""
+        runs = super().get_queryset(request).defer("content", "seen")
+        if request.user.has_perm("doctors.view_importrun"):
+            return runs
+        return runs.filter(user_id=request.user.pk)
+
     def has_view_permission(self, request, obj=None):
+        """Who may view the import log, or import doctors or departments (the
+        import permission and the model's change permission)."""
         user = request.user
-        return (
-            user.has_perm("doctors.view_importrun")
-            or user.has_perm("doctors.import_doctor")
-            or user.has_perm("doctors.import_department")
+        return user.has_perm("doctors.view_importrun") or any(
+            user.has_perm(f"doctors.import_{model}")
+            and user.has_perm(f"doctors.change_{model}")
+            for model in ("doctor", "department")
         )

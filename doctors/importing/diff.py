@@ -5,6 +5,7 @@ memberships; the plan holds plain tuples, ready for the bulk writer.
 """
 
 import datetime
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +15,15 @@ from .validation import DEPARTMENT_FIELDS, DOCTOR_FIELDS, DepartmentRow, DoctorR
 
 HEAD = Membership.Role.HEAD
 MEMBER = Membership.Role.MEMBER
+# Bytes of one row's fingerprint (see `fingerprint`).
+FINGERPRINT_SIZE = 8
+ABSENT = b"\0" * FINGERPRINT_SIZE
+
+
+def fingerprint(state: Any) -> bytes:
+    """A short digest of what the database holds for one row of the file: the
+    preview stores it, and confirm compares it to tell whether the row changed."""
+    return hashlib.blake2b(repr(state).encode(), digest_size=FINGERPRINT_SIZE).digest()
 
 
 @dataclass(slots=True)
@@ -42,6 +52,8 @@ class DoctorChunkPlan:
     membership_additions: list[tuple] = field(default_factory=list)
     unchanged: int = 0
     row_changes: list[RowChange] = field(default_factory=list)
+    # One fingerprint of the stored state per row, in the rows' order.
+    seen: list[bytes] = field(default_factory=list)
 
     @property
     def updated(self) -> int:
@@ -89,6 +101,7 @@ def plan_doctor_chunk(
     for row in rows:
         current = existing.get(row.license_number)
         if current is None:
+            plan.seen.append(ABSENT)
             plan.creates.append((row.license_number, *row.values))
             plan.create_memberships[row.license_number] = [
                 (
@@ -101,6 +114,9 @@ def plan_doctor_chunk(
             plan.row_changes.append(RowChange(row.row, row.license_number, "new", {}))
             continue
         doctor_id = current[0]
+        plan.seen.append(
+            fingerprint((current[2:-1], sorted(memberships.get(doctor_id, []))))
+        )
         changes = {
             name: [_shown(old), _shown(new)]
             for name, old, new in zip(
@@ -163,6 +179,7 @@ class DepartmentChunkPlan:
     updates: list[tuple] = field(default_factory=list)
     unchanged: int = 0
     row_changes: list[RowChange] = field(default_factory=list)
+    seen: list[bytes] = field(default_factory=list)
 
     @property
     def updated(self) -> int:
@@ -180,9 +197,11 @@ def plan_department_chunk(rows: list[DepartmentRow]) -> DepartmentChunkPlan:
     for row in rows:
         current = existing.get(row.code)
         if current is None:
+            plan.seen.append(ABSENT)
             plan.creates.append((row.code, *row.values))
             plan.row_changes.append(RowChange(row.row, row.code, "new", {}))
             continue
+        plan.seen.append(fingerprint(current[2:-1]))
         changes = {
             name: [_shown(old), _shown(new)]
             for name, old, new in zip(

@@ -21,8 +21,14 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from .. import activity, context, tasks
+from ..integrity import explain_integrity_error
 from ..models import ActivityEvent, Department, Doctor, ImportRun, Membership
-from .diff import RowChange, plan_department_chunk, plan_doctor_chunk
+from .diff import (
+    FINGERPRINT_SIZE,
+    RowChange,
+    plan_department_chunk,
+    plan_doctor_chunk,
+)
 from .formats import DEPARTMENT_COLUMNS, DOCTOR_COLUMNS
 from .parsing import CsvSource, ImportFileError
 from .validation import (
@@ -62,6 +68,10 @@ class ImportResult:
     duration: float = 0.0
     created_ids: list[int] = field(default_factory=list)
     run: ImportRun | None = None
+    # A dry run: the fingerprint of each clean row's stored state (diff.py).
+    seen: bytearray = field(default_factory=bytearray)
+    # A confirmed run: rows changed in the database since the preview.
+    stale_rows: int = 0
 
     @property
     def ok(self) -> bool:
@@ -147,12 +157,15 @@ def run_import(
     run: ImportRun | None = None,
     source: str = ActivityEvent.Source.COMMAND,
     chunk_size: int = CHUNK_SIZE,
+    expected_seen: bytes | None = None,
 ) -> ImportResult:
     """Import `stream` (binary, seekable) and record the run; never raises for
     bad input: the problems are in the result and nothing is written.
 
     `run` is the ImportRun of an earlier preview to complete; otherwise a new
     one is recorded. `source` says where the run started (admin or command).
+    `expected_seen` is what the preview saw (ImportResult.seen): when any row's
+    stored state differs from it, nothing is written and those rows are listed.
     """
     started = time.perf_counter()
     result = ImportResult(kind=kind.name, file_name=file_name, dry_run=dry_run)
@@ -167,6 +180,7 @@ def run_import(
             result.encoding = csv_source.encoding
             with tempfile.TemporaryFile() as spool:
                 passes = _Passes(kind, csv_source, result, spool, report, chunk_size)
+                passes.expected_seen = expected_seen
                 if dry_run:
                     passes.check(expected_rows)
                 else:
@@ -187,6 +201,7 @@ class _Passes:
         self.report = report
         self.chunk_size = chunk_size
         self.checker = None
+        self.expected_seen: bytes | None = None
 
     def check(self, expected_rows: int | None) -> None:
         """Pass 1: every row checked; clean rows spooled (confirmed runs) or
@@ -243,11 +258,18 @@ class _Passes:
             try:
                 with transaction.atomic():
                     self._write(actor)
+                    if result.stale_rows:
+                        raise _ChangedSincePreview
+            except _ChangedSincePreview:
+                # The savepoint undid whatever chunks were written before the
+                # first changed row was met.
+                result.created = result.updated = result.unchanged = 0
+                result.created_ids = []
+                result.counts = {"changed_since_preview": result.stale_rows}
+                return
             except IntegrityError as error:
                 # The lock keeps concurrent writers out, so this is not expected;
                 # if it happens all the same, the savepoint undid every write.
-                from ..admin import explain_integrity_error
-
                 result.created = result.updated = result.unchanged = 0
                 result.created_ids = []
                 result.add_problem(
@@ -295,7 +317,8 @@ class _Passes:
                 plan = plan_doctor_chunk(
                     rows, today=today, codes=codes, role_overrides=overrides
                 )
-                writer.write(plan)
+                if self._unchanged_since_preview(rows, plan, done, "license_number"):
+                    writer.write(plan)
                 _add_plan(result, plan)
                 done += len(rows)
                 self.report(WRITING, done, result.total_rows)
@@ -309,13 +332,46 @@ class _Passes:
             writer = DepartmentWriter(**options)
             for rows in _spooled(self.spool, DepartmentRow):
                 plan = plan_department_chunk(rows)
-                writer.write(plan)
+                if self._unchanged_since_preview(rows, plan, done, "code"):
+                    writer.write(plan)
                 _add_plan(result, plan)
                 done += len(rows)
                 self.report(WRITING, done, result.total_rows)
 
+    def _unchanged_since_preview(self, rows, plan, offset: int, column: str) -> bool:
+        """Whether this chunk's rows are stored as the preview saw them, with a
+        problem for each that is not. No chunk is written after the first
+        changed row; the caller undoes the chunks written before it."""
+        expected = self.expected_seen
+        if expected is None:
+            return True
+        result = self.result
+        size = FINGERPRINT_SIZE
+        for position, (row, now) in enumerate(zip(rows, plan.seen, strict=True)):
+            start = (offset + position) * size
+            if expected[start : start + size] == now:
+                continue
+            result.stale_rows += 1
+            key = row.license_number if column == "license_number" else row.code
+            self.checker.add(
+                row.row,
+                column,
+                f"{key} changed in the database since the preview (or was added "
+                "or deleted); preview the file again to see what the import "
+                "would do now",
+            )
+        result.problems = list(self.checker.problems)
+        result.problem_count = self.checker.problem_count
+        return not result.stale_rows
+
+
+class _ChangedSincePreview(Exception):
+    pass
+
 
 def _add_plan(result: ImportResult, plan) -> None:
+    if result.dry_run:
+        result.seen.extend(b"".join(plan.seen))
     result.created += len(plan.creates)
     result.updated += plan.updated
     result.unchanged += plan.unchanged
@@ -391,7 +447,12 @@ def _record_run(result: ImportResult, *, run: ImportRun | None, user, source) ->
             [change.row, change.key, change.action, change.changes]
             for change in result.row_changes
         ]
+        run.seen = bytes(result.seen)
     else:
-        run.content = b""
+        run.preview = []
+        run.seen = b""
+        if not result.stale_rows:
+            # Kept after a refusal for changed rows, to preview the file again.
+            run.content = b""
     run.save()
     result.run = run

@@ -5,6 +5,7 @@ import os
 from django.core.management.base import CommandError
 
 from doctors import context
+from doctors.importing import service
 from doctors.importing.parsing import (
     ENCODING_CHOICES,
     ImportFileError,
@@ -12,13 +13,12 @@ from doctors.importing.parsing import (
 )
 from doctors.management.base import ClinicCommand
 from doctors.management.progress import ProgressReporter
-from doctors.models import ActivityEvent
 
 
 class ImportCommand(ClinicCommand):
     """Import a CSV file; every problem is listed and nothing is written then."""
 
-    importer = None  # doctors.importing.runner.import_doctors or _departments
+    kind = None  # doctors.importing.runner.DOCTORS or DEPARTMENTS
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
@@ -47,14 +47,14 @@ class ImportCommand(ClinicCommand):
             raise CommandError(f"Cannot read {file}: {error.strerror}.") from None
         progress = ProgressReporter(self.stdout)
         with stream:
-            result = type(self).importer(
+            result = service.import_file(
+                self.kind,
                 stream,
                 file_name=os.path.basename(file),
                 user=context.current().actor,
                 dry_run=dry_run,
                 encoding=encoding or None,
                 progress=progress,
-                source=ActivityEvent.Source.COMMAND,
             )
         progress.close()
         for problem in result.problems:

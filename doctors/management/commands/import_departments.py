@@ -1,4 +1,4 @@
-from doctors.importing.runner import import_departments
+from doctors.importing.runner import DEPARTMENTS
 from doctors.management.importing import ImportCommand
 
 
@@ -7,4 +7,4 @@ class Command(ImportCommand):
         "Import departments from a CSV file (code,name,description,is_active). "
         "Rows are matched by code; if any row has a problem nothing is written."
     )
-    importer = staticmethod(import_departments)
+    kind = DEPARTMENTS

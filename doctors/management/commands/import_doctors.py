@@ -1,4 +1,4 @@
-from doctors.importing.runner import import_doctors
+from doctors.importing.runner import DOCTORS
 from doctors.management.importing import ImportCommand
 
 
@@ -8,4 +8,4 @@ class Command(ImportCommand):
         "phone,specialty,departments,is_active). Rows are matched by license "
         "number; if any row has a problem nothing is written."
     )
-    importer = staticmethod(import_doctors)
+    kind = DOCTORS

@@ -1,0 +1,286 @@
+"""The life of an import run, in one place.
+
+    upload -> preview (a dry run; here, or in the worker when the file is large)
+           -> confirm (claimed once: of two confirms one runs, the other is told)
+           -> import (here, or in the worker), writing nothing if any row the
+              file touches changed in the database since the preview
+           -> the stored bytes are dropped; runs nobody confirmed, and runs a
+              killed process left "running", are cleared by `sweep`, which the
+              task worker calls on a schedule.
+
+The admin pages, the import commands and the worker's task call these
+functions; none of them changes an ImportRun's status by itself.
+"""
+
+import datetime
+import io
+import logging
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from ..models import ActivityEvent, ImportRun
+from . import progress
+from .runner import DEPARTMENTS, DOCTORS, ImportResult, Progress, run_import
+from .validation import Problem
+
+logger = logging.getLogger(__name__)
+
+KINDS = {DOCTORS.name: DOCTORS, DEPARTMENTS.name: DEPARTMENTS}
+FINISHED = {
+    ImportRun.Status.PREVIEWED,
+    ImportRun.Status.SUCCEEDED,
+    ImportRun.Status.FAILED,
+}
+
+
+# Commands --------------------------------------------------------------------
+
+
+def import_file(
+    kind,
+    stream: BinaryIO,
+    *,
+    file_name: str,
+    user=None,
+    dry_run: bool = False,
+    encoding: str | None = None,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Check and import a file at once (the commands: no stored preview)."""
+    return run_import(
+        kind,
+        stream,
+        file_name=file_name,
+        user=user,
+        dry_run=dry_run,
+        encoding=encoding,
+        progress=progress,
+        source=ActivityEvent.Source.COMMAND,
+    )
+
+
+# Where the work runs ---------------------------------------------------------
+
+
+def estimated_rows(content: bytes) -> int:
+    """An upper bound on the rows of a file, good enough to decide where to
+    preview it: its lines, whichever line ending it uses (CR LF, LF or CR)."""
+    return max(content.count(b"\n"), content.count(b"\r"))
+
+
+def runs_in_background(rows: int) -> bool:
+    return rows > settings.IMPORT_BACKGROUND_ROWS
+
+
+def visible_runs(user) -> QuerySet[ImportRun]:
+    """The runs `user` may open: their own, or every run for a superuser.
+    (A preview shows values that are not in the database yet.)"""
+    runs = ImportRun.objects.all()
+    return runs if user.is_superuser else runs.filter(user_id=user.pk)
+
+
+# Upload and preview ----------------------------------------------------------
+
+
+def start_preview(
+    kind, *, content: bytes, file_name: str, encoding: str, user
+) -> ImportRun:
+    """Store an uploaded file and preview it: here, or in the worker when large."""
+    large = runs_in_background(estimated_rows(content))
+    run = ImportRun.objects.create(
+        kind=kind.name,
+        status=ImportRun.Status.QUEUED if large else ImportRun.Status.RUNNING,
+        claimed_at=None if large else timezone.now(),
+        user=user,
+        source=ActivityEvent.Source.ADMIN,
+        file_name=(file_name or "upload.csv")[:255],
+        encoding=encoding,
+        dry_run=True,
+        content=content,
+    )
+    if large:
+        _enqueue(run)
+    else:
+        _run(run)
+    return run
+
+
+def preview_again(run: ImportRun, user) -> ImportRun | None:
+    """A new preview of the bytes of `run`, a confirm that found rows changed
+    since its preview; None when they are gone (the user uploads again)."""
+    if run.user_id != user.pk or not run.content:
+        return None
+    if run.status != ImportRun.Status.FAILED or not run.counts.get(
+        "changed_since_preview"
+    ):
+        return None
+    content = bytes(run.content)
+    ImportRun.objects.filter(pk=run.pk).update(content=b"")
+    return start_preview(
+        KINDS[run.kind],
+        content=content,
+        file_name=run.file_name,
+        encoding=run.encoding,
+        user=user,
+    )
+
+
+# Confirm ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    """What became of a confirm: `result` when it ran here, `queued` when the
+    worker has it, otherwise `refusal` says why nothing was done."""
+
+    run: ImportRun
+    result: ImportResult | None = None
+    queued: bool = False
+    refusal: str = ""
+
+
+def confirm(run: ImportRun, user) -> Confirmation:
+    """Import what `user` previewed as `run`, once, whoever else confirms it."""
+    if run.user_id != user.pk:
+        return Confirmation(run, refusal="Only who uploaded a file may import it.")
+    if run.status == ImportRun.Status.PREVIEWED and run.error_count:
+        return Confirmation(
+            run,
+            refusal=f"{run.file_name} has problems; correct them and upload it again.",
+        )
+    large = runs_in_background(run.total_rows)
+    # The claim: one UPDATE that only a previewed run with its bytes matches,
+    # so of two confirms at once exactly one goes on.
+    claimed = (
+        ImportRun.objects.filter(
+            pk=run.pk,
+            user_id=user.pk,
+            status=ImportRun.Status.PREVIEWED,
+            dry_run=True,
+            error_count=0,
+        )
+        .exclude(content=b"")
+        .update(
+            status=ImportRun.Status.QUEUED if large else ImportRun.Status.RUNNING,
+            dry_run=False,
+            claimed_at=None if large else timezone.now(),
+        )
+    )
+    run.refresh_from_db()
+    if not claimed:
+        if run.status in (ImportRun.Status.QUEUED, ImportRun.Status.RUNNING):
+            why = "is already being imported"
+        elif run.status == ImportRun.Status.SUCCEEDED:
+            why = "was already imported"
+        else:
+            why = "can no longer be imported (its preview expired or it failed)"
+        return Confirmation(
+            run, refusal=f"{run.file_name} {why}; nothing more was done."
+        )
+    if large:
+        _enqueue(run)
+        return Confirmation(run, queued=True)
+    return Confirmation(run, result=_run(run))
+
+
+# The worker ------------------------------------------------------------------
+
+
+def execute_queued(run_id: int) -> str:
+    """The worker's task: claim a queued run and preview or import it."""
+    claimed = ImportRun.objects.filter(
+        pk=run_id, status=ImportRun.Status.QUEUED
+    ).update(status=ImportRun.Status.RUNNING, claimed_at=timezone.now())
+    run = ImportRun.objects.select_related("user").get(pk=run_id)
+    if not claimed:
+        return f"Import run {run_id} is {run.status}; nothing to do."
+    try:
+        result = _run(run, report=progress.reporter(run.pk))
+    except Exception:
+        # The transaction was rolled back; say so on the run's page.
+        logger.exception("Import run %s failed", run_id)
+        _fail(
+            ImportRun.objects.filter(pk=run_id),
+            "The import stopped on an internal error; nothing was imported. "
+            "The error is in the worker's log.",
+        )
+        raise
+    return result.summary()
+
+
+def _run(run: ImportRun, *, report: Progress | None = None) -> ImportResult:
+    """Preview or import a claimed run's stored bytes; the runner records it."""
+    return run_import(
+        KINDS[run.kind],
+        io.BytesIO(run.content),
+        file_name=run.file_name,
+        user=run.user,
+        dry_run=run.dry_run,
+        encoding=run.encoding or None,
+        progress=report,
+        expected_rows=run.total_rows or None,
+        run=run,
+        source=ActivityEvent.Source.ADMIN,
+        expected_seen=None if run.dry_run else bytes(run.seen),
+    )
+
+
+def _enqueue(run: ImportRun) -> None:
+    from .tasks import run_queued_import
+
+    run_queued_import.enqueue(run.pk)
+
+
+# Clearing up -----------------------------------------------------------------
+
+
+def _fail(runs: QuerySet[ImportRun], message: str) -> int:
+    return runs.update(
+        status=ImportRun.Status.FAILED,
+        finished_at=timezone.now(),
+        error_count=1,
+        errors=[Problem(None, "", message).as_list()],
+        content=b"",
+        seen=b"",
+    )
+
+
+def sweep(*, now: datetime.datetime | None = None) -> dict[str, int]:
+    """Drop stored bytes nobody will use, and fail runs stuck in "running".
+
+    - a preview not confirmed within IMPORT_PREVIEW_KEEP_HOURS, and a refused
+      confirm's bytes (kept to preview again) after as long, lose their bytes;
+    - a run "running" for longer than IMPORT_RUN_TIME_LIMIT_SECONDS was left by
+      a process that died or was killed (the web server's timeout, a restart):
+      its transaction is long gone, so nothing was written; it is marked failed.
+    """
+    now = now or timezone.now()
+    keep = datetime.timedelta(hours=settings.IMPORT_PREVIEW_KEEP_HOURS)
+    limit = datetime.timedelta(seconds=settings.IMPORT_RUN_TIME_LIMIT_SECONDS)
+    purged = (
+        ImportRun.objects.filter(
+            Q(status=ImportRun.Status.PREVIEWED) | Q(status=ImportRun.Status.FAILED),
+            started_at__lt=now - keep,
+        )
+        .exclude(content=b"", seen=b"")
+        .update(content=b"", seen=b"")
+    )
+    stuck = _fail(
+        ImportRun.objects.filter(
+            status=ImportRun.Status.RUNNING, claimed_at__lt=now - limit
+        ),
+        f"The run stopped before it finished (still running after "
+        f"{settings.IMPORT_RUN_TIME_LIMIT_SECONDS} s: the process was stopped); "
+        "nothing was imported. Upload the file again.",
+    )
+    if purged or stuck:
+        logger.info(
+            "Import runs: %d stored file(s) dropped, %d stuck run(s) failed",
+            purged,
+            stuck,
+        )
+    return {"purged": purged, "failed": stuck}
