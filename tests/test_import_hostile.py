@@ -11,6 +11,7 @@ from django.urls import reverse
 from doctors.importing import validation
 from doctors.importing.parsing import FIELD_SIZE_LIMIT, MAX_ROW_CHARS
 from doctors.importing.runner import import_departments
+from doctors.management.importing import LISTED_PROBLEMS
 from doctors.models import Department, Doctor, ImportRun
 from doctors.validators import validate_single_line
 from tests.factories import DepartmentFactory
@@ -104,9 +105,14 @@ class TestBoundedProblems:
         with pytest.raises(CommandError, match="problems found"):
             call_command("import_doctors", str(path), stdout=out, stderr=err)
         lines = err.getvalue().splitlines()
-        assert len(lines) == validation.MAX_PROBLEMS + 1
-        assert lines[-1].endswith("more problem(s) not listed.")
-        assert len(err.getvalue()) < 400 * (validation.MAX_PROBLEMS + 1)
+        assert len(lines) == LISTED_PROBLEMS + 1
+        run = ImportRun.objects.get()
+        assert lines[-1].endswith(
+            f"… and 7900 more problem(s) not listed; the first 1000 are in the "
+            f"import log (import run {run.pk})."
+        )
+        assert len(err.getvalue()) < 400 * (LISTED_PROBLEMS + 1)
+        assert (run.error_count, len(run.errors)) == (8000, validation.MAX_PROBLEMS)
 
 
 class TestTextFields:

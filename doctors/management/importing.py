@@ -14,6 +14,10 @@ from doctors.importing.parsing import (
 from doctors.management.base import ClinicCommand
 from doctors.management.progress import ProgressReporter
 
+# Problems printed, at most: a terminal is no place for a thousand lines; the
+# import log (ImportRun) keeps the first validation.MAX_PROBLEMS.
+LISTED_PROBLEMS = 100
+
 
 class ImportCommand(ClinicCommand):
     """Import a CSV file; every problem is listed and nothing is written then."""
@@ -57,11 +61,15 @@ class ImportCommand(ClinicCommand):
                 progress=progress,
             )
         progress.close()
-        for problem in result.problems:
+        for problem in result.problems[:LISTED_PROBLEMS]:
             self.stderr.write(f"{file}: {problem}")
-        hidden = result.problem_count - len(result.problems)
+        hidden = result.problem_count - min(len(result.problems), LISTED_PROBLEMS)
         if hidden > 0:
-            self.stderr.write(f"{file}: … and {hidden} more problem(s) not listed.")
+            self.stderr.write(
+                f"{file}: … and {hidden} more problem(s) not listed; the first "
+                f"{len(result.problems)} are in the import log (import run "
+                f"{result.run.pk})."
+            )
         if dry_run and result.row_changes:
             self.stdout.write("Changes (first rows):")
             for change in result.row_changes[:50]:
