@@ -400,7 +400,11 @@ class ImportRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def get_queryset(self, request):
         """Every run for who may view the import log (a superuser); otherwise
         the user's own runs: their problems quote values not yet imported."""
-        runs = super().get_queryset(request).defer("content", "seen")
+        # The stored file and the preview are not shown; the problems only on
+        # one run's page (loaded there when needed).
+        runs = (
+            super().get_queryset(request).defer("content", "seen", "preview", "errors")
+        )
         if request.user.has_perm("doctors.view_importrun"):
             return runs
         return runs.filter(user_id=request.user.pk)
