@@ -421,6 +421,8 @@ def _lock(models) -> None:
 
 
 def _record_run(result: ImportResult, *, run: ImportRun | None, user, source) -> None:
+    """Write the run's record: only the fields set here, so that a run loaded
+    without its stored file (see storage.py) never writes it back."""
     if run is None:
         run = ImportRun(kind=result.kind, user=user, source=source)
     if result.dry_run:
@@ -442,6 +444,23 @@ def _record_run(result: ImportResult, *, run: ImportRun | None, user, source) ->
     run.error_count = result.problem_count
     run.errors = [problem.as_list() for problem in result.problems[:MAX_PROBLEMS]]
     run.counts = result.counts
+    fields = [
+        "status",
+        "file_name",
+        "encoding",
+        "dry_run",
+        "finished_at",
+        "duration",
+        "total_rows",
+        "created",
+        "updated",
+        "unchanged",
+        "error_count",
+        "errors",
+        "counts",
+        "preview",
+        "seen",
+    ]
     if result.dry_run:
         run.preview = [
             [change.row, change.key, change.action, change.changes]
@@ -454,5 +473,9 @@ def _record_run(result: ImportResult, *, run: ImportRun | None, user, source) ->
         if not result.stale_rows:
             # Kept after a refusal for changed rows, to preview the file again.
             run.content = b""
-    run.save()
+            fields.append("content")
+    if run.pk is None:
+        run.save()
+    else:
+        run.save(update_fields=fields)
     result.run = run

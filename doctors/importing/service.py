@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from ..models import ActivityEvent, ImportRun
-from . import progress
+from . import progress, storage
 from .runner import DEPARTMENTS, DOCTORS, ImportResult, Progress, run_import
 from .validation import Problem
 
@@ -91,17 +92,19 @@ def start_preview(
 ) -> ImportRun:
     """Store an uploaded file and preview it: here, or in the worker when large."""
     large = runs_in_background(estimated_rows(content))
-    run = ImportRun.objects.create(
-        kind=kind.name,
-        status=ImportRun.Status.QUEUED if large else ImportRun.Status.RUNNING,
-        claimed_at=None if large else timezone.now(),
-        user=user,
-        source=ActivityEvent.Source.ADMIN,
-        file_name=(file_name or "upload.csv")[:255],
-        encoding=encoding,
-        dry_run=True,
-        content=content,
-    )
+    with transaction.atomic():
+        run = ImportRun.objects.create(
+            kind=kind.name,
+            status=ImportRun.Status.QUEUED if large else ImportRun.Status.RUNNING,
+            claimed_at=None if large else timezone.now(),
+            user=user,
+            source=ActivityEvent.Source.ADMIN,
+            file_name=(file_name or "upload.csv")[:255],
+            encoding=encoding,
+            dry_run=True,
+        )
+        storage.store(run.pk, content)
+    run = _runs().get(pk=run.pk)
     if large:
         _enqueue(run)
     else:
@@ -118,7 +121,7 @@ def preview_again(run: ImportRun, user) -> ImportRun | None:
         "changed_since_preview"
     ):
         return None
-    content = bytes(run.content)
+    content = storage.load(run.pk)
     ImportRun.objects.filter(pk=run.pk).update(content=b"")
     return start_preview(
         KINDS[run.kind],
@@ -170,7 +173,7 @@ def confirm(run: ImportRun, user) -> Confirmation:
             claimed_at=None if large else timezone.now(),
         )
     )
-    run.refresh_from_db()
+    run = _runs().get(pk=run.pk)
     if not claimed:
         if run.status in (ImportRun.Status.QUEUED, ImportRun.Status.RUNNING):
             why = "is already being imported"
@@ -195,7 +198,7 @@ def execute_queued(run_id: int) -> str:
     claimed = ImportRun.objects.filter(
         pk=run_id, status=ImportRun.Status.QUEUED
     ).update(status=ImportRun.Status.RUNNING, claimed_at=timezone.now())
-    run = ImportRun.objects.select_related("user").get(pk=run_id)
+    run = _runs().select_related("user").get(pk=run_id)
     if not claimed:
         return f"Import run {run_id} is {run.status}; nothing to do."
     try:
@@ -216,7 +219,7 @@ def _run(run: ImportRun, *, report: Progress | None = None) -> ImportResult:
     """Preview or import a claimed run's stored bytes; the runner records it."""
     return run_import(
         KINDS[run.kind],
-        io.BytesIO(run.content),
+        io.BytesIO(storage.load(run.pk)),
         file_name=run.file_name,
         user=run.user,
         dry_run=run.dry_run,
@@ -227,6 +230,11 @@ def _run(run: ImportRun, *, report: Progress | None = None) -> ImportResult:
         source=ActivityEvent.Source.ADMIN,
         expected_seen=None if run.dry_run else bytes(run.seen),
     )
+
+
+def _runs() -> QuerySet[ImportRun]:
+    """Runs without their stored file, which only `storage` reads and writes."""
+    return ImportRun.objects.defer("content")
 
 
 def _enqueue(run: ImportRun) -> None:
