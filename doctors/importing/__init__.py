@@ -2,5 +2,8 @@
 
 parsing (bytes -> rows), validation (rows -> clean values and problems), diff
 (clean values vs the database), writer (bulk writes with history), runner (the
-two passes in one transaction, the feed event, the run record).
+two passes in one transaction, the feed event, the run record), service (a
+run's life: upload, preview, confirm, the worker's run, clearing up; the admin,
+the commands and the task call it), storage (the uploaded bytes), text (values
+quoted in messages). Nothing here imports the admin.
 """
