@@ -149,7 +149,9 @@ class Confirmation:
 def confirm(run: ImportRun, user) -> Confirmation:
     """Import what `user` previewed as `run`, once, whoever else confirms it."""
     if run.user_id != user.pk:
-        return Confirmation(run, refusal="Only who uploaded a file may import it.")
+        return Confirmation(
+            run, refusal="Only the user who uploaded a file may import it."
+        )
     if run.status == ImportRun.Status.PREVIEWED and run.error_count:
         return Confirmation(
             run,
