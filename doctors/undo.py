@@ -57,7 +57,7 @@ MODELS: dict[str, type[Model]] = {
     "department": Department,
 }
 DELETE, UPDATE, RECREATE = "delete", "update", "recreate"
-ACTION_TEXT = {DELETE: "delete", UPDATE: "restore", RECREATE: "create again"}
+ACTION_TEXT = {DELETE: "deleted", UPDATE: "restored", RECREATE: "created again"}
 
 
 class UndoError(Exception):
@@ -186,10 +186,16 @@ def is_undone(run: ImportRun) -> bool:
 # Entry points ---------------------------------------------------------------------
 
 
-def preview_undo(run: ImportRun) -> UndoResult:
+def preview_undo(run: ImportRun, *, untouched_only: bool = False) -> UndoResult:
     """What an undo (or redo) of `run` would do, writing nothing."""
     target, redo = chain_end(run)
-    result = UndoResult(run=run, target=target, redo=redo, dry_run=True)
+    result = UndoResult(
+        run=run,
+        target=target,
+        redo=redo,
+        dry_run=True,
+        untouched_only=untouched_only,
+    )
     with tempfile.TemporaryFile() as spool:
         _Planner(result, spool, lambda *args: None).plan()
     return result
@@ -708,6 +714,12 @@ def read_progress(run_id: int) -> dict[str, Any] | None:
     from django.core.cache import cache
 
     return cache.get(_progress_key(run_id))
+
+
+def clear_progress(run_id: int) -> None:
+    from django.core.cache import cache
+
+    cache.delete(_progress_key(run_id))
 
 
 def set_progress(run_id: int, **values) -> None:

@@ -55,7 +55,11 @@ def csv_bytes(*lines: str, header: str = HEADER) -> bytes:
 
 
 @pytest.fixture
-def clinic(superuser):
+def clinic():
+    return build_clinic()
+
+
+def build_clinic() -> dict[str, Department]:
     """Departments CARD (headed by LIC-HEAD), NEUR, ONC and three doctors."""
     card = DepartmentFactory(code="CARD", name="Cardiology")
     neur = DepartmentFactory(code="NEUR", name="Neurology")
