@@ -56,6 +56,75 @@ class TracksLoadedValues(models.Model):
         return instance
 
 
+class ChangeSource(models.TextChoices):
+    """Where a change started."""
+
+    ADMIN = "admin", "Admin"
+    IMPORT = "import", "Import"
+    COMMAND = "command", "Command"
+    SYSTEM = "system", "System"
+
+
+class ChangeSet(models.Model):
+    """One unit of change: an admin request, an action, an import run, an undo,
+    a command or a task that changed data.
+
+    Every feed event and history row it wrote points at it, so "what did this
+    do" is one lookup and an undo knows exactly which rows to restore.
+    """
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    actor_name = models.CharField("who", max_length=150, blank=True)
+    source = models.CharField(max_length=10, choices=ChangeSource.choices)
+    description = models.CharField("what", max_length=255, blank=True)
+    reason = models.CharField(max_length=255, blank=True)
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    # Rows written, by what: {"events": 1, "doctor": 120, "membership": 300}.
+    counts = models.JSONField(default=dict, blank=True)
+    # The change-set this one reverses (an undo; the undo of an undo redoes).
+    undoes = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="undone_by",
+    )
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        what = self.description or self.get_source_display()
+        return f"#{self.pk} {what}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("admin:doctors_changeset_change", args=[self.pk])
+
+
+class ChangeSetHistory(models.Model):
+    """The extra column of every simple-history table: the change-set that
+    wrote the history row (filled by the pre_create_historical_record receiver
+    and by the bulk writers)."""
+
+    change_set = models.ForeignKey(
+        ChangeSet,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+
+    class Meta:
+        abstract = True
+
+
 class Department(TracksLoadedValues):
     code = models.CharField(
         max_length=20,
@@ -71,7 +140,7 @@ class Department(TracksLoadedValues):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(bases=[ChangeSetHistory])
 
     class Meta:
         ordering = ["name"]
@@ -108,7 +177,9 @@ class Doctor(TracksLoadedValues):
         Department, through="Membership", related_name="doctors", blank=True
     )
 
-    history = HistoricalRecords(excluded_fields=["updated_at"])
+    history = HistoricalRecords(
+        excluded_fields=["updated_at"], bases=[ChangeSetHistory]
+    )
 
     class Meta:
         ordering = ["last_name", "first_name", "id"]
@@ -162,7 +233,7 @@ class Membership(TracksLoadedValues):
     joined_on = models.DateField(default=timezone.localdate)
     is_primary = models.BooleanField("primary department", default=False)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(bases=[ChangeSetHistory])
 
     class Meta:
         constraints = [
@@ -199,11 +270,7 @@ class ActivityEvent(models.Model):
     reads well after the target is deleted.
     """
 
-    class Source(models.TextChoices):
-        ADMIN = "admin", "Admin"
-        IMPORT = "import", "Import"
-        COMMAND = "command", "Command"
-        SYSTEM = "system", "System"
+    Source = ChangeSource
 
     class Verb(models.TextChoices):
         CREATED = "created", "Created"
@@ -215,6 +282,7 @@ class ActivityEvent(models.Model):
         BULK_CREATED = "bulk_created", "Bulk creation"
         BULK_UPDATED = "bulk_updated", "Bulk update"
         IMPORTED = "imported", "Imported"
+        UNDONE = "undone", "Undone"
 
     occurred_at = models.DateTimeField("when", default=timezone.now)
     actor = models.ForeignKey(
@@ -235,6 +303,13 @@ class ActivityEvent(models.Model):
     department_text = models.CharField(max_length=255, blank=True)
     changes = models.JSONField(default=dict, blank=True)
     counts = models.JSONField(default=dict, blank=True)
+    change_set = models.ForeignKey(
+        ChangeSet,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="events",
+    )
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
@@ -333,10 +408,21 @@ class ImportRun(models.Model):
     seen = models.BinaryField(blank=True, default=b"", editable=False)
     # When a worker or a request took the run to preview or import it.
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # Why, as typed on the preview page; the import's change-set carries it.
+    reason = models.CharField(max_length=255, blank=True)
+    # What the confirmed import wrote; an undo reverses exactly this.
+    change_set = models.ForeignKey(
+        ChangeSet,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="import_runs",
+    )
 
     class Meta:
         ordering = ["-started_at", "-id"]
         indexes = [models.Index(fields=["-started_at", "-id"])]
+        permissions = [("undo_importrun", "Can undo an import run")]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} from {self.file_name}"

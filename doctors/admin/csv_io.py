@@ -46,7 +46,9 @@ from ..importing.parsing import ENCODING_CHOICES, ImportFileError, check_size
 from ..importing.runner import DOCTORS
 from ..importing.validation import Problem
 from ..models import ImportRun
+from ..undo import can_undo
 from .readonly import ReadOnlyAdminMixin
+from .undo import ImportRunUndoMixin
 
 # Rows of a run's changes or problems shown on one page.
 PAGE_SIZE = 50
@@ -206,7 +208,9 @@ class CsvImportExportMixin:
     def import_confirm_view(self, request, run_id: int):
         """Import the previewed file: here, or in the worker when it is large."""
         run = self._run_for(request, run_id)
-        outcome = service.confirm(run, request.user)
+        outcome = service.confirm(
+            run, request.user, reason=request.POST.get("change_reason", "")
+        )
         if outcome.refusal:
             messages.error(request, outcome.refusal)
             return HttpResponseRedirect(self._url("import_run", run.pk))
@@ -291,6 +295,11 @@ class CsvImportExportMixin:
         context.update(
             progress=import_progress.read(run.pk),
             progress_url=self._url("import_progress", run.pk),
+            undo_url=(
+                reverse("admin:doctors_importrun_undo", args=[run.pk])
+                if run.change_set_id and can_undo(request.user, run)
+                else ""
+            ),
         )
         return TemplateResponse(request, "admin/doctors/import_run.html", context)
 
@@ -344,7 +353,7 @@ def _page(request, name: str, items: list):
 
 
 @admin.register(ImportRun)
-class ImportRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ImportRunAdmin(ImportRunUndoMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """The import log: read-only, for whoever may import doctors or departments."""
 
     list_display = [

@@ -9,6 +9,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from ..importing.runner import DEPARTMENTS
 from ..models import Department, Membership
+from .changesets import ChangeReasonMixin
 from .csv_io import CsvImportExportMixin
 from .forms import DepartmentAdminForm
 from .integrity import ConstraintSafeAdminMixin
@@ -21,6 +22,7 @@ from .memberships import (
 
 @admin.register(Department)
 class DepartmentAdmin(
+    ChangeReasonMixin,
     CsvImportExportMixin,
     ConstraintSafeAdminMixin,
     MembershipMessagesMixin,

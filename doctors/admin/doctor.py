@@ -6,6 +6,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from ..importing.runner import DOCTORS
 from ..models import Doctor, Membership
 from ..services import set_doctors_active
+from .changesets import ChangeReasonMixin
 from .csv_io import CsvImportExportMixin
 from .filters import DepartmentListFilter
 from .forms import DoctorAdminForm
@@ -19,6 +20,7 @@ from .memberships import (
 
 @admin.register(Doctor)
 class DoctorAdmin(
+    ChangeReasonMixin,
     CsvImportExportMixin,
     ConstraintSafeAdminMixin,
     MembershipMessagesMixin,

@@ -158,6 +158,7 @@ def run_import(
     source: str = ActivityEvent.Source.COMMAND,
     chunk_size: int = CHUNK_SIZE,
     expected_seen: bytes | None = None,
+    reason: str = "",
 ) -> ImportResult:
     """Import `stream` (binary, seekable) and record the run; never raises for
     bad input: the problems are in the result and nothing is written.
@@ -166,12 +167,19 @@ def run_import(
     one is recorded. `source` says where the run started (admin or command).
     `expected_seen` is what the preview saw (ImportResult.seen): when any row's
     stored state differs from it, nothing is written and those rows are listed.
+    A confirmed run writes one change-set (with the optional `reason`), kept
+    on the ImportRun for undo.
     """
     started = time.perf_counter()
     result = ImportResult(kind=kind.name, file_name=file_name, dry_run=dry_run)
     report = progress or (lambda phase, done, total: None)
     actor = user if getattr(user, "is_authenticated", False) else None
-    with context.acting_as(actor, source=ActivityEvent.Source.IMPORT):
+    with context.acting_as(
+        actor,
+        source=ActivityEvent.Source.IMPORT,
+        description=f"Import of {file_name}",
+        reason=reason,
+    ) as change:
         try:
             csv_source = CsvSource(stream, columns=kind.columns, encoding=encoding)
         except ImportFileError as error:
@@ -186,7 +194,8 @@ def run_import(
                 else:
                     passes.check_and_write(expected_rows, actor)
     result.duration = time.perf_counter() - started
-    _record_run(result, run=run, user=actor, source=source)
+    change_set = change.change_set if result.ok and result.changed else None
+    _record_run(result, run=run, user=actor, source=source, change_set=change_set)
     return result
 
 
@@ -420,7 +429,9 @@ def _lock(models) -> None:
         cursor.execute(f"LOCK TABLE {tables} IN SHARE ROW EXCLUSIVE MODE")
 
 
-def _record_run(result: ImportResult, *, run: ImportRun | None, user, source) -> None:
+def _record_run(
+    result: ImportResult, *, run: ImportRun | None, user, source, change_set=None
+) -> None:
     """Write the run's record: only the fields set here, so that a run loaded
     without its stored file (see storage.py) never writes it back."""
     if run is None:
@@ -460,7 +471,9 @@ def _record_run(result: ImportResult, *, run: ImportRun | None, user, source) ->
         "counts",
         "preview",
         "seen",
+        "change_set",
     ]
+    run.change_set = change_set
     if result.dry_run:
         run.preview = [
             [change.row, change.key, change.action, change.changes]

@@ -146,8 +146,11 @@ class Confirmation:
     refusal: str = ""
 
 
-def confirm(run: ImportRun, user) -> Confirmation:
-    """Import what `user` previewed as `run`, once, whoever else confirms it."""
+def confirm(run: ImportRun, user, *, reason: str = "") -> Confirmation:
+    """Import what `user` previewed as `run`, once, whoever else confirms it.
+
+    `reason` (optional, as typed on the preview page) goes on the import's
+    change-set."""
     if run.user_id != user.pk:
         return Confirmation(
             run, refusal="Only the user who uploaded a file may import it."
@@ -173,6 +176,7 @@ def confirm(run: ImportRun, user) -> Confirmation:
             status=ImportRun.Status.QUEUED if large else ImportRun.Status.RUNNING,
             dry_run=False,
             claimed_at=None if large else timezone.now(),
+            reason=reason.strip()[:255],
         )
     )
     run = _runs().get(pk=run.pk)
@@ -231,6 +235,7 @@ def _run(run: ImportRun, *, report: Progress | None = None) -> ImportResult:
         run=run,
         source=ActivityEvent.Source.ADMIN,
         expected_seen=None if run.dry_run else bytes(run.seen),
+        reason=run.reason,
     )
 
 
