@@ -49,6 +49,24 @@ def run_page(client, run, **query):
 
 
 class TestConfirmAppliesWhatWasPreviewed:
+    def test_a_head_handed_over_in_the_file_is_not_taken_for_a_change(
+        self, staff_client, doctor_x, card
+    ):
+        """The importer demotes the heads a file hands over before it writes;
+        confirm still compares them with the head role the preview saw."""
+        Membership.objects.filter(doctor=doctor_x).update(role="head")
+        handover = "LIC-X,Xena,Roe,x@clinic.test,,Cardiology,,true"
+        new_head = "LIC-N,Ned,Poe,n@clinic.test,,Neurology,CARD:head,true"
+        upload(staff_client, csv_bytes(handover, new_head))
+        run = ImportRun.objects.get()
+
+        confirm(staff_client, run)
+
+        run.refresh_from_db()
+        assert (run.status, run.error_count) == ("succeeded", 0)
+        head = Membership.objects.get(department=card, role="head")
+        assert head.doctor.license_number == "LIC-N"
+
     def test_a_row_edited_since_the_preview_stops_the_confirm(
         self, staff_client, doctor_x
     ):

@@ -62,7 +62,8 @@ class DoctorWriter:
             ["role"],
             [(Membership.Role.MEMBER, pk) for pk in membership_ids],
         )
-        return dict.fromkeys(membership_ids, Membership.Role.HEAD)
+        # The plain stored value: the plans fingerprint what the database holds.
+        return dict.fromkeys(membership_ids, Membership.Role.HEAD.value)
 
     def write(self, plan: DoctorChunkPlan) -> None:
         counts = self.counts
