@@ -134,6 +134,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+    # SQLite creates its file but not the folder: a fresh clone has no var/ yet,
+    # and every command (and plain pytest) must work there.
+    if DATABASES["default"]["NAME"] not in {"", ":memory:"}:
+        Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
