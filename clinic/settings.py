@@ -350,21 +350,44 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        # Django's own format for the development server's request lines.
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
     },
     "filters": {
         "rate_limited": {
             "()": "clinic.logging.RateLimitFilter",
             "interval": CACHE_ERROR_LOG_INTERVAL,
         },
+        # Every handler: values users typed (usernames, paths, names) cannot
+        # start a new line, whichever logger writes them (ours, axes, Django).
+        "one_line": {"()": "clinic.logging.EscapeLineBreaksFilter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["one_line"],
+        },
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["one_line"],
+        },
     },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         # Replaces Django's default "django" handler, which would print every
         # record a second time in DEBUG next to the root handler.
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.server": {
+            "handlers": ["django.server"],
+            "level": "INFO",
+            "propagate": False,
+        },
         "clinic": {"level": os.environ.get("LOG_LEVEL", "INFO")},
         "doctors": {"level": os.environ.get("LOG_LEVEL", "INFO")},
         # Redis trouble repeats on every request: log it once per kind a minute.
