@@ -1,4 +1,5 @@
-"""Login throttling glue and the project's own deployment checks.
+"""Login throttling glue, the session idle timeout and the project's own
+deployment checks.
 
 django-axes counts failed logins per (username, client address) in the database;
 this module tells it where the client address comes from and adds one check that
@@ -6,11 +7,15 @@ this module tells it where the client address comes from and adds one check that
 """
 
 import logging
+import time
 
 from axes.backends import AxesStandaloneBackend
 from axes.helpers import get_client_username
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY
+from django.contrib.auth.signals import user_logged_in
 from django.core import checks
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
@@ -95,3 +100,45 @@ INSECURE_LOCAL_SERVING = checks.Warning(
 @checks.register(checks.Tags.security, deploy=True)
 def check_insecure_local_serving(app_configs, **kwargs):
     return [INSECURE_LOCAL_SERVING] if settings.SERVE_INSECURE_LOCAL else []
+
+
+# --- Session idle timeout ----------------------------------------------------------
+
+SESSION_RENEWED_AT = "_clinic_renewed_at"
+MAX_SESSION_RENEW_SECONDS = 300
+
+
+def session_renew_seconds() -> int:
+    """How often an active session's expiry is pushed back: a tenth of the idle
+    timeout, at most five minutes."""
+    return max(1, min(MAX_SESSION_RENEW_SECONDS, settings.SESSION_COOKIE_AGE // 10))
+
+
+@receiver(user_logged_in, dispatch_uid="clinic.security.session_renewed_at_login")
+def session_renewed_at_login(sender, request, user, **kwargs):
+    """Logging in saves the session with a fresh expiry: the next request need not."""
+    if request is not None and hasattr(request, "session"):
+        request.session[SESSION_RENEWED_AT] = int(time.time())
+
+
+class SessionIdleTimeoutMiddleware:
+    """A logged-in session ends after SESSION_COOKIE_AGE seconds without a request.
+
+    Django sets a session's expiry (in the database and on the cookie) only when
+    it saves the session. Saving it on every request (SESSION_SAVE_EVERY_REQUEST)
+    would write the session row for every page and every chart the admin loads,
+    and make parallel requests of one user queue on that row. This renews the
+    expiry at most once per `session_renew_seconds()`: a session idle for the
+    timeout minus that interval may end, one idle for the timeout always has.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        session = request.session
+        if SESSION_KEY in session:
+            now = int(time.time())
+            if now - session.get(SESSION_RENEWED_AT, 0) >= session_renew_seconds():
+                session[SESSION_RENEWED_AT] = now  # saved with a new expiry
+        return self.get_response(request)

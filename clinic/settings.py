@@ -91,6 +91,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "clinic.security.SessionIdleTimeoutMiddleware",
     "doctors.middleware.ChangeContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -216,6 +217,11 @@ HEALTH_WORKER_STALE_SECONDS = env_int("HEALTH_WORKER_STALE_SECONDS", 60)
 HEALTH_TASK_MAX_WAIT_SECONDS = env_int("HEALTH_TASK_MAX_WAIT_SECONDS", 300)
 
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# Sessions end after SESSION_IDLE_MINUTES without a request (default: a working
+# day), renewed as staff work (clinic.security.SessionIdleTimeoutMiddleware).
+# SESSION_EXPIRE_AT_BROWSER_CLOSE=true also ends them when the browser closes.
+SESSION_COOKIE_AGE = env_int("SESSION_IDLE_MINUTES", 8 * 60) * 60
+SESSION_EXPIRE_AT_BROWSER_CLOSE = env_bool("SESSION_EXPIRE_AT_BROWSER_CLOSE", False)
 
 AUTH_PASSWORD_VALIDATORS = [
     {

@@ -1,6 +1,7 @@
 """Security: response headers, cookies, login throttling, and no secret in the
 feed, the history or the logs."""
 
+import datetime
 import logging
 import secrets
 
@@ -9,12 +10,16 @@ from axes.models import AccessAttempt, AccessLog
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
+from django.db import connection
 from django.test import RequestFactory, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
-from clinic.security import client_ip_address
+from clinic.security import SESSION_RENEWED_AT, client_ip_address
 from doctors.models import ActivityEvent
 from tests.factories import UserFactory
 from tests.test_settings import manage
@@ -285,3 +290,82 @@ def test_insecure_local_serving_refuses_non_loopback_hosts():
     )
     assert result.returncode != 0
     assert "SERVE_INSECURE_LOCAL=true serves plain HTTP" in result.stderr
+
+
+# --- Sessions: idle timeout, optional logout on browser close -----------------------
+
+WORKING_DAY = datetime.timedelta(hours=8)
+ADMIN_INDEX = reverse("admin:index")
+
+
+def session_row(client) -> Session:
+    return Session.objects.get(session_key=client.session.session_key)
+
+
+def expires_in(client) -> datetime.timedelta:
+    return session_row(client).expire_date - timezone.now()
+
+
+def test_a_session_lasts_a_working_day_not_two_weeks(client, account):
+    """Logging in sets an eight-hour expiry on the server and on the cookie."""
+    response = attempt_login(client, account.username, PASSWORD)
+    assert response.status_code == 302
+    assert settings.SESSION_COOKIE_AGE == WORKING_DAY.total_seconds()
+    cookie = response.cookies[settings.SESSION_COOKIE_NAME]
+    assert cookie["max-age"] == int(WORKING_DAY.total_seconds())
+    assert WORKING_DAY - datetime.timedelta(minutes=1) < expires_in(client)
+    assert expires_in(client) <= WORKING_DAY
+
+
+def test_an_idle_session_ends_and_asks_for_the_login_again(client, account):
+    attempt_login(client, account.username, PASSWORD)
+    assert client.get(ADMIN_INDEX, secure=True).status_code == 200
+    Session.objects.update(expire_date=timezone.now() - datetime.timedelta(seconds=1))
+    response = client.get(ADMIN_INDEX, secure=True)
+    assert response.status_code == 302
+    assert response["Location"].startswith(LOGIN_URL)
+
+
+def test_working_pushes_the_idle_timeout_back_without_a_write_per_request(
+    client, account
+):
+    """Requests renew the expiry, at most once per renewal interval (5 minutes)."""
+    attempt_login(client, account.username, PASSWORD)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(ADMIN_INDEX, secure=True).status_code == 200
+    assert not [
+        q for q in queries if "django_session" in q["sql"] and "UPDATE" in q["sql"]
+    ]
+
+    # Six minutes later, with ten minutes of the session left: a request renews it.
+    session = client.session
+    session[SESSION_RENEWED_AT] -= 6 * 60
+    session.save()
+    Session.objects.update(expire_date=timezone.now() + datetime.timedelta(minutes=10))
+    assert client.get(ADMIN_INDEX, secure=True).status_code == 200
+    assert expires_in(client) > WORKING_DAY - datetime.timedelta(minutes=1)
+
+
+def test_logout_on_browser_close_is_an_option(client, account, settings):
+    """The cookie then lasts only as long as the browser; the idle timeout stays."""
+    settings.SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+    response = attempt_login(client, account.username, PASSWORD)
+    cookie = response.cookies[settings.SESSION_COOKIE_NAME]
+    assert cookie["max-age"] == "" and cookie["expires"] == ""
+    assert WORKING_DAY - datetime.timedelta(minutes=1) < expires_in(client)
+    assert expires_in(client) <= WORKING_DAY
+
+
+def test_session_settings_come_from_the_environment():
+    result = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings; "
+        "print(settings.SESSION_COOKIE_AGE, settings.SESSION_EXPIRE_AT_BROWSER_CLOSE)",
+        DEBUG="true",
+        SESSION_IDLE_MINUTES="90",
+        SESSION_EXPIRE_AT_BROWSER_CLOSE="true",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["5400", "True"]
