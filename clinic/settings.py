@@ -215,6 +215,11 @@ TASKS = {
 WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10)
 HEALTH_WORKER_STALE_SECONDS = env_int("HEALTH_WORKER_STALE_SECONDS", 60)
 HEALTH_TASK_MAX_WAIT_SECONDS = env_int("HEALTH_TASK_MAX_WAIT_SECONDS", 300)
+# Welcome emails that could not be sent are tried again, up to
+# WELCOME_EMAIL_MAX_ATTEMPTS times in all, the first retry after
+# WELCOME_EMAIL_RETRY_SECONDS and each next one after twice as long.
+WELCOME_EMAIL_MAX_ATTEMPTS = env_int("WELCOME_EMAIL_MAX_ATTEMPTS", 5)
+WELCOME_EMAIL_RETRY_SECONDS = env_int("WELCOME_EMAIL_RETRY_SECONDS", 300)
 
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 # Sessions end after SESSION_IDLE_MINUTES without a request (default: a working
