@@ -331,15 +331,31 @@ SECURE_CSP = {
 
 # Login throttling (django-axes): after AXES_FAILURE_LIMIT failed logins for one
 # username from one address, that pair is locked out for LOGIN_LOCKOUT_MINUTES.
-# Unlock early: `manage.py axes_reset_username USERNAME`. Attempts live in the
+# Wider, shorter limits (clinic.security.LoginThrottleHandler): one username
+# failing LOGIN_USERNAME_FAILURE_LIMIT times from any addresses, or one address
+# failing LOGIN_ADDRESS_FAILURE_LIMIT times for any usernames, blocks that
+# username (or address) until LOGIN_WIDE_LOCKOUT_MINUTES pass without failures,
+# except where the username logged in from that address in the last
+# LOGIN_KNOWN_ADDRESS_DAYS. Unlock early: `manage.py axes_reset_username
+# USERNAME` or `manage.py axes_reset_ip ADDRESS`. Attempts live in the
 # database, so every web process sees the same count.
 AUTHENTICATION_BACKENDS = [
     "clinic.security.LoginThrottleBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+AXES_HANDLER = "clinic.security.LoginThrottleHandler"
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 30))
+LOGIN_USERNAME_FAILURE_LIMIT = env_int("LOGIN_USERNAME_FAILURE_LIMIT", 20)
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 20)
+# Attempt records are kept LOGIN_LOCKOUT_MINUTES after their last failure: the
+# wider window cannot be longer.
+LOGIN_WIDE_LOCKOUT_MINUTES = min(
+    env_int("LOGIN_WIDE_LOCKOUT_MINUTES", 10),
+    int(AXES_COOLOFF_TIME.total_seconds() // 60),
+)
+LOGIN_KNOWN_ADDRESS_DAYS = env_int("LOGIN_KNOWN_ADDRESS_DAYS", 90)
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "clinic.security.client_ip_address"
 AXES_LOCKOUT_CALLABLE = "clinic.security.lockout_response"

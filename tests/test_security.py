@@ -14,6 +14,7 @@ from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import connection
+from django.db.models import F
 from django.test import RequestFactory, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -151,6 +152,110 @@ def test_lockout_is_per_username_and_address(client, account):
     client.logout()
     response = attempt_login(client, account.username, PASSWORD, OTHER_ADDRESS)
     assert response.status_code == 302
+
+
+# The wider limits: one account guessed from many addresses, many accounts
+# guessed from one address. 40 of each, twice the default limit of 20.
+OFFICE = "203.0.113.50"  # where the account's owner has logged in before
+MANY_ADDRESSES = [f"192.0.2.{n}" for n in range(1, 41)]
+MANY_USERNAMES = [f"guess-{n}" for n in range(1, 41)]
+WIDE_LIMIT = 20
+
+
+def log_in_once_from(client, account, address):
+    assert attempt_login(client, account.username, PASSWORD, address).status_code == 302
+    client.logout()
+
+
+def forget_minutes(minutes):
+    """The recorded failures happened `minutes` earlier."""
+    AccessAttempt.objects.update(
+        attempt_time=F("attempt_time") - datetime.timedelta(minutes=minutes)
+    )
+
+
+def test_one_account_guessed_from_40_addresses_is_refused_after_20(client, account):
+    log_in_once_from(client, account, OFFICE)
+    statuses = [
+        attempt_login(client, account.username, WRONG_PASSWORD, address).status_code
+        for address in MANY_ADDRESSES
+    ]
+    assert statuses == [200] * (WIDE_LIMIT - 1) + [429] * (41 - WIDE_LIMIT)
+    # Even the right password from yet another address is refused, briefly.
+    response = attempt_login(client, account.username, PASSWORD, "192.0.2.200")
+    assert response.status_code == 429
+    assert "20 failed attempts for this username from several addresses" in (
+        response.text
+    )
+    assert "try again in 10 minutes" in response.text
+    # The owner, from where they have logged in before, is not locked out.
+    assert attempt_login(client, account.username, PASSWORD, OFFICE).status_code == 302
+    client.logout()
+    # Ten minutes without failures lift the block everywhere.
+    forget_minutes(11)
+    response = attempt_login(client, account.username, PASSWORD, "192.0.2.200")
+    assert response.status_code == 302
+
+
+def test_40_accounts_guessed_from_one_address_are_refused_after_20(client, account):
+    attacker = "198.51.100.66"
+    colleague = UserFactory(username="colleague", is_superuser=True)
+    colleague.set_password(PASSWORD)
+    colleague.save()
+    log_in_once_from(client, colleague, attacker)  # a shared address (NAT)
+    statuses = [
+        attempt_login(client, username, WRONG_PASSWORD, attacker).status_code
+        for username in MANY_USERNAMES
+    ]
+    assert statuses == [200] * (WIDE_LIMIT - 1) + [429] * (41 - WIDE_LIMIT)
+    response = attempt_login(client, account.username, PASSWORD, attacker)
+    assert response.status_code == 429
+    assert "20 failed attempts from your address for several usernames" in (
+        response.text
+    )
+    # Other addresses are not affected, nor who logs in from there as usual.
+    assert attempt_login(client, account.username, PASSWORD).status_code == 302
+    client.logout()
+    assert attempt_login(
+        client, colleague.username, PASSWORD, attacker
+    ).status_code == (302)
+    client.logout()
+    forget_minutes(11)
+    assert attempt_login(client, account.username, PASSWORD, attacker).status_code == (
+        302
+    )
+
+
+def test_the_wider_blocks_are_logged_with_how_to_unlock(client, account, caplog):
+    attacker = "198.51.100.66"
+    with caplog.at_level(logging.WARNING):
+        for username in MANY_USERNAMES[:WIDE_LIMIT]:
+            attempt_login(client, username, WRONG_PASSWORD, attacker)
+        attempt_login(client, account.username, PASSWORD, attacker)
+    assert (
+        f"Login refused: username '{account.username}' from {attacker} is locked out "
+        "after 20 failed attempts from that address for any username "
+        f"(unlock: manage.py axes_reset_ip {attacker})"
+    ) in caplog.text
+
+
+def test_the_wider_blocks_are_lifted_by_the_documented_commands(client, account):
+    attacker = "198.51.100.66"
+    for username in MANY_USERNAMES[:WIDE_LIMIT]:
+        attempt_login(client, username, WRONG_PASSWORD, attacker)
+    assert attempt_login(client, account.username, PASSWORD, attacker).status_code == (
+        429
+    )
+    call_command("axes_reset_ip", attacker)
+    assert attempt_login(client, account.username, PASSWORD, attacker).status_code == (
+        302
+    )
+    client.logout()
+    for address in MANY_ADDRESSES[:WIDE_LIMIT]:
+        attempt_login(client, account.username, WRONG_PASSWORD, address)
+    assert attempt_login(client, account.username, PASSWORD).status_code == 429
+    call_command("axes_reset_username", account.username)
+    assert attempt_login(client, account.username, PASSWORD).status_code == 302
 
 
 def test_axes_reset_username_unlocks(client, account):
