@@ -86,10 +86,9 @@ def retry_delay(attempt: int) -> datetime.timedelta:
     )
 
 
-# Errors about one message; any other OSError (smtplib's errors are OSErrors)
-# means the connection to the mail server is gone.
+# smtplib's errors about one message; any other OSError (smtplib's errors are
+# OSErrors too) means the connection to the mail server is gone.
 MESSAGE_ERRORS = (
-    ValueError,
     smtplib.SMTPRecipientsRefused,
     smtplib.SMTPSenderRefused,
     smtplib.SMTPDataError,
@@ -143,12 +142,12 @@ def record_outcome(
     max_attempts = settings.WELCOME_EMAIL_MAX_ATTEMPTS
     now = timezone.now()
     retry_at = now + retry_delay(attempt)
-    retry = [
-        pk
+    retry = {
+        pk: None
         for pk, error in failed.items()
         if attempt < max_attempts and not is_permanent(error)
-    ]
-    gave_up = [pk for pk in failed if pk not in set(retry)]
+    }
+    gave_up = [pk for pk in failed if pk not in retry]
     with transaction.atomic():
         if sent and attempt > 1:
             WelcomeEmailFailure.objects.filter(doctor_id__in=sent).delete()
@@ -178,7 +177,7 @@ def record_outcome(
         if retry:
             send_welcome_emails.using(
                 run_after=retry_at, priority=RETRY_PRIORITY
-            ).enqueue(retry, attempt=attempt + 1)
+            ).enqueue(list(retry), attempt=attempt + 1)
     for pk, error in failed.items():
         logger.warning(
             "Welcome email to doctor #%s not sent (attempt %d of %d): %s; %s",
