@@ -145,7 +145,7 @@ def make_retry_due() -> None:
 def test_a_line_break_in_a_name_cannot_add_a_header_or_stop_the_batch():
     """The name is sent on one line; nobody else receives it; the next one goes."""
     injected = DoctorFactory(
-        first_name="Ann\r\nBcc: spy@evil.test\n", last_name="Lee\x00"
+        first_name="Ann\r\nBcc: spy@evil.test\n", last_name="Lee\x7f"
     )
     plain = DoctorFactory(first_name="Bo", last_name="Ek")
     welcome_batch(injected, plain)
