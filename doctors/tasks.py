@@ -15,6 +15,7 @@ as failed, which /healthz counts.
 import datetime
 import logging
 import smtplib
+import unicodedata
 
 from django.conf import settings
 from django.core.mail import EmailMessage, mailers
@@ -42,7 +43,7 @@ def one_line(text: str) -> str:
     """`text` fit for a mail header: whitespace runs (line breaks included) become
     one space, other control characters go."""
     collapsed = " ".join(text.split())
-    return "".join(ch for ch in collapsed if ch.isprintable())
+    return "".join(ch for ch in collapsed if unicodedata.category(ch) != "Cc")
 
 
 def welcome_email_text(doctor: Doctor) -> tuple[str, str]:
@@ -142,12 +143,13 @@ def record_outcome(
     max_attempts = settings.WELCOME_EMAIL_MAX_ATTEMPTS
     now = timezone.now()
     retry_at = now + retry_delay(attempt)
-    retry = {
-        pk: None
+    retry = [
+        pk
         for pk, error in failed.items()
         if attempt < max_attempts and not is_permanent(error)
-    }
-    gave_up = [pk for pk in failed if pk not in retry]
+    ]
+    given_up = set(failed) - set(retry)
+    gave_up = [pk for pk in failed if pk in given_up]
     with transaction.atomic():
         if sent and attempt > 1:
             WelcomeEmailFailure.objects.filter(doctor_id__in=sent).delete()
@@ -159,8 +161,8 @@ def record_outcome(
                         attempts=attempt,
                         reason=failure_reason(error),
                         failed_at=now,
-                        retry_at=None if pk in gave_up else retry_at,
-                        gave_up=pk in gave_up,
+                        retry_at=None if pk in given_up else retry_at,
+                        gave_up=pk in given_up,
                     )
                     for pk, error in failed.items()
                 ],
@@ -177,7 +179,7 @@ def record_outcome(
         if retry:
             send_welcome_emails.using(
                 run_after=retry_at, priority=RETRY_PRIORITY
-            ).enqueue(list(retry), attempt=attempt + 1)
+            ).enqueue(retry, attempt=attempt + 1)
     for pk, error in failed.items():
         logger.warning(
             "Welcome email to doctor #%s not sent (attempt %d of %d): %s; %s",
@@ -186,7 +188,7 @@ def record_outcome(
             max_attempts,
             failure_reason(error),
             "giving up"
-            if pk in gave_up
+            if pk in given_up
             else f"next attempt at {retry_at.isoformat(timespec='seconds')}",
         )
     return gave_up

@@ -159,6 +159,12 @@ def test_a_line_break_in_a_name_cannot_add_a_header_or_stop_the_batch():
     assert not WelcomeEmailFailure.objects.exists()
 
 
+def test_names_keep_their_letters_and_lose_only_line_breaks_and_controls():
+    assert tasks.one_line("  Zoë\u200c\tAnn\u2028Ng\x1b[2J \r\n") == (
+        "Zoë\u200c Ann Ng[2J"
+    )
+
+
 def test_a_refused_address_is_recorded_given_up_and_the_rest_are_sent(mail_server):
     first, refused, last = DoctorFactory(), DoctorFactory(), DoctorFactory()
     Doctor.objects.filter(pk=first.pk).update(email="first\n@clinic.test")
