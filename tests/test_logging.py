@@ -112,6 +112,40 @@ def test_every_configured_handler_escapes_line_breaks():
         assert "one_line" in handler.get("filters", []), name
 
 
+@pytest.mark.parametrize(
+    "logger_name",
+    [
+        "axes.handlers.database",
+        "django.request",
+        "django.security.DisallowedHost",
+        "django_tasks_db",
+        "doctors.tasks",
+        "clinic.security",
+    ],
+)
+def test_every_logger_writes_one_line_per_record(logger_name, console_log):
+    """Ours and third-party loggers alike reach a handler that escapes."""
+    logging.getLogger(logger_name).warning("Value: %s", f"x\n{FORGED}")
+    assert console_log.getvalue().count("\n") == 1
+    assert_one_line_per_record(console_log.getvalue())
+
+
+def test_the_development_server_log_is_one_line_per_record():
+    handler = next(
+        h
+        for h in logging.getLogger("django.server").handlers
+        if h.name == "django.server"
+    )
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    try:
+        logging.getLogger("django.server").info('"GET /%s HTTP/1.1" 404 0', "a\nb")
+    finally:
+        handler.setStream(previous)
+    assert stream.getvalue().count("\n") == 1
+    assert "/a\\nb" in stream.getvalue()
+
+
 @pytest.mark.django_db
 def test_a_username_with_a_line_break_cannot_forge_log_lines(client, console_log):
     """axes' failure and lockout warnings and ours carry the username escaped."""
