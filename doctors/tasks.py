@@ -151,7 +151,7 @@ def record_outcome(
     given_up = set(failed) - set(retry)
     gave_up = [pk for pk in failed if pk in given_up]
     with transaction.atomic():
-        if sent and attempt > 1:
+        if sent:  # a retry, or a resend after a fix, got through
             WelcomeEmailFailure.objects.filter(doctor_id__in=sent).delete()
         if failed:
             WelcomeEmailFailure.objects.bulk_create(
@@ -210,7 +210,7 @@ def send_welcome_emails(doctor_ids: list[int], attempt: int = 1) -> int:
         )
     )
     sent, failed = send_each(doctors)
-    gave_up = record_outcome(sent, failed, attempt) if failed or attempt > 1 else []
+    gave_up = record_outcome(sent, failed, attempt)
     logger.info("Sent %d welcome email(s)", len(sent))
     if gave_up:
         named = ", ".join(f"#{pk}" for pk in gave_up[:20])

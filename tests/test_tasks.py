@@ -239,3 +239,27 @@ def test_failures_are_logged_one_line_each_naming_the_doctor(mail_server, caplog
         "SMTPRecipientsRefused"
     ) in caplog.text
     assert "giving up" in caplog.text
+
+
+def welcome_email_failures(*args) -> str:
+    out = io.StringIO()
+    call_command("welcome_email_failures", *args, stdout=out)
+    return out.getvalue()
+
+
+def test_failures_are_listed_and_can_be_sent_again_after_a_fix(mail_server):
+    """`manage.py welcome_email_failures [--resend]`: what failed, and a retry."""
+    doctor = DoctorFactory(first_name="Ann\nX", last_name="Lee")
+    mail_server.refused = {doctor.email}
+    welcome_batch(doctor)
+    run_worker()
+    listing = welcome_email_failures()
+    assert listing.startswith(f"{doctor.license_number}  Dr Ann X Lee <{doctor.email}>")
+    assert "1 attempt(s), given up: SMTPRecipientsRefused" in listing
+    assert listing.count("\n") == 1
+    mail_server.refused = set()  # the address was put right
+    assert "Queued 1 welcome email(s) again." in welcome_email_failures("--resend")
+    assert "queued again" in welcome_email_failures()
+    run_worker()
+    assert [m.to for m in mail.outbox] == [[doctor.email]]
+    assert welcome_email_failures() == "Every welcome email was sent.\n"
