@@ -91,6 +91,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "clinic.security.SessionIdleTimeoutMiddleware",
     "doctors.middleware.ChangeContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -134,6 +135,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+    # SQLite creates its file but not the folder: a fresh clone has no var/ yet,
+    # and every command (and plain pytest) must work there.
+    if DATABASES["default"]["NAME"] not in {"", ":memory:"}:
+        Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -210,8 +215,18 @@ TASKS = {
 WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10)
 HEALTH_WORKER_STALE_SECONDS = env_int("HEALTH_WORKER_STALE_SECONDS", 60)
 HEALTH_TASK_MAX_WAIT_SECONDS = env_int("HEALTH_TASK_MAX_WAIT_SECONDS", 300)
+# Welcome emails that could not be sent are tried again, up to
+# WELCOME_EMAIL_MAX_ATTEMPTS times in all, the first retry after
+# WELCOME_EMAIL_RETRY_SECONDS and each next one after twice as long.
+WELCOME_EMAIL_MAX_ATTEMPTS = env_int("WELCOME_EMAIL_MAX_ATTEMPTS", 5)
+WELCOME_EMAIL_RETRY_SECONDS = env_int("WELCOME_EMAIL_RETRY_SECONDS", 300)
 
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# Sessions end after SESSION_IDLE_MINUTES without a request (default: a working
+# day), renewed as staff work (clinic.security.SessionIdleTimeoutMiddleware).
+# SESSION_EXPIRE_AT_BROWSER_CLOSE=true also ends them when the browser closes.
+SESSION_COOKIE_AGE = env_int("SESSION_IDLE_MINUTES", 8 * 60) * 60
+SESSION_EXPIRE_AT_BROWSER_CLOSE = env_bool("SESSION_EXPIRE_AT_BROWSER_CLOSE", False)
 
 AUTH_PASSWORD_VALIDATORS = [
     {
@@ -316,15 +331,31 @@ SECURE_CSP = {
 
 # Login throttling (django-axes): after AXES_FAILURE_LIMIT failed logins for one
 # username from one address, that pair is locked out for LOGIN_LOCKOUT_MINUTES.
-# Unlock early: `manage.py axes_reset_username USERNAME`. Attempts live in the
+# Wider, shorter limits (clinic.security.LoginThrottleHandler): one username
+# failing LOGIN_USERNAME_FAILURE_LIMIT times from any addresses, or one address
+# failing LOGIN_ADDRESS_FAILURE_LIMIT times for any usernames, blocks that
+# username (or address) until LOGIN_WIDE_LOCKOUT_MINUTES pass without failures,
+# except where the username logged in from that address in the last
+# LOGIN_KNOWN_ADDRESS_DAYS. Unlock early: `manage.py axes_reset_username
+# USERNAME` or `manage.py axes_reset_ip ADDRESS`. Attempts live in the
 # database, so every web process sees the same count.
 AUTHENTICATION_BACKENDS = [
     "clinic.security.LoginThrottleBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+AXES_HANDLER = "clinic.security.LoginThrottleHandler"
 AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 30))
+LOGIN_USERNAME_FAILURE_LIMIT = env_int("LOGIN_USERNAME_FAILURE_LIMIT", 20)
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 20)
+# Attempt records are kept LOGIN_LOCKOUT_MINUTES after their last failure: the
+# wider window cannot be longer.
+LOGIN_WIDE_LOCKOUT_MINUTES = min(
+    env_int("LOGIN_WIDE_LOCKOUT_MINUTES", 10),
+    int(AXES_COOLOFF_TIME.total_seconds() // 60),
+)
+LOGIN_KNOWN_ADDRESS_DAYS = env_int("LOGIN_KNOWN_ADDRESS_DAYS", 90)
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "clinic.security.client_ip_address"
 AXES_LOCKOUT_CALLABLE = "clinic.security.lockout_response"
@@ -352,21 +383,44 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        # Django's own format for the development server's request lines.
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
     },
     "filters": {
         "rate_limited": {
             "()": "clinic.logging.RateLimitFilter",
             "interval": CACHE_ERROR_LOG_INTERVAL,
         },
+        # Every handler: values users typed (usernames, paths, names) cannot
+        # start a new line, whichever logger writes them (ours, axes, Django).
+        "one_line": {"()": "clinic.logging.EscapeLineBreaksFilter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["one_line"],
+        },
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["one_line"],
+        },
     },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         # Replaces Django's default "django" handler, which would print every
         # record a second time in DEBUG next to the root handler.
         "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.server": {
+            "handlers": ["django.server"],
+            "level": "INFO",
+            "propagate": False,
+        },
         "clinic": {"level": os.environ.get("LOG_LEVEL", "INFO")},
         "doctors": {"level": os.environ.get("LOG_LEVEL", "INFO")},
         # Redis trouble repeats on every request: log it once per kind a minute.

@@ -28,3 +28,4 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {  # noqa: F405
         "NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")  # noqa: F405
     }
+    VAR_DIR.mkdir(parents=True, exist_ok=True)  # noqa: F405

@@ -4,7 +4,8 @@ Healthy means: the database answers, the cache (Redis) answers, and no task has
 waited longer than HEALTH_TASK_MAX_WAIT_SECONDS while no worker is alive. A
 worker is alive when its heartbeat (doctors.worker) is younger than
 HEALTH_WORKER_STALE_SECONDS. An idle clinic with no worker running is healthy:
-nothing is waiting.
+nothing is waiting. Tasks that failed for good, and welcome emails given up on,
+are counted but do not make the instance unhealthy.
 
 The answer names no host, user, URL or error message (those can carry
 credentials): only states, ages, counts and exception class names.
@@ -24,7 +25,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from django_tasks_db.models import DBTaskResult
 
-from .models import WorkerHeartbeat
+from .models import WelcomeEmailFailure, WorkerHeartbeat
 
 PROBE_KEY = "healthz:probe"
 
@@ -84,6 +85,12 @@ def check_worker() -> dict[str, Any]:
         ),
         "pending_tasks": pending["count"],
         "oldest_pending_seconds": round(oldest_wait, 1),
+        # Failed for good: nothing will run them again. Worth a look, but the
+        # instance still serves, so they do not make it unhealthy.
+        "failed_tasks": DBTaskResult.objects.failed().count(),
+        "welcome_emails_given_up": WelcomeEmailFailure.objects.filter(
+            gave_up=True
+        ).count(),
     }
 
 

@@ -426,3 +426,28 @@ class ImportRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} from {self.file_name}"
+
+
+class WelcomeEmailFailure(models.Model):
+    """A doctor whose welcome email could not be sent: why, and what happens next.
+
+    One row per doctor, written by the welcome email task (doctors.tasks) and
+    removed once the email goes out. `retry_at` is when the next attempt is
+    due; a row with `gave_up` set will not be retried (the reason was
+    permanent, or the attempts ran out).
+    """
+
+    doctor = models.OneToOneField(
+        Doctor, on_delete=models.CASCADE, related_name="welcome_email_failure"
+    )
+    attempts = models.PositiveSmallIntegerField(default=1)
+    reason = models.CharField(max_length=500)
+    failed_at = models.DateTimeField("last failure", default=timezone.now)
+    retry_at = models.DateTimeField("next attempt", null=True, blank=True)
+    gave_up = models.BooleanField(default=False, db_index=True)
+
+    class Meta:
+        ordering = ["-failed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Welcome email to doctor #{self.doctor_id}: {self.reason}"

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from doctors import tasks
-from doctors.models import WorkerHeartbeat
+from doctors.models import WelcomeEmailFailure, WorkerHeartbeat
 
 pytestmark = pytest.mark.django_db
 
@@ -92,6 +92,19 @@ def test_tasks_waiting_with_a_live_worker_is_healthy(client, settings):
     heartbeat(datetime.timedelta(seconds=5))
     queue_task(waited=datetime.timedelta(minutes=5))
     assert healthz(client)[0] == 200
+
+
+def test_tasks_failed_for_good_are_counted_without_making_it_unhealthy(client):
+    """A failed task (and a welcome email given up on) is news, not an outage."""
+    from tests.factories import DoctorFactory
+
+    doctor = DoctorFactory()
+    DBTaskResult.objects.update(status="FAILED")
+    WelcomeEmailFailure.objects.create(doctor=doctor, reason="refused", gave_up=True)
+    status, body = healthz(client)
+    assert status == 200
+    worker = body["checks"]["worker"]
+    assert (worker["failed_tasks"], worker["welcome_emails_given_up"]) == (1, 1)
 
 
 def test_redis_unreachable_is_unhealthy(client):

@@ -1,6 +1,7 @@
 """Security: response headers, cookies, login throttling, and no secret in the
 feed, the history or the logs."""
 
+import datetime
 import logging
 import secrets
 
@@ -9,12 +10,17 @@ from axes.models import AccessAttempt, AccessLog
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
+from django.db import connection
+from django.db.models import F
 from django.test import RequestFactory, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
-from clinic.security import client_ip_address
+from clinic.security import SESSION_RENEWED_AT, client_ip_address
 from doctors.models import ActivityEvent
 from tests.factories import UserFactory
 from tests.test_settings import manage
@@ -146,6 +152,110 @@ def test_lockout_is_per_username_and_address(client, account):
     client.logout()
     response = attempt_login(client, account.username, PASSWORD, OTHER_ADDRESS)
     assert response.status_code == 302
+
+
+# The wider limits: one account guessed from many addresses, many accounts
+# guessed from one address. 40 of each, twice the default limit of 20.
+OFFICE = "203.0.113.50"  # where the account's owner has logged in before
+MANY_ADDRESSES = [f"192.0.2.{n}" for n in range(1, 41)]
+MANY_USERNAMES = [f"guess-{n}" for n in range(1, 41)]
+WIDE_LIMIT = 20
+
+
+def log_in_once_from(client, account, address):
+    assert attempt_login(client, account.username, PASSWORD, address).status_code == 302
+    client.logout()
+
+
+def forget_minutes(minutes):
+    """The recorded failures happened `minutes` earlier."""
+    AccessAttempt.objects.update(
+        attempt_time=F("attempt_time") - datetime.timedelta(minutes=minutes)
+    )
+
+
+def test_one_account_guessed_from_40_addresses_is_refused_after_20(client, account):
+    log_in_once_from(client, account, OFFICE)
+    statuses = [
+        attempt_login(client, account.username, WRONG_PASSWORD, address).status_code
+        for address in MANY_ADDRESSES
+    ]
+    assert statuses == [200] * (WIDE_LIMIT - 1) + [429] * (41 - WIDE_LIMIT)
+    # Even the right password from yet another address is refused, briefly.
+    response = attempt_login(client, account.username, PASSWORD, "192.0.2.200")
+    assert response.status_code == 429
+    assert "20 failed attempts for this username from several addresses" in (
+        response.text
+    )
+    assert "try again in 10 minutes" in response.text
+    # The owner, from where they have logged in before, is not locked out.
+    assert attempt_login(client, account.username, PASSWORD, OFFICE).status_code == 302
+    client.logout()
+    # Ten minutes without failures lift the block everywhere.
+    forget_minutes(11)
+    response = attempt_login(client, account.username, PASSWORD, "192.0.2.200")
+    assert response.status_code == 302
+
+
+def test_40_accounts_guessed_from_one_address_are_refused_after_20(client, account):
+    attacker = "198.51.100.66"
+    colleague = UserFactory(username="colleague", is_superuser=True)
+    colleague.set_password(PASSWORD)
+    colleague.save()
+    log_in_once_from(client, colleague, attacker)  # a shared address (NAT)
+    statuses = [
+        attempt_login(client, username, WRONG_PASSWORD, attacker).status_code
+        for username in MANY_USERNAMES
+    ]
+    assert statuses == [200] * (WIDE_LIMIT - 1) + [429] * (41 - WIDE_LIMIT)
+    response = attempt_login(client, account.username, PASSWORD, attacker)
+    assert response.status_code == 429
+    assert "20 failed attempts from your address for several usernames" in (
+        response.text
+    )
+    # Other addresses are not affected, nor who logs in from there as usual.
+    assert attempt_login(client, account.username, PASSWORD).status_code == 302
+    client.logout()
+    assert attempt_login(
+        client, colleague.username, PASSWORD, attacker
+    ).status_code == (302)
+    client.logout()
+    forget_minutes(11)
+    assert attempt_login(client, account.username, PASSWORD, attacker).status_code == (
+        302
+    )
+
+
+def test_the_wider_blocks_are_logged_with_how_to_unlock(client, account, caplog):
+    attacker = "198.51.100.66"
+    with caplog.at_level(logging.WARNING):
+        for username in MANY_USERNAMES[:WIDE_LIMIT]:
+            attempt_login(client, username, WRONG_PASSWORD, attacker)
+        attempt_login(client, account.username, PASSWORD, attacker)
+    assert (
+        f"Login refused: username '{account.username}' from {attacker} is locked out "
+        "after 20 failed attempts from that address for any username "
+        f"(unlock: manage.py axes_reset_ip {attacker})"
+    ) in caplog.text
+
+
+def test_the_wider_blocks_are_lifted_by_the_documented_commands(client, account):
+    attacker = "198.51.100.66"
+    for username in MANY_USERNAMES[:WIDE_LIMIT]:
+        attempt_login(client, username, WRONG_PASSWORD, attacker)
+    assert attempt_login(client, account.username, PASSWORD, attacker).status_code == (
+        429
+    )
+    call_command("axes_reset_ip", attacker)
+    assert attempt_login(client, account.username, PASSWORD, attacker).status_code == (
+        302
+    )
+    client.logout()
+    for address in MANY_ADDRESSES[:WIDE_LIMIT]:
+        attempt_login(client, account.username, WRONG_PASSWORD, address)
+    assert attempt_login(client, account.username, PASSWORD).status_code == 429
+    call_command("axes_reset_username", account.username)
+    assert attempt_login(client, account.username, PASSWORD).status_code == 302
 
 
 def test_axes_reset_username_unlocks(client, account):
@@ -285,3 +395,82 @@ def test_insecure_local_serving_refuses_non_loopback_hosts():
     )
     assert result.returncode != 0
     assert "SERVE_INSECURE_LOCAL=true serves plain HTTP" in result.stderr
+
+
+# --- Sessions: idle timeout, optional logout on browser close -----------------------
+
+WORKING_DAY = datetime.timedelta(hours=8)
+ADMIN_INDEX = reverse("admin:index")
+
+
+def session_row(client) -> Session:
+    return Session.objects.get(session_key=client.session.session_key)
+
+
+def expires_in(client) -> datetime.timedelta:
+    return session_row(client).expire_date - timezone.now()
+
+
+def test_a_session_lasts_a_working_day_not_two_weeks(client, account):
+    """Logging in sets an eight-hour expiry on the server and on the cookie."""
+    response = attempt_login(client, account.username, PASSWORD)
+    assert response.status_code == 302
+    assert settings.SESSION_COOKIE_AGE == WORKING_DAY.total_seconds()
+    cookie = response.cookies[settings.SESSION_COOKIE_NAME]
+    assert cookie["max-age"] == int(WORKING_DAY.total_seconds())
+    assert WORKING_DAY - datetime.timedelta(minutes=1) < expires_in(client)
+    assert expires_in(client) <= WORKING_DAY
+
+
+def test_an_idle_session_ends_and_asks_for_the_login_again(client, account):
+    attempt_login(client, account.username, PASSWORD)
+    assert client.get(ADMIN_INDEX, secure=True).status_code == 200
+    Session.objects.update(expire_date=timezone.now() - datetime.timedelta(seconds=1))
+    response = client.get(ADMIN_INDEX, secure=True)
+    assert response.status_code == 302
+    assert response["Location"].startswith(LOGIN_URL)
+
+
+def test_working_pushes_the_idle_timeout_back_without_a_write_per_request(
+    client, account
+):
+    """Requests renew the expiry, at most once per renewal interval (5 minutes)."""
+    attempt_login(client, account.username, PASSWORD)
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(ADMIN_INDEX, secure=True).status_code == 200
+    assert not [
+        q for q in queries if "django_session" in q["sql"] and "UPDATE" in q["sql"]
+    ]
+
+    # Six minutes later, with ten minutes of the session left: a request renews it.
+    session = client.session
+    session[SESSION_RENEWED_AT] -= 6 * 60
+    session.save()
+    Session.objects.update(expire_date=timezone.now() + datetime.timedelta(minutes=10))
+    assert client.get(ADMIN_INDEX, secure=True).status_code == 200
+    assert expires_in(client) > WORKING_DAY - datetime.timedelta(minutes=1)
+
+
+def test_logout_on_browser_close_is_an_option(client, account, settings):
+    """The cookie then lasts only as long as the browser; the idle timeout stays."""
+    settings.SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+    response = attempt_login(client, account.username, PASSWORD)
+    cookie = response.cookies[settings.SESSION_COOKIE_NAME]
+    assert cookie["max-age"] == "" and cookie["expires"] == ""
+    assert WORKING_DAY - datetime.timedelta(minutes=1) < expires_in(client)
+    assert expires_in(client) <= WORKING_DAY
+
+
+def test_session_settings_come_from_the_environment():
+    result = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings; "
+        "print(settings.SESSION_COOKIE_AGE, settings.SESSION_EXPIRE_AT_BROWSER_CLOSE)",
+        DEBUG="true",
+        SESSION_IDLE_MINUTES="90",
+        SESSION_EXPIRE_AT_BROWSER_CLOSE="true",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["5400", "True"]

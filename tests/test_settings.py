@@ -3,6 +3,7 @@
 import logging
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -90,3 +91,55 @@ def test_real_redis_round_trip():
     cache = caches["default"]
     cache.set("round-trip", {"value": 1}, 10)
     assert cache.get("round-trip") == {"value": 1}
+
+
+def project_files() -> list[str]:
+    """The files a clone of this working copy has: tracked or new, never ignored."""
+    listing = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    )
+    return [name for name in listing.stdout.decode().split("\0") if name]
+
+
+def test_a_fresh_clone_runs_migrate_and_plain_pytest_without_var(tmp_path):
+    """No var/ folder yet and no make: `migrate` and a plain `pytest` both work.
+
+    SQLite creates its file but not the folder; the settings create it.
+    """
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout: no clone to reproduce")
+    clone = tmp_path / "clone"
+    for name in project_files():
+        source = ROOT / name
+        if source.is_file():
+            target = clone / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(source.read_bytes())
+    assert not (clone / "var").exists()
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"DJANGO_SETTINGS_MODULE", "DATABASE_URL", "CLINIC_VAR_DIR"}
+    }
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, *args],
+            cwd=clone,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+
+    migrate = run("manage.py", "migrate", "--noinput")
+    assert migrate.returncode == 0, migrate.stderr[-2000:]
+    assert (clone / "var" / "clinic.sqlite3").is_file()
+    shutil.rmtree(clone / "var")  # plain pytest must manage without it too
+    quick_test = "tests/test_health.py::test_no_worker_and_nothing_waiting_is_healthy"
+    pytest_run = run("-m", "pytest", "-q", "-p", "no:cacheprovider", quick_test)
+    assert pytest_run.returncode == 0, pytest_run.stdout[-3000:]
+    assert "1 passed" in pytest_run.stdout
