@@ -17,6 +17,7 @@ from .memberships import (
     MembershipHistoryMixin,
     MembershipMessagesMixin,
 )
+from .timetravel import MembersOnDateMixin, TimeTravelAdminMixin
 
 
 @admin.register(Department)
@@ -24,6 +25,8 @@ class DepartmentAdmin(
     CsvImportExportMixin,
     ConstraintSafeAdminMixin,
     MembershipMessagesMixin,
+    MembersOnDateMixin,
+    TimeTravelAdminMixin,
     MembershipHistoryMixin,
     SimpleHistoryAdmin,
 ):

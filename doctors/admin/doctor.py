@@ -15,6 +15,7 @@ from .memberships import (
     MembershipInline,
     MembershipMessagesMixin,
 )
+from .timetravel import TimeTravelAdminMixin
 
 
 @admin.register(Doctor)
@@ -22,6 +23,7 @@ class DoctorAdmin(
     CsvImportExportMixin,
     ConstraintSafeAdminMixin,
     MembershipMessagesMixin,
+    TimeTravelAdminMixin,
     MembershipHistoryMixin,
     SimpleHistoryAdmin,
 ):

@@ -25,3 +25,13 @@ class ClinicCommand(BaseCommand):
                 raise CommandError(f"--user: no user named {username!r}.") from None
         with acting_as(user, source=ActivityEvent.Source.COMMAND):
             return super().execute(*args, **options)
+
+
+class UnterminatedStdout:
+    """A command's stdout, writing CSV lines as they are (no extra newline)."""
+
+    def __init__(self, stdout):
+        self.stdout = stdout
+
+    def write(self, text: str) -> None:
+        self.stdout.write(text, ending="")
