@@ -16,8 +16,19 @@ license_number_validator = RegexValidator(
 )
 
 
+def _history_user(request=None, **kwargs):
+    """Who a history row names: the request's user (simple-history's middleware),
+    otherwise the user a command or task acts as (doctors.context)."""
+    if request is not None:
+        return request.user
+    from .context import current  # doctors.context imports this module
+
+    return current().actor
+
+
 class IndexedHistoricalRecords(HistoricalRecords):
-    """simple-history's records with extra indexes on the historical table.
+    """simple-history's records with extra indexes on the historical table, and
+    the acting user of commands and tasks on their rows.
 
     Point-in-time questions ("the newest row of each membership recorded before
     a moment") need composite indexes that simple-history's own single-column
@@ -26,6 +37,7 @@ class IndexedHistoricalRecords(HistoricalRecords):
 
     def __init__(self, *args, indexes=(), **kwargs):
         self.extra_indexes = tuple(indexes)
+        kwargs.setdefault("get_user", _history_user)
         super().__init__(*args, **kwargs)
 
     def get_meta_options(self, model):
