@@ -84,10 +84,12 @@ def remember_saved_values(instance: models.Model) -> None:
 def _actor_fields() -> dict[str, Any]:
     current = context.current()
     actor = current.actor
+    context.count("events")
     return {
         "actor": actor,
         "actor_name": actor.get_username() if actor is not None else "",
         "source": current.source,
+        "change_set": context.current_change_set(),
     }
 
 

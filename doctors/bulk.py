@@ -15,12 +15,15 @@ from typing import Any
 from django.db import connections, router
 from django.db.models import Model
 
+from . import context
+
 Converter = Callable[[Any], Any]
 HISTORY_COLUMNS = (
     "history_date",
     "history_type",
     "history_change_reason",
     "history_user_id",
+    "change_set_id",
 )
 
 
@@ -74,12 +77,13 @@ def _prepared(
 
 def insert_rows(
     model: type[Model], columns: Sequence[str], rows: Iterable[Sequence[Any]]
-) -> None:
-    """INSERT `rows` (tuples in the order of `columns`, attnames) into `model`."""
+) -> int:
+    """INSERT `rows` (tuples in the order of `columns`, attnames) into `model`;
+    return how many."""
     connection = connections[router.db_for_write(model)]
     rows = _prepared(model, columns, rows, connection)
     if not rows:
-        return
+        return 0
     by_attname = {f.attname: f.column for f in model._meta.concrete_fields}
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
@@ -91,12 +95,13 @@ def insert_rows(
             with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
-        return
+        return len(rows)
     sql = "INSERT INTO {} ({}) VALUES ({})".format(
         table, names, ", ".join(["%s"] * len(columns))
     )
     with connection.cursor() as cursor:
         cursor.executemany(sql, rows)
+    return len(rows)
 
 
 def insert_history_rows(
@@ -112,17 +117,29 @@ def insert_history_rows(
     """Write simple-history rows (+ created, ~ changed, - deleted) for `rows`.
 
     `rows` hold the tracked object's values, primary key included, in the order
-    of `columns`; every tracked field must be there.
+    of `columns`; every tracked field must be there. The rows belong to the
+    current change-set.
     """
     missing = set(tracked_columns(model)) - set(columns)
     if missing:
         raise ValueError(f"History rows need the columns {sorted(missing)}.")
-    extra = (when, history_type, reason, user_id)
-    insert_rows(
+    rows = list(rows)
+    if not rows:
+        return
+    change_set = context.current_change_set()
+    extra = (
+        when,
+        history_type,
+        reason,
+        user_id,
+        change_set.pk if change_set is not None else None,
+    )
+    written = insert_rows(
         model.history.model,
         [*columns, *HISTORY_COLUMNS],
         (tuple(row) + extra for row in rows),
     )
+    context.count(model._meta.model_name, written)
 
 
 def tracked_columns(model: type[Model]) -> list[str]:

@@ -1,25 +1,44 @@
-"""Who is making the current change, and from where.
+"""Who is making the current change, from where, and in which change-set.
 
-A middleware sets it for each request, a command from its --user option; signal
-receivers read it to fill the feed. A context variable (rather than a
+A middleware sets it for each request, a command from its --user option, an
+import run or an undo for itself; signal receivers and bulk writers read it to
+fill the feed and the history rows. A context variable (rather than a
 thread-local) keeps concurrent requests apart under threads and async alike.
+
+The change-set row is opened lazily, by the first write that needs it, so a
+request that changes nothing leaves no change-set; it is closed (end time and
+counts) when the block ends.
 """
 
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-from .models import ActivityEvent
+from django.db import connections, router
+from django.utils import timezone
+
+from .models import ActivityEvent, ChangeSet
 
 
 @dataclass
 class ChangeContext:
     user: Any = None
     source: str = ActivityEvent.Source.SYSTEM
+    # What the change-set is, in a few words ("Import of doctors.csv").
+    description: str = ""
+    reason: str = ""
+    # The change-set an undo reverses.
+    undoes: ChangeSet | None = None
     # Membership changes seen during this request, for the admin's message.
     membership_changes: list = field(default_factory=list)
+    # Rows written in this change-set, by kind ("events", "doctor", ...).
+    counts: Counter = field(default_factory=Counter)
+    change_set: ChangeSet | None = None
+    _committed: bool = False
+    _marker: Any = None
 
     @property
     def actor(self):
@@ -27,6 +46,67 @@ class ChangeContext:
         if user is None or not getattr(user, "is_authenticated", False):
             return None
         return user
+
+    def change_set_for_write(self) -> ChangeSet:
+        """The change-set the current write belongs to; opened on first use.
+
+        A change-set opened inside a transaction that was then rolled back is
+        gone from the database: a later write in the same block opens a new one
+        rather than pointing at a missing row.
+        """
+        if self.change_set is None or not self._change_set_alive():
+            self._open()
+        return self.change_set
+
+    def count(self, what: str, rows: int = 1) -> None:
+        if rows:
+            self.counts[what] += rows
+
+    def _open(self) -> None:
+        actor = self.actor
+        self.counts = Counter()
+        self.change_set = ChangeSet.objects.create(
+            actor=actor,
+            actor_name=actor.get_username() if actor is not None else "",
+            source=self.source,
+            description=self.description[:255],
+            reason=self.reason[:255],
+            undoes=self.undoes,
+        )
+        self._committed = False
+        connection = connections[router.db_for_write(ChangeSet)]
+
+        def committed():
+            self._committed = True
+
+        self._marker = committed
+        connection.on_commit(committed)
+
+    def _change_set_alive(self) -> bool:
+        if self._committed:
+            return True
+        # Django drops the on_commit callbacks of a transaction or savepoint it
+        # rolls back: ours still pending means the row is still there.
+        connection = connections[router.db_for_write(ChangeSet)]
+        return any(func is self._marker for _, func, _ in connection.run_on_commit)
+
+    def close(self) -> None:
+        """Record the end time and the counts of the change-set, if one opened."""
+        if self.change_set is None or not self._change_set_alive():
+            return
+        if connections[router.db_for_write(ChangeSet)].needs_rollback:
+            return  # the block failed; its transaction is being rolled back
+        change_set = self.change_set
+        change_set.ended_at = timezone.now()
+        change_set.counts = dict(self.counts)
+        change_set.description = self.description[:255]
+        change_set.reason = self.reason[:255]
+        ChangeSet.objects.filter(pk=change_set.pk).update(
+            ended_at=change_set.ended_at,
+            counts=change_set.counts,
+            description=change_set.description,
+            reason=change_set.reason,
+        )
 
 
 _current: ContextVar[ChangeContext | None] = ContextVar("clinic_change", default=None)
@@ -36,14 +116,42 @@ def current() -> ChangeContext:
     return _current.get() or ChangeContext()
 
 
+def current_change_set() -> ChangeSet | None:
+    """The change-set of the current write, opened if needed; None outside any
+    block (a shell without acting_as): such writes belong to no change-set."""
+    context = _current.get()
+    if context is None:
+        return None
+    return context.change_set_for_write()
+
+
+def count(what: str, rows: int = 1) -> None:
+    context = _current.get()
+    if context is not None:
+        context.count(what, rows)
+
+
 @contextmanager
 def acting_as(
-    user=None, source: str = ActivityEvent.Source.SYSTEM
+    user=None,
+    source: str = ActivityEvent.Source.SYSTEM,
+    *,
+    description: str = "",
+    reason: str = "",
+    undoes: ChangeSet | None = None,
 ) -> Iterator[ChangeContext]:
-    """Attribute every change made inside the block to `user` and `source`."""
-    context = ChangeContext(user=user, source=source)
+    """Attribute every change made inside the block to `user` and `source`, as
+    one change-set."""
+    context = ChangeContext(
+        user=user,
+        source=source,
+        description=description,
+        reason=reason,
+        undoes=undoes,
+    )
     token = _current.set(context)
     try:
         yield context
     finally:
         _current.reset(token)
+        context.close()

@@ -10,5 +10,9 @@ class ChangeContextMiddleware:
 
     def __call__(self, request):
         # request.user stays lazy: requests that change nothing never load it.
-        with acting_as(request.user, source=ActivityEvent.Source.ADMIN):
+        with acting_as(
+            request.user,
+            source=ActivityEvent.Source.ADMIN,
+            description=f"{request.method} {request.path}"[:255],
+        ):
             return self.get_response(request)

@@ -90,6 +90,75 @@ class TracksLoadedValues(models.Model):
         return instance
 
 
+class ChangeSource(models.TextChoices):
+    """Where a change started."""
+
+    ADMIN = "admin", "Admin"
+    IMPORT = "import", "Import"
+    COMMAND = "command", "Command"
+    SYSTEM = "system", "System"
+
+
+class ChangeSet(models.Model):
+    """One unit of change: an admin request, an action, an import run, an undo,
+    a command or a task that changed data.
+
+    Every feed event and history row it wrote points at it, so "what did this
+    do" is one lookup and an undo knows exactly which rows to restore.
+    """
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    actor_name = models.CharField("who", max_length=150, blank=True)
+    source = models.CharField(max_length=10, choices=ChangeSource.choices)
+    description = models.CharField("what", max_length=255, blank=True)
+    reason = models.CharField(max_length=255, blank=True)
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    # Rows written, by what: {"events": 1, "doctor": 120, "membership": 300}.
+    counts = models.JSONField(default=dict, blank=True)
+    # The change-set this one reverses (an undo; the undo of an undo redoes).
+    undoes = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="undone_by",
+    )
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        what = self.description or self.get_source_display()
+        return f"#{self.pk} {what}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("admin:doctors_changeset_change", args=[self.pk])
+
+
+class ChangeSetHistory(models.Model):
+    """The extra column of every simple-history table: the change-set that
+    wrote the history row (filled by the pre_create_historical_record receiver
+    and by the bulk writers)."""
+
+    change_set = models.ForeignKey(
+        ChangeSet,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+
+    class Meta:
+        abstract = True
+
+
 class Department(TracksLoadedValues):
     code = models.CharField(
         max_length=20,
@@ -104,7 +173,8 @@ class Department(TracksLoadedValues):
     updated_at = models.DateTimeField(auto_now=True)
 
     history = IndexedHistoricalRecords(
-        indexes=[_latest_row_index("hist_department_id_date")]
+        bases=[ChangeSetHistory],
+        indexes=[_latest_row_index("hist_department_id_date")],
     )
 
     class Meta:
@@ -142,6 +212,7 @@ class Doctor(TracksLoadedValues):
 
     history = IndexedHistoricalRecords(
         excluded_fields=["updated_at"],
+        bases=[ChangeSetHistory],
         indexes=[_latest_row_index("hist_doctor_id_date")],
     )
 
@@ -198,6 +269,7 @@ class Membership(TracksLoadedValues):
     is_primary = models.BooleanField("primary department", default=False)
 
     history = IndexedHistoricalRecords(
+        bases=[ChangeSetHistory],
         indexes=[
             _latest_row_index("hist_membership_id_date"),
             # Who was in a department on a date: its rows before the moment.
@@ -208,7 +280,7 @@ class Membership(TracksLoadedValues):
             models.Index(
                 fields=["doctor", "history_date"], name="hist_membership_doc_date"
             ),
-        ]
+        ],
     )
 
     class Meta:
@@ -246,11 +318,7 @@ class ActivityEvent(models.Model):
     reads well after the target is deleted.
     """
 
-    class Source(models.TextChoices):
-        ADMIN = "admin", "Admin"
-        IMPORT = "import", "Import"
-        COMMAND = "command", "Command"
-        SYSTEM = "system", "System"
+    Source = ChangeSource
 
     class Verb(models.TextChoices):
         CREATED = "created", "Created"
@@ -282,6 +350,13 @@ class ActivityEvent(models.Model):
     department_text = models.CharField(max_length=255, blank=True)
     changes = models.JSONField(default=dict, blank=True)
     counts = models.JSONField(default=dict, blank=True)
+    change_set = models.ForeignKey(
+        ChangeSet,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="events",
+    )
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
@@ -375,10 +450,19 @@ class ImportRun(models.Model):
     # A preview's first row changes, as [row, key, action, {field: [old, new]}].
     preview = models.JSONField(default=list, blank=True)
     content = models.BinaryField(blank=True, default=b"", editable=False)
+    # What the confirmed import wrote; an undo reverses exactly this.
+    change_set = models.ForeignKey(
+        ChangeSet,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="import_runs",
+    )
 
     class Meta:
         ordering = ["-started_at", "-id"]
         indexes = [models.Index(fields=["-started_at", "-id"])]
+        permissions = [("undo_importrun", "Can undo an import run")]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} from {self.file_name}"

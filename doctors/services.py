@@ -33,7 +33,15 @@ def set_doctors_active(queryset: QuerySet[Doctor], *, active: bool) -> int:
             doctor.is_active = active
             doctor.updated_at = now
         actor = context.current().actor
-        Doctor.history.bulk_history_create(doctors, update=True, default_user=actor)
+        change_set = context.current_change_set()
+        Doctor.history.bulk_history_create(
+            doctors,
+            update=True,
+            default_user=actor,
+            default_change_reason=change_set.reason[:100] if change_set else "",
+            custom_historical_attrs={"change_set": change_set},
+        )
+        context.count("doctor", len(doctors))
         state = "active" if active else "inactive"
         activity.record_bulk(
             verb=ActivityEvent.Verb.BULK_UPDATED,

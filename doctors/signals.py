@@ -25,11 +25,13 @@ from django.db.models.signals import (
     pre_save,
 )
 from django.dispatch import receiver
+from simple_history.signals import pre_create_historical_record
 
-from . import activity, membership_history, tasks
+from . import activity, context, membership_history, tasks
 from .models import Department, Doctor, Membership
 
 TRACKED = (Doctor, Department, Membership)
+HISTORIES = tuple(model.history.model for model in TRACKED)
 
 
 def _connect_for_each(signal, senders, name):
@@ -137,6 +139,17 @@ def membership_history_for_added(
     membership_history.record_added_by_m2m(
         instance=instance, pk_set=pk_set, reverse=reverse
     )
+
+
+@_connect_for_each(pre_create_historical_record, HISTORIES, "history_change_set")
+def history_change_set(sender, history_instance, **kwargs):
+    change_set = context.current_change_set()
+    if change_set is None:
+        return
+    history_instance.change_set = change_set
+    if not history_instance.history_change_reason and change_set.reason:
+        history_instance.history_change_reason = change_set.reason[:100]
+    context.count(history_instance.instance_type._meta.model_name)
 
 
 def _forget_pending(instance) -> None:

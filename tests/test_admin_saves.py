@@ -17,8 +17,9 @@ from tests.factories import (
 
 pytestmark = pytest.mark.django_db
 
-# One admin save of a doctor that changes two fields and three memberships.
-DOCTOR_SAVE_QUERIES = 39
+# One admin save of a doctor that changes two fields and three memberships,
+# opening its change-set and closing it (end time and counts) included.
+DOCTOR_SAVE_QUERIES = 41
 
 
 def messages_of(response) -> list[str]:

@@ -8,8 +8,10 @@
 - filters.py: list filters
 - csv_io.py: CSV import and export pages, and the import runs
 - feed.py: the change-history feed, read-only
+- changesets.py: the reason field on forms and actions, and change-set pages
 """
 
+from .changesets import ChangeReasonMixin, ChangeSetAdmin
 from .csv_io import CsvImportExportMixin, ImportRunAdmin
 from .department import DepartmentAdmin
 from .doctor import DoctorAdmin
@@ -19,6 +21,8 @@ from .memberships import MembershipFormSet
 
 __all__ = [
     "ActivityEventAdmin",
+    "ChangeReasonMixin",
+    "ChangeSetAdmin",
     "ConstraintSafeAdminMixin",
     "CsvImportExportMixin",
     "DepartmentAdmin",

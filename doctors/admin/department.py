@@ -9,6 +9,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from ..importing.runner import DEPARTMENTS
 from ..models import Department, Membership
+from .changesets import ChangeReasonMixin
 from .csv_io import CsvImportExportMixin
 from .forms import DepartmentAdminForm
 from .integrity import ConstraintSafeAdminMixin
@@ -22,6 +23,7 @@ from .timetravel import MembersOnDateMixin, TimeTravelAdminMixin
 
 @admin.register(Department)
 class DepartmentAdmin(
+    ChangeReasonMixin,
     CsvImportExportMixin,
     ConstraintSafeAdminMixin,
     MembershipMessagesMixin,

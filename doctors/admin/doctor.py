@@ -6,6 +6,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from ..importing.runner import DOCTORS
 from ..models import Doctor, Membership
 from ..services import set_doctors_active
+from .changesets import ChangeReasonMixin
 from .csv_io import CsvImportExportMixin
 from .filters import DepartmentListFilter
 from .forms import DoctorAdminForm
@@ -20,6 +21,7 @@ from .timetravel import TimeTravelAdminMixin
 
 @admin.register(Doctor)
 class DoctorAdmin(
+    ChangeReasonMixin,
     CsvImportExportMixin,
     ConstraintSafeAdminMixin,
     MembershipMessagesMixin,

@@ -141,18 +141,26 @@ def run_import(
     run: ImportRun | None = None,
     source: str = ActivityEvent.Source.COMMAND,
     chunk_size: int = CHUNK_SIZE,
+    reason: str = "",
 ) -> ImportResult:
     """Import `stream` (binary, seekable) and record the run; never raises for
     bad input: the problems are in the result and nothing is written.
 
     `run` is the ImportRun of an earlier preview to complete; otherwise a new
     one is recorded. `source` says where the run started (admin or command).
+    A confirmed run writes one change-set (with the optional `reason`), kept
+    on the ImportRun for undo.
     """
     started = time.perf_counter()
     result = ImportResult(kind=kind.name, file_name=file_name, dry_run=dry_run)
     report = progress or (lambda phase, done, total: None)
     actor = user if getattr(user, "is_authenticated", False) else None
-    with context.acting_as(actor, source=ActivityEvent.Source.IMPORT):
+    with context.acting_as(
+        actor,
+        source=ActivityEvent.Source.IMPORT,
+        description=f"Import of {file_name}",
+        reason=reason,
+    ) as change:
         try:
             csv_source = CsvSource(stream, columns=kind.columns, encoding=encoding)
         except ImportFileError as error:
@@ -166,7 +174,8 @@ def run_import(
                 else:
                     passes.check_and_write(expected_rows, actor)
     result.duration = time.perf_counter() - started
-    _record_run(result, run=run, user=actor, source=source)
+    change_set = change.change_set if result.ok and result.changed else None
+    _record_run(result, run=run, user=actor, source=source, change_set=change_set)
     return result
 
 
@@ -357,7 +366,9 @@ def _lock(models) -> None:
         cursor.execute(f"LOCK TABLE {tables} IN SHARE ROW EXCLUSIVE MODE")
 
 
-def _record_run(result: ImportResult, *, run: ImportRun | None, user, source) -> None:
+def _record_run(
+    result: ImportResult, *, run: ImportRun | None, user, source, change_set=None
+) -> None:
     if run is None:
         run = ImportRun(kind=result.kind, user=user, source=source)
     if result.dry_run:
@@ -379,6 +390,7 @@ def _record_run(result: ImportResult, *, run: ImportRun | None, user, source) ->
     run.error_count = len(result.problems)
     run.errors = [problem.as_list() for problem in result.problems[:STORED_PROBLEMS]]
     run.counts = result.counts
+    run.change_set = change_set
     if result.dry_run:
         run.preview = [
             [change.row, change.key, change.action, change.changes]

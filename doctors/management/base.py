@@ -23,7 +23,10 @@ class ClinicCommand(BaseCommand):
                 user = get_user_model().objects.get_by_natural_key(username)
             except get_user_model().DoesNotExist:
                 raise CommandError(f"--user: no user named {username!r}.") from None
-        with acting_as(user, source=ActivityEvent.Source.COMMAND):
+        name = type(self).__module__.rpartition(".")[2]
+        with acting_as(
+            user, source=ActivityEvent.Source.COMMAND, description=f"manage.py {name}"
+        ):
             return super().execute(*args, **options)
 
 

@@ -1,0 +1,210 @@
+"""Change-sets in the admin: the reason field on forms and actions, and the
+change-set's own page listing everything it did."""
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin.helpers import ActionForm
+from django.urls import reverse
+from django.utils.html import format_html
+
+from .. import activity, context
+from ..models import ActivityEvent, ChangeSet, Department, Doctor, Membership
+from .readonly import ReadOnlyAdminMixin
+
+REASON_FIELD = "change_reason"
+# Rows of each kind the change-set page lists; the counts tell the full size.
+LISTED_ROWS = 200
+
+
+def reason_field() -> forms.CharField:
+    return forms.CharField(
+        label="Reason",
+        max_length=255,
+        required=False,
+        help_text="Optional: why, for the change history.",
+    )
+
+
+class ReasonActionForm(ActionForm):
+    change_reason = reason_field()
+
+
+def take_reason(request) -> None:
+    """The reason typed with a save, an action or a confirm names the request's
+    change-set."""
+    if request.method == "POST":
+        reason = request.POST.get(REASON_FIELD, "").strip()
+        if reason:
+            context.current().reason = reason[:255]
+
+
+class ChangeReasonMixin:
+    """Change forms, delete pages and bulk actions take an optional reason."""
+
+    action_form = ReasonActionForm
+    change_form_template = "admin/doctors/change_form_reason.html"
+    delete_confirmation_template = "admin/doctors/delete_confirmation_reason.html"
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        take_reason(request)
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def changelist_view(self, request, extra_context=None):
+        take_reason(request)
+        return super().changelist_view(request, extra_context)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        take_reason(request)
+        return super().delete_view(request, object_id, extra_context)
+
+
+def change_set_link(change_set: ChangeSet | None, text: str | None = None) -> str:
+    if change_set is None:
+        return "—"
+    url = reverse("admin:doctors_changeset_change", args=[change_set.pk])
+    return format_html('<a href="{}">{}</a>', url, text or f"#{change_set.pk}")
+
+
+class ChangeSetFilter(admin.SimpleListFilter):
+    """Filter by one change-set (the link from a change-set's page); the
+    sidebar lists only the chosen one, never every change-set."""
+
+    title = "change-set"
+    parameter_name = "change_set"
+
+    def lookups(self, request, model_admin):
+        value = self.value()
+        if value and value.isdigit():
+            return [(value, f"#{value}")]
+        return []
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value and value.isdigit():
+            return queryset.filter(change_set_id=int(value))
+        return queryset
+
+
+@admin.register(ChangeSet)
+class ChangeSetAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Read-only: a change-set is a record of what happened."""
+
+    list_display = [
+        "id",
+        "started_at",
+        "actor_name",
+        "source",
+        "description",
+        "reason",
+        "count_summary",
+        "undoes_link",
+    ]
+    list_display_links = ["id", "started_at"]
+    list_filter = ["source", ("actor", admin.RelatedOnlyFieldListFilter), "started_at"]
+    search_fields = ["description", "reason", "actor_name"]
+    date_hierarchy = "started_at"
+    list_per_page = 100
+    show_full_result_count = False
+    list_select_related = ["undoes"]
+    change_form_template = "admin/doctors/changeset/change_form.html"
+    fields = [
+        "actor_name",
+        "source",
+        "description",
+        "reason",
+        "started_at",
+        "ended_at",
+        "count_summary",
+        "undoes_link",
+        "undone_by_links",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="rows written")
+    def count_summary(self, change_set):
+        counts = change_set.counts or {}
+        return ", ".join(f"{name}: {value}" for name, value in counts.items()) or "—"
+
+    @admin.display(description="undoes")
+    def undoes_link(self, change_set):
+        return change_set_link(change_set.undoes)
+
+    @admin.display(description="undone by")
+    def undone_by_links(self, change_set):
+        links = [change_set_link(undo) for undo in change_set.undone_by.all()]
+        return format_html(", ".join(["{}"] * len(links)), *links) if links else "—"
+
+    def has_view_permission(self, request, obj=None):
+        # Whoever may read the feed may read what each change-set did.
+        return request.user.has_perm("doctors.view_activityevent") or (
+            super().has_view_permission(request, obj)
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra = {**(extra_context or {})}
+        if object_id and object_id.isdigit():
+            extra.update(what_it_did(int(object_id)))
+        return super().change_view(request, object_id, form_url, extra)
+
+
+def what_it_did(change_set_id: int) -> dict:
+    """The feed events and history rows of a change-set, first rows of each."""
+    events = list(
+        ActivityEvent.objects.filter(change_set_id=change_set_id).order_by("pk")[
+            :LISTED_ROWS
+        ]
+    )
+    for event in events:
+        event.summary = activity.summarize(event)
+    sections = []
+    for model in (Doctor, Department, Membership):
+        rows = model.history.filter(change_set_id=change_set_id).order_by("history_id")
+        if model is Membership:
+            # Names for the listed rows come with them: no query per row.
+            rows = rows.select_related("doctor", "department")
+        rows = list(rows[:LISTED_ROWS])
+        if rows:
+            sections.append(
+                {
+                    "name": model._meta.verbose_name_plural,
+                    "model_name": model._meta.model_name,
+                    "rows": [_history_row(model, row) for row in rows],
+                    "more": len(rows) == LISTED_ROWS,
+                }
+            )
+    return {
+        "events": events,
+        "events_more": len(events) == LISTED_ROWS,
+        "events_url": reverse("admin:doctors_activityevent_changelist")
+        + f"?change_set={change_set_id}",
+        "history_sections": sections,
+    }
+
+
+def _history_row(model, row) -> dict:
+    if model is Membership:
+        text = f"{_name(row, 'doctor')} in {_name(row, 'department')}"
+        details = f"{row.get_role_display()}{', primary' if row.is_primary else ''}"
+    else:
+        text = str(row.instance)
+        details = ""
+    return {
+        "id": row.id,
+        "type": row.get_history_type_display(),
+        "text": text,
+        "details": details,
+        "when": row.history_date,
+        "url": reverse(f"admin:doctors_{model._meta.model_name}_change", args=[row.id])
+        if model is not Membership
+        else "",
+    }
+
+
+def _name(row, side: str) -> str:
+    try:
+        related = getattr(row, side)
+    except (Doctor.DoesNotExist, Department.DoesNotExist):
+        related = None
+    if related is None:
+        return f"{side} #{getattr(row, f'{side}_id')} (deleted)"
+    return str(related)
