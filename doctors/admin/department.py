@@ -33,6 +33,8 @@ class DepartmentAdmin(
     SimpleHistoryAdmin,
 ):
     form = DepartmentAdminForm
+    # The reason field's page, with a link to the members on a date.
+    change_form_template = "admin/doctors/department/change_form.html"
     csv_kind = DEPARTMENTS
     membership_message_per = "department"
     list_display = ["code", "name", "member_count", "head", "is_active"]

@@ -30,6 +30,7 @@ from django.utils.http import urlencode
 from .. import context, exporting, membership_report
 from ..models import Doctor
 from ..timetravel import moments, revert, timeline
+from .changesets import change_set_link, take_reason
 from .integrity import explain_integrity_error
 
 MEMBERSHIP_PERMISSIONS = (
@@ -37,11 +38,6 @@ MEMBERSHIP_PERMISSIONS = (
     "doctors.change_membership",
     "doctors.delete_membership",
 )
-
-
-def version_moment(version) -> datetime.datetime:
-    """The moment a version of the object's history stands for."""
-    return version.history_date
 
 
 def moment_param(moment: datetime.datetime) -> str:
@@ -98,8 +94,9 @@ class TimeTravelAdminMixin:
             entries = timeline.doctor_timeline(obj.pk)
             may_revert = self.may_revert(request, obj)
             for entry in entries:
+                entry.change_set_link = change_set_link(entry.change_set)
                 entry.revert_url = (
-                    self.revert_url(obj, entry.when) if may_revert else ""
+                    self.revert_url(obj, entry.moment) if may_revert else ""
                 )
             extra["membership_timeline"] = entries
         return super().history_view(request, object_id, extra_context=extra)
@@ -111,9 +108,13 @@ class TimeTravelAdminMixin:
             return HttpResponseNotAllowed(["GET"])
         history = self.model.history.model
         version = get_object_or_404(
-            history, id=unquote(object_id), history_id=version_id
+            history.objects.select_related("change_set"),
+            id=unquote(object_id),
+            history_id=version_id,
         )
-        moment = version_moment(version)
+        # The version stands for its whole change-set: a doctor saved with
+        # inline rows shows the memberships that save wrote.
+        moment = moments.moment_after(version)
         side = "doctor_id" if self.model is Doctor else "department_id"
         memberships = _named(
             moments.memberships_at(moment, **{side: version.id}),
@@ -146,6 +147,10 @@ class TimeTravelAdminMixin:
             return HttpResponseRedirect(self._history_url(obj))
         status = 200
         if request.method == "POST":
+            # The revert is the request's change-set: named here, with the
+            # reason the user typed.
+            take_reason(request)
+            context.current().description = f"Revert {obj} to {_local(moment)}"[:255]
             try:
                 plan = revert.apply_revert(
                     obj,

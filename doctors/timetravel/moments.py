@@ -32,6 +32,16 @@ def end_of_day(day: datetime.date) -> datetime.datetime:
     return timezone.make_aware(start_of_next) - datetime.timedelta(microseconds=1)
 
 
+def moment_after(row) -> datetime.datetime:
+    """The moment just after the change a history row belongs to: the end of
+    its change-set (a save and its inline rows, an import, a revert), or the
+    row's own time when it has none or the change-set is still open."""
+    change_set = row.change_set
+    if change_set is not None and change_set.ended_at is not None:
+        return max(change_set.ended_at, row.history_date)
+    return row.history_date
+
+
 def newest_up_to(queryset: QuerySet, moment: datetime.datetime) -> QuerySet:
     """The rows of `queryset` (a historical model's) that are the newest of
     their object among the rows recorded up to `moment`."""

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from django.db.models import Subquery
 
-from ..models import Department, Membership
-from .moments import HistoricalDepartment, HistoricalMembership
+from ..models import ChangeSet, Department, Membership
+from .moments import HistoricalDepartment, HistoricalMembership, moment_after
 
 JOINED = "joined"
 LEFT = "left"
@@ -38,6 +38,10 @@ class TimelineEntry:
     user: str
     history_id: int
     reason: str = ""
+    change_set: ChangeSet | None = None
+    # Just after the change (the end of its change-set): where "revert to
+    # here" goes.
+    moment: datetime.datetime | None = None
 
     @property
     def label(self) -> str:
@@ -59,7 +63,7 @@ def doctor_timeline(doctor_id: int) -> list[TimelineEntry]:
     touched = HistoricalMembership.objects.filter(doctor_id=doctor_id).values("id")
     rows = (
         HistoricalMembership.objects.filter(id__in=Subquery(touched))
-        .select_related("history_user")
+        .select_related("history_user", "change_set")
         .order_by("history_date", "history_id")[:TIMELINE_ROWS]
     )
     entries: list[TimelineEntry] = []
@@ -75,6 +79,8 @@ def doctor_timeline(doctor_id: int) -> list[TimelineEntry]:
             "user": row.history_user.get_username() if row.history_user else "",
             "history_id": row.history_id,
             "reason": row.history_change_reason or "",
+            "change_set": row.change_set,
+            "moment": moment_after(row),
         }
         if before_here and (not after_here or after_here[1] != before_here[1]):
             entries.append(
