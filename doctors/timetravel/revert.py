@@ -23,6 +23,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models.functions import Lower
 
+from .. import context
 from ..models import Department, Doctor, Membership
 from .moments import MembershipThen, memberships_at, object_at
 
@@ -274,7 +275,11 @@ def apply_revert(
         )
     if plan.conflicts and not skip_conflicts:
         raise RevertError("The revert has conflicts: " + " ".join(plan.conflicts))
-    reason = f"Revert to {moment:%Y-%m-%d %H:%M:%S %Z}"[:100]
+    # The history rows say why: the reason the user gave the change-set, or
+    # which moment the record went back to.
+    reason = (context.current().reason or f"Revert to {moment:%Y-%m-%d %H:%M:%S %Z}")[
+        :100
+    ]
     steps = [s for s in plan.memberships if not s.conflict]
     # Rows that give up a head role or a primary flag go first, then rows that
     # take one: the database allows one of each at every moment.
