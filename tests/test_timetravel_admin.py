@@ -249,3 +249,22 @@ def test_members_on_a_date_page_and_csv(staff_client):
         "license_number,name,role,primary",
         "'=L1,Ada Byron,head,true",
     ]
+
+
+def test_a_department_is_reverted_from_its_page(staff_client):
+    card = DepartmentFactory(name="Cardiology")
+    ann, bo = DoctorFactory.create_batch(2)
+    card.doctors.add(ann, through_defaults={"role": HEAD})
+    moment = timezone.now()
+    card.name = "Heart"
+    card.save()
+    card.doctors.set([bo])
+    url = revert_url(card, moment)
+    response = staff_client.get(url, {"at": moment_param(moment)})
+    assert response.context["other_label"] == "Doctor"
+    digest = response.context["plan"].digest
+    response = staff_client.post(url, {"at": moment_param(moment), "digest": digest})
+    assert response.status_code == 302
+    card.refresh_from_db()
+    assert card.name == "Cardiology"
+    assert list(card.memberships.values_list("doctor", "role")) == [(ann.pk, HEAD)]
