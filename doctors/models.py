@@ -330,6 +330,7 @@ class ActivityEvent(models.Model):
         BULK_CREATED = "bulk_created", "Bulk creation"
         BULK_UPDATED = "bulk_updated", "Bulk update"
         IMPORTED = "imported", "Imported"
+        UNDONE = "undone", "Undone"
 
     occurred_at = models.DateTimeField("when", default=timezone.now)
     actor = models.ForeignKey(
@@ -450,6 +451,8 @@ class ImportRun(models.Model):
     # A preview's first row changes, as [row, key, action, {field: [old, new]}].
     preview = models.JSONField(default=list, blank=True)
     content = models.BinaryField(blank=True, default=b"", editable=False)
+    # Why, as typed on the preview page; the import's change-set carries it.
+    reason = models.CharField(max_length=255, blank=True)
     # What the confirmed import wrote; an undo reverses exactly this.
     change_set = models.ForeignKey(
         ChangeSet,

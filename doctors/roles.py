@@ -25,6 +25,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         # Taking a doctor out of a department deletes the membership row.
         "doctors.delete_membership",
         "doctors.view_activityevent",
+        # Their own import runs only; superusers undo any run.
+        "doctors.undo_importrun",
     ],
     MANAGERS: [
         "doctors.view_doctor",

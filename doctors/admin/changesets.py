@@ -39,9 +39,13 @@ def take_reason(request) -> None:
 
 
 class ChangeReasonMixin:
-    """Change forms, delete pages and bulk actions take an optional reason."""
+    """Change forms, delete pages and bulk actions take an optional reason; the
+    History page shows each row's change-set and filters by one
+    (?change_set=N)."""
 
     action_form = ReasonActionForm
+    # simple-history heads the column with the attribute's name as it is.
+    history_list_display = ["Change-set"]
     change_form_template = "admin/doctors/change_form_reason.html"
     delete_confirmation_template = "admin/doctors/delete_confirmation_reason.html"
 
@@ -57,12 +61,38 @@ class ChangeReasonMixin:
         take_reason(request)
         return super().delete_view(request, object_id, extra_context)
 
+    def get_history_queryset(self, request, history_manager, pk_name, object_id):
+        queryset = super().get_history_queryset(
+            request, history_manager, pk_name, object_id
+        )
+        change_set_id = chosen_change_set(request)
+        if change_set_id is not None:
+            queryset = queryset.filter(change_set_id=change_set_id)
+        return queryset
 
-def change_set_link(change_set: ChangeSet | None, text: str | None = None) -> str:
-    if change_set is None:
+
+def _history_change_set(self, record):
+    return change_set_id_link(record.change_set_id)
+
+
+setattr(ChangeReasonMixin, "Change-set", _history_change_set)
+
+
+def chosen_change_set(request) -> int | None:
+    value = request.GET.get("change_set", "")
+    return int(value) if value.isdigit() else None
+
+
+def change_set_link(change_set: ChangeSet | None) -> str:
+    return change_set_id_link(change_set.pk if change_set is not None else None)
+
+
+def change_set_id_link(change_set_id: int | None) -> str:
+    """A link to the change-set's page, from its id alone (no query)."""
+    if change_set_id is None:
         return "—"
-    url = reverse("admin:doctors_changeset_change", args=[change_set.pk])
-    return format_html('<a href="{}">{}</a>', url, text or f"#{change_set.pk}")
+    url = reverse("admin:doctors_changeset_change", args=[change_set_id])
+    return format_html('<a href="{}">#{}</a>', url, change_set_id)
 
 
 class ChangeSetFilter(admin.SimpleListFilter):

@@ -11,6 +11,7 @@ from django.utils.html import format_html
 
 from .. import activity
 from ..models import ActivityEvent, Department, Doctor
+from .changesets import ChangeSetFilter, change_set_id_link
 from .readonly import ReadOnlyAdminMixin
 
 
@@ -26,8 +27,10 @@ class ActivityEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "target_link",
         "department_text",
         "summary",
+        "change_set_column",
     ]
     list_filter = [
+        ChangeSetFilter,
         "verb",
         "source",
         ("actor", admin.RelatedOnlyFieldListFilter),
@@ -75,3 +78,7 @@ class ActivityEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="what changed")
     def summary(self, event):
         return activity.summarize(event)
+
+    @admin.display(description="change-set", ordering="change_set")
+    def change_set_column(self, event):
+        return change_set_id_link(event.change_set_id)

@@ -12,6 +12,7 @@ from django.utils.text import capfirst
 
 from .. import activity, context, membership_report
 from ..models import ActivityEvent, Doctor, Membership
+from .changesets import chosen_change_set
 
 
 class MembershipForm(forms.ModelForm):
@@ -178,17 +179,23 @@ class MembershipHistoryMixin:
             about = Q(target_type="doctor", target_id=object_id)
         else:
             about = Q(department_id=object_id)
+        events = ActivityEvent.objects.filter(about, verb__startswith="membership_")
+        change_set_id = chosen_change_set(request)
+        if change_set_id is not None:
+            events = events.filter(change_set_id=change_set_id)
         events = list(
-            ActivityEvent.objects.filter(
-                about, verb__startswith="membership_"
-            ).order_by("-occurred_at", "-id")[: self.membership_history_limit]
+            events.order_by("-occurred_at", "-id")[: self.membership_history_limit]
         )
         for event in events:
             event.details = activity.describe_membership_change(event)
         return super().history_view(
             request,
             object_id,
-            extra_context={**(extra_context or {}), "membership_events": events},
+            extra_context={
+                **(extra_context or {}),
+                "membership_events": events,
+                "change_set_id": change_set_id,
+            },
         )
 
 

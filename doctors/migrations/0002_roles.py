@@ -18,10 +18,13 @@ def create_roles(apps, schema_editor):
         group, _ = Group.objects.get_or_create(name=group_name)
         for code in codes:
             app_label, codename = code.split(".")
-            permission = Permission.objects.get(
+            permission = Permission.objects.filter(
                 content_type__app_label=app_label, codename=codename
-            )
-            group.permissions.add(permission)
+            ).first()
+            # A permission of a model added by a later migration is granted by
+            # that migration.
+            if permission is not None:
+                group.permissions.add(permission)
 
 
 def remove_roles(apps, schema_editor):

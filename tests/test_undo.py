@@ -1,0 +1,266 @@
+"""Undoing an import run (doctors/undo.py): every field back, conflicts refused,
+the undo of the undo redoes, in bulk."""
+
+import io
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from doctors import dashboard, undo
+from doctors.context import acting_as
+from doctors.importing.runner import import_departments, import_doctors
+from doctors.models import (
+    ActivityEvent,
+    ChangeSet,
+    Department,
+    Doctor,
+    ImportRun,
+    Membership,
+)
+from tests.factories import DepartmentFactory, DoctorFactory, MembershipFactory
+
+pytestmark = pytest.mark.django_db
+
+HEADER = (
+    "license_number,first_name,last_name,email,phone,specialty,departments,is_active"
+)
+# Every doctor, department and membership field, not counts: what "equal"
+# means below. A doctor's "last change" time moves on every write, so it is
+# left out.
+DOCTOR_FIELDS = [
+    f.attname for f in Doctor._meta.concrete_fields if f.attname != "updated_at"
+]
+DEPARTMENT_FIELDS = [
+    f.attname for f in Department._meta.concrete_fields if f.attname != "updated_at"
+]
+MEMBERSHIP_FIELDS = [f.attname for f in Membership._meta.concrete_fields]
+
+
+def state() -> dict[str, list[tuple]]:
+    return {
+        "doctors": list(Doctor.objects.order_by("pk").values_list(*DOCTOR_FIELDS)),
+        "departments": list(
+            Department.objects.order_by("pk").values_list(*DEPARTMENT_FIELDS)
+        ),
+        "memberships": list(
+            Membership.objects.order_by("pk").values_list(*MEMBERSHIP_FIELDS)
+        ),
+    }
+
+
+def csv_bytes(*lines: str, header: str = HEADER) -> bytes:
+    return "\r\n".join([header, *lines, ""]).encode()
+
+
+@pytest.fixture
+def clinic(superuser):
+    """Departments CARD (headed by LIC-HEAD), NEUR, ONC and three doctors."""
+    card = DepartmentFactory(code="CARD", name="Cardiology")
+    neur = DepartmentFactory(code="NEUR", name="Neurology")
+    onc = DepartmentFactory(code="ONC", name="Oncology")
+    head = DoctorFactory(
+        license_number="LIC-HEAD", first_name="Hal", email="head@clinic.test"
+    )
+    MembershipFactory(doctor=head, department=card, role="head", is_primary=True)
+    ann = DoctorFactory(license_number="LIC-ANN", first_name="Ann", phone="111")
+    MembershipFactory(doctor=ann, department=card, is_primary=True)
+    MembershipFactory(doctor=ann, department=neur)
+    bo = DoctorFactory(license_number="LIC-BO", first_name="Bo")
+    MembershipFactory(doctor=bo, department=onc, role="head")
+    return {"card": card, "neur": neur, "onc": onc}
+
+
+# A file that changes a bit of everything: Ann's phone and departments (NEUR
+# becomes primary, CARD dropped), Bo hands ONC's headship to a new doctor and
+# heads CARD instead, the old head leaves CARD, a new doctor arrives.
+DAMAGE = csv_bytes(
+    "LIC-HEAD,Hal,Roe,head@clinic.test,,Cardiology,,true",
+    "LIC-ANN,Ann,Roe,lic-ann@clinic.test,999,Cardiology,NEUR,true",
+    "LIC-BO,Bo,Roe,lic-bo@clinic.test,,Cardiology,CARD:head|ONC,false",
+    "LIC-NEW,Cy,New,cy@clinic.test,,Neurology,ONC:head,true",
+)
+
+
+def run_import(data: bytes = DAMAGE, user=None) -> ImportRun:
+    result = import_doctors(io.BytesIO(data), file_name="doctors.csv", user=user)
+    assert result.ok, result.problems
+    return result.run
+
+
+def test_undo_restores_every_field_and_undo_of_undo_redoes(clinic, superuser):
+    before = state()
+    run = run_import(user=superuser)
+    after = state()
+    assert after != before
+
+    preview = undo.preview_undo(run)
+    assert not preview.conflicts
+    assert preview.counts["doctor"] == {"delete": 1, "update": 2}
+    assert state() == after, "a preview writes nothing"
+
+    result = undo.undo_import(run, user=superuser, reason="Wrong file")
+    assert not result.refused, result.summary()
+    assert state() == before
+    assert result.change_set.undoes == run.change_set
+    assert result.change_set.reason == "Wrong file"
+    assert undo.is_undone(run)
+
+    redo = undo.undo_import(run, user=superuser)
+    assert redo.redo
+    assert not redo.refused, redo.summary()
+    assert state() == after
+    assert redo.change_set.undoes == result.change_set
+    assert not undo.is_undone(run)
+
+    again = undo.undo_import(run, user=superuser)
+    assert not again.redo and not again.refused
+    assert state() == before
+
+
+def test_undo_is_one_change_set_one_event_history_in_bulk(clinic, superuser):
+    run = run_import(user=superuser)
+    events_before = ActivityEvent.objects.count()
+    with CaptureQueriesContext(connection) as queries:
+        result = undo.undo_import(run, user=superuser)
+    change_set = result.change_set
+    event = ActivityEvent.objects.get(change_set=change_set)
+    assert ActivityEvent.objects.count() == events_before + 1
+    assert event.verb == ActivityEvent.Verb.UNDONE
+    assert event.target_text == f"Undid import #{run.pk}"
+    assert event.actor == superuser
+    assert change_set.description.startswith(f"Undid import #{run.pk}")
+    # One history row per record restored, all in the undo's change-set.
+    assert Doctor.history.filter(change_set=change_set).count() == 3
+    deleted = Doctor.history.get(change_set=change_set, history_type="-")
+    assert deleted.license_number == "LIC-NEW"
+    memberships = Membership.history.filter(change_set=change_set)
+    assert memberships.count() == sum(result.counts["membership"].values())
+    assert change_set.counts == {
+        "membership": memberships.count(),
+        "doctor": 3,
+        "events": 1,
+    }
+    # In bulk: the statements do not grow with the rows.
+    assert len(queries) < 60, "\n".join(q["sql"][:120] for q in queries)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_cache_is_bumped_once_per_committed_undo(clinic, superuser):
+    run = run_import(user=superuser)
+    generation = dashboard.current_generation()
+    undo.undo_import(run, user=superuser)
+    assert dashboard.current_generation() == generation + 1
+
+
+def test_a_later_edit_refuses_the_undo_and_changes_nothing(clinic, superuser):
+    run = run_import(user=superuser)
+    with acting_as(superuser, source="admin", description="edit"):
+        ann = Doctor.objects.get(license_number="LIC-ANN")
+        ann.phone = "555"
+        ann.save()
+    edited = ChangeSet.objects.latest("pk")
+    now = state()
+    events = ActivityEvent.objects.count()
+
+    result = undo.undo_import(run, user=superuser)
+    assert result.refused
+    assert [(c.model, c.id, c.change_set_id) for c in result.conflicts] == [
+        ("doctor", ann.pk, edited.pk)
+    ]
+    assert "LIC-ANN" in str(result.conflicts[0])
+    assert "nothing was changed" in result.summary()
+    assert state() == now
+    assert ActivityEvent.objects.count() == events
+    assert result.change_set is None
+    assert not undo.is_undone(run)
+
+
+def test_undo_of_only_the_untouched_rows(clinic, superuser):
+    before = state()
+    run = run_import(user=superuser)
+    with acting_as(superuser, source="admin", description="edit"):
+        ann = Doctor.objects.get(license_number="LIC-ANN")
+        ann.phone = "555"
+        ann.save()
+
+    result = undo.undo_import(run, user=superuser, untouched_only=True)
+    assert not result.refused, result.summary()
+    assert result.conflict_count == 1
+    assert "left as they are" in result.summary()
+    now = state()
+    ann_now = next(d for d in now["doctors"] if d[1] == "LIC-ANN")
+    assert ann_now[DOCTOR_FIELDS.index("phone")] == "555"
+    # Everything else is as before the import (memberships included).
+    assert [d for d in now["doctors"] if d[1] != "LIC-ANN"] == [
+        d for d in before["doctors"] if d[1] != "LIC-ANN"
+    ]
+    assert now["memberships"] == before["memberships"]
+
+
+def test_a_doctor_the_run_created_and_someone_placed_since_is_a_conflict(
+    clinic, superuser
+):
+    run = run_import(user=superuser)
+    new = Doctor.objects.get(license_number="LIC-NEW")
+    with acting_as(superuser, source="admin"):
+        MembershipFactory(doctor=new, department=clinic["card"])
+    result = undo.undo_import(run, user=superuser)
+    assert result.refused
+    assert ("doctor", new.pk) in {(c.model, c.id) for c in result.conflicts}
+    assert Doctor.objects.filter(pk=new.pk).exists()
+
+
+def test_a_department_import_undone_and_redone(superuser):
+    DepartmentFactory(code="CARD", name="Cardiology", description="Heart")
+    before = state()
+    result = import_departments(
+        io.BytesIO(
+            b"code,name,description,is_active\r\n"
+            b"CARD,Cardiology,Hearts and vessels,false\r\nER,Emergency,,true\r\n"
+        ),
+        file_name="departments.csv",
+        user=superuser,
+    )
+    after = state()
+    run = result.run
+    undone = undo.undo_import(run, user=superuser)
+    assert not undone.refused
+    assert state() == before
+    undo.undo_import(run, user=superuser)
+    assert state() == after
+
+
+def test_a_run_that_wrote_nothing_cannot_be_undone(clinic, superuser):
+    result = import_doctors(
+        io.BytesIO(DAMAGE), file_name="doctors.csv", user=superuser, dry_run=True
+    )
+    with pytest.raises(undo.UndoError):
+        undo.preview_undo(result.run)
+
+
+def test_only_own_runs_for_clinic_staff_every_run_for_superusers(
+    clinic, clinic_staff, superuser, manager
+):
+    own = run_import(user=clinic_staff)
+    other = ImportRun.objects.create(
+        kind="doctors", status="succeeded", source="admin", file_name="x.csv"
+    )
+    assert undo.can_undo(clinic_staff, own)
+    assert not undo.can_undo(clinic_staff, other)
+    assert undo.can_undo(superuser, own) and undo.can_undo(superuser, other)
+    assert not undo.can_undo(manager, own)
+
+
+def test_undo_in_the_worker_reports_progress(clinic, superuser):
+    before = state()
+    run = run_import(user=superuser)
+    summary = undo.run_queued_undo.call(run.pk, superuser.pk, False, "")
+    assert summary.startswith(f"Undid import #{run.pk}")
+    assert state() == before
+    progress = undo.read_progress(run.pk)
+    assert progress["phase"] == "done"
+    assert progress["done"] == progress["total"] > 0
+    assert progress["message"] == summary
+    cache.delete(f"undo-progress:{run.pk}")
