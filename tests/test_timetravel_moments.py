@@ -163,6 +163,33 @@ def test_csv_import_with_a_head_handover(world, ledger):
     ledger.verify()
 
 
+def test_undo_and_redo_of_an_import(world, ledger, superuser):
+    """Undo restores memberships (with their old ids) from the history."""
+    from doctors import undo
+
+    departments, doctors = world
+    MembershipFactory(
+        doctor=doctors["Ada"], department=departments["CARD"], role=HeadRole
+    )
+    ledger.snapshot()
+    result = run(
+        csv_bytes(
+            "L-Ada,Ada,Doe,l-ada@clinic.test,,cardiology,NEUR,true",
+            "L-Bob,Bob,Doe,l-bob@clinic.test,,cardiology,CARD:head|ONC,true",
+        ),
+        user=superuser,
+    )
+    assert result.ok, result.problems
+    ledger.snapshot()
+    undone = undo.undo_import(result.run, user=superuser)
+    assert not undone.refused, undone.summary()
+    ledger.snapshot()
+    redone = undo.undo_import(result.run, user=superuser)
+    assert redone.redo and not redone.refused
+    ledger.snapshot()
+    ledger.verify()
+
+
 def test_import_command(world, ledger, tmp_path):
     departments, doctors = world
     path = tmp_path / "doctors.csv"

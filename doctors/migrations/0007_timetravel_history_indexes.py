@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("doctors", "0005_changesets"),
+        ("doctors", "0006_changesets_undo"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
