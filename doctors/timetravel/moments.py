@@ -5,16 +5,17 @@ then (ties broken by history_id), unless that row records a deletion. "As the
 system knew it at the end of a day" is the state at the last instant of that
 day in the clinic's time zone (settings.TIME_ZONE).
 
-Each question is answered by one query whatever the number of members: the
-newest row is the one with no newer row of the same object up to the moment (a
-NOT EXISTS probe on the (id, history_date, history_id) index), and a
-department's rows are found through the (department, history_date) index.
+Each question is answered by one query whatever the number of members: a
+department's rows are found through the (department, history_date) index, and
+a row counts when it is the newest of its object up to the moment (one seek on
+the (id, history_date, history_id) index per row).
 """
 
+import dataclasses
 import datetime
 from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from ..models import Department, Doctor, Membership
@@ -45,14 +46,21 @@ def moment_after(row) -> datetime.datetime:
 def newest_up_to(queryset: QuerySet, moment: datetime.datetime) -> QuerySet:
     """The rows of `queryset` (a historical model's) that are the newest of
     their object among the rows recorded up to `moment`."""
-    model = queryset.model
-    newer = model.objects.filter(id=OuterRef("id"), history_date__lte=moment).filter(
-        Q(history_date__gt=OuterRef("history_date"))
-        | Q(
-            history_date=OuterRef("history_date"), history_id__gt=OuterRef("history_id")
-        )
+    return queryset.filter(
+        history_date__lte=moment,
+        history_id=Subquery(_newest_row(queryset.model, OuterRef("id"), moment)),
+    ).order_by()
+
+
+def _newest_row(model, object_id, moment: datetime.datetime) -> QuerySet:
+    # A correlated LIMIT 1: one seek on the (id, history_date, history_id)
+    # index per candidate row. (A NOT EXISTS form lets PostgreSQL hash the
+    # whole table instead, which measured 3x slower at 1M rows.)
+    return (
+        model.objects.filter(id=object_id, history_date__lte=moment)
+        .order_by("-history_date", "-history_id")
+        .values("history_id")[:1]
     )
-    return queryset.filter(history_date__lte=moment).exclude(Exists(newer))
 
 
 @dataclass(frozen=True)
@@ -120,51 +128,82 @@ def memberships_at(
     return [MembershipThen(*values) for values in rows]
 
 
+DOCTOR_VALUES = ("license_number", "first_name", "last_name")
+
+
 def department_members_on(
     department: Department, day: datetime.date
 ) -> list[MemberOnDate]:
     """Who was in `department` at the end of `day`, as the system knew it then.
 
-    Two queries: the memberships, then the doctors as they were (a doctor
-    deleted since is still listed, with the name recorded then).
+    One query: the memberships, each with its doctor as recorded then (a doctor
+    renamed or deleted since is listed with the name of that day).
     """
     moment = end_of_day(day)
-    members = {
-        then.doctor_id: then
-        for then in memberships_at(moment, department_id=department.pk)
-    }
-    if not members:
-        return []
-    in_department = newest_up_to(
-        HistoricalMembership.objects.filter(department_id=department.pk), moment
-    ).exclude(history_type="-")
-    doctors = newest_up_to(
-        HistoricalDoctor.objects.filter(id__in=in_department.values("doctor_id")),
-        moment,
-    ).values_list("id", "license_number", "first_name", "last_name")
-    known = {values[0]: values[1:] for values in doctors}
-    missing = set(members) - set(known)
-    if missing:
-        # Doctors written without a history row (raw SQL, fixtures): today's values.
-        known.update(
-            (values[0], values[1:])
-            for values in Doctor.objects.filter(pk__in=missing).values_list(
-                "pk", "license_number", "first_name", "last_name"
-            )
+    doctor_then = HistoricalDoctor.objects.filter(
+        id=OuterRef("doctor_id"), history_date__lte=moment
+    ).order_by("-history_date", "-history_id")
+    rows = (
+        newest_up_to(
+            HistoricalMembership.objects.filter(department_id=department.pk), moment
         )
-    result = [
+        .exclude(history_type="-")
+        .annotate(
+            **{
+                f"doctor_{name}": Subquery(doctor_then.values(name)[:1])
+                for name in DOCTOR_VALUES
+            }
+        )
+        .values_list(
+            "doctor_id",
+            "role",
+            "is_primary",
+            "joined_on",
+            *(f"doctor_{name}" for name in DOCTOR_VALUES),
+        )
+    )
+    members = [
         MemberOnDate(
             doctor_id=doctor_id,
-            license_number=known.get(doctor_id, ("?", "", ""))[0],
-            first_name=known.get(doctor_id, ("?", "", ""))[1],
-            last_name=known.get(doctor_id, ("?", "", ""))[2],
-            role=then.role,
-            is_primary=then.is_primary,
-            joined_on=then.joined_on,
+            license_number=license_number,
+            first_name=first_name,
+            last_name=last_name,
+            role=role,
+            is_primary=is_primary,
+            joined_on=joined_on,
         )
-        for doctor_id, then in members.items()
+        for (
+            doctor_id,
+            role,
+            is_primary,
+            joined_on,
+            license_number,
+            first_name,
+            last_name,
+        ) in rows
     ]
-    result.sort(
+    missing = {m.doctor_id for m in members if m.license_number is None}
+    if missing:
+        # Doctors written without a history row (raw SQL, fixtures): today's values.
+        today = {
+            values[0]: values[1:]
+            for values in Doctor.objects.filter(pk__in=missing).values_list(
+                "pk", *DOCTOR_VALUES
+            )
+        }
+        unknown = ("?", "", "")
+        members = [
+            m
+            if m.license_number is not None
+            else dataclasses.replace(
+                m,
+                **dict(
+                    zip(DOCTOR_VALUES, today.get(m.doctor_id, unknown), strict=True)
+                ),
+            )
+            for m in members
+        ]
+    members.sort(
         key=lambda m: (
             m.role != Membership.Role.HEAD,
             m.last_name,
@@ -172,7 +211,7 @@ def department_members_on(
             m.license_number,
         )
     )
-    return result
+    return members
 
 
 def object_at(model, pk: int, moment: datetime.datetime):
