@@ -268,3 +268,20 @@ def test_a_department_is_reverted_from_its_page(staff_client):
     card.refresh_from_db()
     assert card.name == "Cardiology"
     assert list(card.memberships.values_list("doctor", "role")) == [(ann.pk, HEAD)]
+
+
+def test_a_revert_without_a_valid_moment_goes_back_to_the_history(staff_client):
+    before = timezone.now()
+    doctor = DoctorFactory()
+    history = reverse("admin:doctors_doctor_history", args=[doctor.pk])
+    for at in ["", "yesterday", "2025-03-01T10:00:00"]:  # the last one: no zone
+        response = staff_client.get(revert_url(doctor, before), {"at": at}, follow=True)
+        assert response.redirect_chain == [(history, 302)]
+        assert messages_of(response) == [
+            "Choose a version to revert to from the history."
+        ]
+    response = staff_client.get(
+        revert_url(doctor, before), {"at": moment_param(before)}, follow=True
+    )
+    assert response.redirect_chain == [(history, 302)]
+    assert "did not exist" in messages_of(response)[0]
