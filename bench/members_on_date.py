@@ -93,7 +93,8 @@ def build_history() -> tuple[int, dict]:
     doctor_id = 0
     while len(card_rows) + len(doctor_rows) + len(other_rows) < HISTORY_ROWS:
         doctor_id += 1
-        created = when(rng, 0, 300)
+        # CARD's doctors exist before they join it; the others any time.
+        created = when(rng, 0, 0 if doctor_id <= doctors_needed else 300)
         doctor = (
             doctor_id,
             f"BENCH-{doctor_id:07d}",
@@ -190,6 +191,9 @@ def main() -> None:
         timings.append(time.perf_counter() - started)
     answer = {m.doctor_id: m.is_primary for m in members}
     assert answer == truth["members"], "wrong answer"
+    assert all(m.license_number == f"BENCH-{m.doctor_id:07d}" for m in members), (
+        "wrong doctors"
+    )
     median = statistics.median(timings)
     figures = {
         "benchmark": "members_on_date",
