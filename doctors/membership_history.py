@@ -21,4 +21,13 @@ def record_added_by_m2m(
     else:  # doctor.departments.add(...)
         lookup = {"doctor": instance, "department_id__in": pk_set}
     added = list(Membership.objects.filter(**lookup).order_by("pk"))
-    Membership.history.bulk_history_create(added, default_user=context.current().actor)
+    change_set = context.current_change_set()
+    history_rows = Membership.history.bulk_history_create(
+        added,
+        default_user=context.current().actor,
+        default_change_reason=change_set.reason[:100] if change_set else "",
+        # bulk_history_create sends no pre_create_historical_record: the
+        # change-set is set here as that receiver would have set it.
+        custom_historical_attrs={"change_set": change_set},
+    )
+    context.count("membership", len(history_rows))

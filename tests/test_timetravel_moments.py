@@ -125,17 +125,20 @@ def test_many_to_many_from_the_department_side(world, ledger):
     ledger.verify()
 
 
-def test_add_writes_the_history_row_with_the_user(world, superuser):
+def test_add_writes_the_history_row_with_the_user_and_change_set(world, superuser):
     """add() inserts through rows in bulk; their history rows still exist."""
     departments, doctors = world
-    with acting_as(superuser, source="admin"):
+    with acting_as(superuser, source="admin", reason="new rota") as change:
         doctors["Ada"].departments.add(departments["CARD"])
     row = Membership.history.get(doctor_id=doctors["Ada"].pk)
-    assert (row.history_type, row.history_user, row.department_id) == (
-        "+",
-        superuser,
-        departments["CARD"].pk,
-    )
+    assert (
+        row.history_type,
+        row.history_user,
+        row.department_id,
+        row.change_set,
+        row.history_change_reason,
+    ) == ("+", superuser, departments["CARD"].pk, change.change_set, "new rota")
+    assert change.change_set.counts["membership"] == 1
 
 
 def test_csv_import_with_a_head_handover(world, ledger):
