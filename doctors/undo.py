@@ -57,7 +57,7 @@ MODELS: dict[str, type[Model]] = {
     "department": Department,
 }
 DELETE, UPDATE, RECREATE = "delete", "update", "recreate"
-ACTION_TEXT = {DELETE: "delete", UPDATE: "restore", RECREATE: "create again"}
+ACTION_TEXT = {DELETE: "deleted", UPDATE: "restored", RECREATE: "created again"}
 
 
 class UndoError(Exception):
@@ -74,6 +74,8 @@ class RowUndo:
     text: str
     # field -> [value now, value after the undo]
     changes: dict[str, list[Any]] = field(default_factory=dict)
+    # A membership's doctor and department ids, for naming them.
+    refs: tuple[int, int] | None = None
 
 
 @dataclass
@@ -85,6 +87,7 @@ class Conflict:
     text: str
     change_set_id: int | None
     reason: str
+    refs: tuple[int, int] | None = None
 
     def __str__(self) -> str:
         by = f" by change-set #{self.change_set_id}" if self.change_set_id else ""
@@ -186,10 +189,16 @@ def is_undone(run: ImportRun) -> bool:
 # Entry points ---------------------------------------------------------------------
 
 
-def preview_undo(run: ImportRun) -> UndoResult:
+def preview_undo(run: ImportRun, *, untouched_only: bool = False) -> UndoResult:
     """What an undo (or redo) of `run` would do, writing nothing."""
     target, redo = chain_end(run)
-    result = UndoResult(run=run, target=target, redo=redo, dry_run=True)
+    result = UndoResult(
+        run=run,
+        target=target,
+        redo=redo,
+        dry_run=True,
+        untouched_only=untouched_only,
+    )
     with tempfile.TemporaryFile() as spool:
         _Planner(result, spool, lambda *args: None).plan()
     return result
@@ -327,6 +336,7 @@ class _Planner:
                 self._plan_chunk(name, model, object_ids[start : start + CHUNK_SIZE])
         self.report(CHECKING, self.total, self.total)
         self.result.conflicts.sort(key=lambda c: (c.model, c.id))
+        _name_memberships([*self.result.rows, *self.result.conflicts])
 
     def _plan_chunk(self, name: str, model, object_ids: list[int]) -> None:
         columns = tracked_columns(model)
@@ -422,13 +432,15 @@ class _Planner:
         if len(self.result.conflicts) < LISTED_CONFLICTS:
             if callable(change_set_id):
                 change_set_id = change_set_id()
+            columns = tracked_columns(MODELS[name])
             self.result.conflicts.append(
                 Conflict(
                     name,
                     object_id,
-                    _text(name, MODELS[name], tracked_columns(MODELS[name]), values),
+                    _text(name, MODELS[name], columns, values),
                     change_set_id,
                     reason,
+                    refs=_refs(name, columns, values),
                 )
             )
 
@@ -536,8 +548,45 @@ def _row_undo(name, model, columns, action, values, current) -> RowUndo:
             if now[i] != values[i] and column not in ("updated_at",)
         }
     return RowUndo(
-        name, values[0], action, _text(name, model, columns, values), changes
+        name,
+        values[0],
+        action,
+        _text(name, model, columns, values),
+        changes,
+        refs=_refs(name, columns, values),
     )
+
+
+def _refs(name: str, columns, values) -> tuple[int, int] | None:
+    if name != "membership":
+        return None
+    row = dict(zip(columns, values, strict=False))
+    return row["doctor_id"], row["department_id"]
+
+
+def _name_memberships(items: list) -> None:
+    """Name the doctors and departments of the listed membership rows (two
+    queries for the whole list)."""
+    refs = [item.refs for item in items if item.refs is not None]
+    if not refs:
+        return
+    doctors = {
+        pk: f"Dr {first} {last} ({license_number})"
+        for pk, first, last, license_number in Doctor.objects.filter(
+            pk__in={doctor_id for doctor_id, _ in refs}
+        ).values_list("pk", "first_name", "last_name", "license_number")
+    }
+    departments = dict(
+        Department.objects.filter(
+            pk__in={department_id for _, department_id in refs}
+        ).values_list("pk", "name")
+    )
+    for item in items:
+        if item.refs is not None:
+            doctor_id, department_id = item.refs
+            doctor = doctors.get(doctor_id, f"doctor #{doctor_id}")
+            department = departments.get(department_id, f"department #{department_id}")
+            item.text = f"{doctor} in {department}"
 
 
 def _shown(value):
@@ -708,6 +757,12 @@ def read_progress(run_id: int) -> dict[str, Any] | None:
     from django.core.cache import cache
 
     return cache.get(_progress_key(run_id))
+
+
+def clear_progress(run_id: int) -> None:
+    from django.core.cache import cache
+
+    cache.delete(_progress_key(run_id))
 
 
 def set_progress(run_id: int, **values) -> None:

@@ -57,6 +57,7 @@ def test_an_admin_save_is_one_change_set(staff_client, clinic_staff):
     assert change_set.actor == clinic_staff
     assert change_set.actor_name == "staff-user"
     assert change_set.source == ChangeSet._meta.get_field("source").choices[0][0]
+    assert change_set.description == "Changed doctor “Dr Janet Roe”"
     assert change_set.ended_at is not None
     assert change_set.ended_at >= change_set.started_at
     assert change_set.counts == {"events": 2, "doctor": 1, "membership": 1}
@@ -91,6 +92,7 @@ def test_an_action_is_one_change_set_with_its_reason(staff_client):
     assert response.status_code == 302
     change_set = ChangeSet.objects.latest("pk")
     assert change_set.reason == "Left the clinic"
+    assert change_set.description == "Action “deactivate” on doctors"
     assert change_set.counts == {"events": 1, "doctor": 3}
     rows = Doctor.history.filter(change_set=change_set)
     assert sorted(rows.values_list("id", flat=True)) == sorted(d.pk for d in doctors)

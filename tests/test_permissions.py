@@ -5,7 +5,7 @@ from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from doctors.models import ActivityEvent, ImportRun
+from doctors.models import ActivityEvent, ChangeSet, ImportRun
 from doctors.roles import CLINIC_STAFF, MANAGERS, ROLE_PERMISSIONS
 from tests.factories import (
     DepartmentFactory,
@@ -54,10 +54,27 @@ def build_objects():
         )
         for kind in ["doctors", "departments"]
     }
+    # Runs with something to undo: one of the clinic staff user's, one of
+    # someone else's.
+    staff_user = UserFactory._meta.model.objects.get(username="staff-user")
+    undoable = {
+        owner: ImportRun.objects.create(
+            kind="doctors",
+            status="succeeded",
+            source="admin",
+            file_name="doctors.csv",
+            user=user_object,
+            change_set=ChangeSet.objects.create(source="import"),
+        )
+        for owner, user_object in [("own", staff_user), ("other", user)]
+    }
     return {
         "doctor": doctor,
         "department": department,
         "activityevent": event,
+        "own_run": undoable["own"],
+        "other_run": undoable["other"],
+        "changeset": undoable["own"].change_set,
         "user": user,
         "doctor_run": runs["doctors"],
         "department_run": runs["departments"],
@@ -105,6 +122,20 @@ def pages(objects):
         IMPORTERS,
     )
     yield reverse("admin:doctors_importrun_add"), NOBODY
+    # Undo: clinic staff for their own runs, superusers for every run.
+    own, other = objects["own_run"], objects["other_run"]
+    yield reverse("admin:doctors_importrun_undo", args=[own.pk]), IMPORTERS
+    yield reverse("admin:doctors_importrun_undo_progress", args=[own.pk]), IMPORTERS
+    yield reverse("admin:doctors_importrun_undo", args=[other.pk]), SUPERUSER
+    yield (
+        reverse("admin:doctors_importrun_undo_progress", args=[other.pk]),
+        SUPERUSER,
+    )
+    change_set = objects["changeset"]
+    yield reverse("admin:doctors_changeset_changelist"), READERS
+    yield reverse("admin:doctors_changeset_change", args=[change_set.pk]), READERS
+    yield reverse("admin:doctors_changeset_add"), NOBODY
+    yield reverse("admin:doctors_changeset_delete", args=[change_set.pk]), NOBODY
     event = objects["activityevent"]
     yield reverse("admin:doctors_activityevent_changelist"), READERS
     yield reverse("admin:doctors_activityevent_add"), NOBODY

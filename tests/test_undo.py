@@ -5,8 +5,10 @@ import io
 
 import pytest
 from django.core.cache import cache
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from doctors import dashboard, undo
 from doctors.context import acting_as
@@ -55,7 +57,11 @@ def csv_bytes(*lines: str, header: str = HEADER) -> bytes:
 
 
 @pytest.fixture
-def clinic(superuser):
+def clinic():
+    return build_clinic()
+
+
+def build_clinic() -> dict[str, Department]:
     """Departments CARD (headed by LIC-HEAD), NEUR, ONC and three doctors."""
     card = DepartmentFactory(code="CARD", name="Cardiology")
     neur = DepartmentFactory(code="NEUR", name="Neurology")
@@ -264,3 +270,78 @@ def test_undo_in_the_worker_reports_progress(clinic, superuser):
     assert progress["done"] == progress["total"] > 0
     assert progress["message"] == summary
     cache.delete(f"undo-progress:{run.pk}")
+
+
+CODES = ["CARD", "NEUR", "ONC", "DERM"]
+departments_cell = st.lists(
+    st.tuples(st.sampled_from(CODES), st.booleans()),
+    max_size=3,
+    unique_by=lambda entry: entry[0],
+)
+file_row = st.fixed_dictionaries(
+    {
+        "phone": st.sampled_from(["", "111", "222"]),
+        "active": st.booleans(),
+        "departments": departments_cell,
+        "no_primary": st.booleans(),
+    }
+)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    existing=st.lists(departments_cell, max_size=5),
+    rows=st.lists(st.tuples(st.integers(0, 7), file_row), max_size=8),
+)
+def test_any_import_is_undone_and_redone_exactly(existing, rows):
+    """Whatever the clinic and the file, undo gives back every field as before
+    the import and the undo of the undo every field as after it."""
+    try:
+        with transaction.atomic():
+            _undo_and_redo_any_import(existing, rows)
+            raise _EachExampleStartsAfresh
+    except _EachExampleStartsAfresh:
+        pass
+
+
+class _EachExampleStartsAfresh(Exception):
+    """Rolls an example's rows back (the test's own transaction stays)."""
+
+
+def _undo_and_redo_any_import(existing, rows) -> None:
+    departments = {code: DepartmentFactory(code=code, name=code) for code in CODES}
+    heads = set()
+    for index, entries in enumerate(existing):
+        doctor = DoctorFactory(license_number=f"LIC-{index}")
+        for position, (code, head) in enumerate(entries):
+            head = head and code not in heads
+            heads.update([code] if head else [])
+            MembershipFactory(
+                doctor=doctor,
+                department=departments[code],
+                role="head" if head else "member",
+                is_primary=position == 0,
+            )
+    lines = {}
+    for number, row in rows:
+        cell = "|".join(f"{c}:head" if h else c for c, h in row["departments"])
+        if row["no_primary"] and cell:
+            cell = "|" + cell
+        lines[number] = (
+            f"LIC-{number},Ann,Roe,lic-{number}@clinic.test,{row['phone']},"
+            f"Cardiology,{cell},{'true' if row['active'] else 'false'}"
+        )
+    before_import = state()
+    result = import_doctors(io.BytesIO(csv_bytes(*lines.values())), file_name="any.csv")
+    assume(result.ok and result.changed)
+    after = state()
+    undone = undo.undo_import(result.run)
+    assert not undone.refused, undone.summary()
+    assert state() == before_import, "undo"
+    redo = undo.undo_import(result.run)
+    assert not redo.refused, redo.summary()
+    assert state() == after, "redo"

@@ -38,6 +38,10 @@ def take_reason(request) -> None:
             context.current().reason = reason[:255]
 
 
+def describe(text: str) -> None:
+    context.current().description = text[:255]
+
+
 class ChangeReasonMixin:
     """Change forms, delete pages and bulk actions take an optional reason; the
     History page shows each row's change-set and filters by one
@@ -55,7 +59,29 @@ class ChangeReasonMixin:
 
     def changelist_view(self, request, extra_context=None):
         take_reason(request)
+        action = request.POST.get("action") if request.method == "POST" else None
+        if action:
+            name = self.opts.verbose_name_plural
+            describe(f"Action “{action}” on {name}")
         return super().changelist_view(request, extra_context)
+
+    # The admin logs each save; the same words name the change-set.
+
+    def log_addition(self, request, obj, message):
+        describe(f"Added {self.opts.verbose_name} “{obj}”")
+        return super().log_addition(request, obj, message)
+
+    def log_change(self, request, obj, message):
+        describe(f"Changed {self.opts.verbose_name} “{obj}”")
+        return super().log_change(request, obj, message)
+
+    def log_deletions(self, request, queryset):
+        objects = list(queryset[:2])
+        if len(objects) == 1:
+            describe(f"Deleted {self.opts.verbose_name} “{objects[0]}”")
+        else:
+            describe(f"Deleted {self.opts.verbose_name_plural}")
+        return super().log_deletions(request, queryset)
 
     def delete_view(self, request, object_id, extra_context=None):
         take_reason(request)

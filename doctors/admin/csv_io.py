@@ -43,7 +43,9 @@ from ..importing.runner import DOCTORS, run_import
 from ..importing.tasks import run_queued_import
 from ..importing.validation import Problem
 from ..models import ActivityEvent, ImportRun
+from ..undo import can_undo
 from .readonly import ReadOnlyAdminMixin
+from .undo import ImportRunUndoMixin
 
 FINISHED = {
     ImportRun.Status.PREVIEWED,
@@ -222,10 +224,11 @@ class CsvImportExportMixin:
                 f"{run.file_name} has problems; correct them and upload it again.",
             )
             return HttpResponseRedirect(self._url("import_run", run.pk))
+        run.reason = request.POST.get("change_reason", "").strip()[:255]
         if run.total_rows > settings.IMPORT_BACKGROUND_ROWS:
             run.status = ImportRun.Status.QUEUED
             run.dry_run = False
-            run.save(update_fields=["status", "dry_run"])
+            run.save(update_fields=["status", "dry_run", "reason"])
             run_queued_import.enqueue(run.pk)
             return HttpResponseRedirect(self._url("import_run", run.pk))
         result = run_import(
@@ -236,6 +239,7 @@ class CsvImportExportMixin:
             encoding=run.encoding or None,
             run=run,
             source=ActivityEvent.Source.ADMIN,
+            reason=run.reason,
         )
         if result.ok:
             self.message_user(request, result.summary(), messages.SUCCESS)
@@ -281,6 +285,11 @@ class CsvImportExportMixin:
         context.update(
             progress=import_progress.read(run.pk),
             progress_url=self._url("import_progress", run.pk),
+            undo_url=(
+                reverse("admin:doctors_importrun_undo", args=[run.pk])
+                if run.change_set_id and can_undo(request.user, run)
+                else ""
+            ),
         )
         return TemplateResponse(request, "admin/doctors/import_run.html", context)
 
@@ -334,7 +343,7 @@ def _forget_stale_previews() -> None:
 
 
 @admin.register(ImportRun)
-class ImportRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ImportRunAdmin(ImportRunUndoMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """The import log: read-only, for whoever may import doctors or departments."""
 
     list_display = [

@@ -35,6 +35,7 @@ def run_queued_import(run_id: int) -> str:
             expected_rows=run.total_rows,
             run=run,
             source=ActivityEvent.Source.ADMIN,
+            reason=run.reason,
         )
     except Exception:
         # The transaction was rolled back; say so on the run's page.
