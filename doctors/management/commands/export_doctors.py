@@ -1,10 +1,7 @@
-import os
-import sys
-
 from django.core.management.base import CommandError
 
 from doctors.exporting import doctor_rows, write_csv
-from doctors.management.base import ClinicCommand, UnterminatedStdout
+from doctors.management.base import ClinicCommand, write_csv_to_stdout
 from doctors.models import Doctor
 
 
@@ -23,12 +20,8 @@ class Command(ClinicCommand):
     def handle(self, *args, output, **options):
         rows = doctor_rows(Doctor.objects.order_by("license_number"))
         if not output:
-            try:
-                count = write_csv(rows, UnterminatedStdout(self.stdout))
-            except BrokenPipeError:
-                # The reader stopped early (`| head`): not an error. Point stdout
-                # at /dev/null so the interpreter's final flush does not fail too.
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            count = write_csv_to_stdout(self, rows)
+            if count is None:
                 return
             self.stderr.write(f"Exported {count} doctors.")
             return

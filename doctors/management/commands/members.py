@@ -1,10 +1,11 @@
+import argparse
 import datetime
 
 from django.core.management.base import CommandError
 from django.utils import timezone
 
 from doctors.exporting import member_rows, write_csv
-from doctors.management.base import ClinicCommand, UnterminatedStdout
+from doctors.management.base import ClinicCommand, write_csv_to_stdout
 from doctors.models import Department
 from doctors.timetravel.moments import department_members_on
 
@@ -13,8 +14,9 @@ def _day(text: str) -> datetime.date:
     try:
         return datetime.date.fromisoformat(text)
     except ValueError:
-        raise CommandError(
-            f"--on: {text!r} is not a date; write it as YYYY-MM-DD."
+        # argparse names the option: "argument --on: '1 March' is not a date".
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date; write it as YYYY-MM-DD."
         ) from None
 
 
@@ -42,7 +44,7 @@ class Command(ClinicCommand):
         members = department_members_on(found, day)
         rows = member_rows(members)
         if not output:
-            write_csv(rows, UnterminatedStdout(self.stdout))
+            write_csv_to_stdout(self, rows)
             return
         try:
             with open(output, "w", encoding="utf-8", newline="") as stream:
