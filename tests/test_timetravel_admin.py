@@ -84,6 +84,7 @@ def test_revert_preview_then_confirm_restores_the_version(staff_client, changed_
     ]
     page = response.content.decode()
     assert 'id="revert-conflicts"' not in page and "Restored" in page
+    assert "2 restored, 1 removed, 0 changed." in page
     assert sorted(doctor.departments.values_list("name", flat=True)) == ["Oncology"]
 
     response = staff_client.post(

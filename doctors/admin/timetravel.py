@@ -60,6 +60,7 @@ class TimeTravelAdminMixin:
     """Revert to a point in the history, for a doctor's or a department's admin."""
 
     revert_template = "admin/doctors/revert.html"
+    revert_steps_shown = 500
     object_history_form_template = "admin/doctors/object_history_form.html"
 
     def get_urls(self):
@@ -186,6 +187,10 @@ class TimeTravelAdminMixin:
                 "opts": self.opts,
                 "original": obj,
                 "plan": plan,
+                # Conflicts first; a department's revert may touch thousands.
+                "steps_shown": sorted(plan.memberships, key=lambda s: not s.conflict)[
+                    : self.revert_steps_shown
+                ],
                 "moment": moment,
                 "moment_param": moment_param(moment),
                 "history_url": self._history_url(obj),

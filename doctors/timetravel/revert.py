@@ -25,7 +25,13 @@ from django.db.models.functions import Lower
 
 from .. import context
 from ..models import Department, Doctor, Membership
-from .moments import MembershipThen, memberships_at, object_at
+from .moments import (
+    HistoricalMembership,
+    MembershipThen,
+    memberships_at,
+    newest_up_to,
+    object_at,
+)
 
 # The fields a revert restores: the tracked ones a user edits.
 REVERTED_FIELDS = {
@@ -102,6 +108,14 @@ class RevertPlan:
         return [c.conflict for c in self.fields if c.conflict] + [
             s.conflict for s in self.memberships if s.conflict
         ]
+
+    @property
+    def membership_counts(self) -> dict[str, int]:
+        """How many memberships the revert restores, removes and changes."""
+        counts = dict.fromkeys((ADD, REMOVE, CHANGE), 0)
+        for step in self.memberships:
+            counts[step.action] += 1
+        return counts
 
     @property
     def is_empty(self) -> bool:
@@ -205,15 +219,26 @@ def _plan_memberships(plan: RevertPlan, *, own: str, other: str, other_model) ->
     others = other_model.objects.in_bulk(set(then) | set(now))
     # Flags held outside this revert, which the old state may no longer get:
     # a department's head (doctor's revert), a doctor's primary (department's).
+    # The members of then are named by a subquery, not a list: a department
+    # may have had more members than a query may have parameters.
+    members_then = (
+        newest_up_to(
+            HistoricalMembership.objects.filter(**{f"{own}_id": obj.pk}), plan.moment
+        )
+        .exclude(history_type="-")
+        .values(f"{other}_id")
+    )
     if own == "doctor":
         outside = dict(
-            Membership.objects.filter(department_id__in=then, role=Membership.Role.HEAD)
+            Membership.objects.filter(
+                department_id__in=members_then, role=Membership.Role.HEAD
+            )
             .exclude(doctor=obj)
             .values_list("department_id", "doctor__license_number")
         )
     else:
         outside = dict(
-            Membership.objects.filter(doctor_id__in=then, is_primary=True)
+            Membership.objects.filter(doctor_id__in=members_then, is_primary=True)
             .exclude(department=obj)
             .values_list("doctor_id", "department__code")
         )
