@@ -146,11 +146,13 @@ class UndoResult:
             )
         if self.dry_run:
             return f"The {what} of {run} would change: {self.counts_text()}."
-        skipped = (
-            f" {self.conflict_count} records changed afterwards were left as they are."
-            if self.conflict_count
-            else ""
-        )
+        count = self.conflict_count
+        if count == 1:
+            skipped = " 1 record changed afterwards was left as it is."
+        elif count:
+            skipped = f" {count} records changed afterwards were left as they are."
+        else:
+            skipped = ""
         return f"{self.verb} {run}: {self.counts_text()}.{skipped}"
 
 
@@ -359,12 +361,15 @@ class _Planner:
             after = records[last]
             others = [r for r in records[first:] if r[width + 1] != self.target_id]
             if others:
+                latest = others[-1]
                 self._conflict(
                     name,
                     object_id,
                     records[-1][:width],
-                    others[-1][width + 1],
-                    "changed afterwards",
+                    latest[width + 1],
+                    "deleted afterwards"
+                    if latest[width] == "-"
+                    else "changed afterwards",
                 )
                 continue
             before = records[first - 1] if first > 0 else None

@@ -51,6 +51,10 @@ def test_preview_then_confirm_undoes_as_one_change_set(staff_client):
     )
     assert undo_url in run_page.content.decode()
     assert "Undo this import" in run_page.content.decode()
+    import_page = staff_client.get(
+        reverse("admin:doctors_doctor_import_run", args=[run.pk])
+    )
+    assert undo_url in import_page.content.decode()
 
     page = staff_client.get(undo_url)
     assert page.status_code == 200

@@ -86,7 +86,11 @@ class ImportRunUndoMixin:
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra = {**(extra_context or {})}
-        run = ImportRun.objects.filter(pk=object_id).first() if object_id else None
+        run = (
+            ImportRun.objects.filter(pk=object_id).first()
+            if object_id and str(object_id).isdigit()
+            else None
+        )
         if run is not None and run.change_set_id and undo.can_undo(request.user, run):
             extra["undo_url"] = reverse(
                 "admin:doctors_importrun_undo",
