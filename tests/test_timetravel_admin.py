@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from doctors.admin.timetravel import moment_param
+from doctors.context import acting_as
 from doctors.models import ActivityEvent, ChangeSet, Doctor, Membership
 from tests.admin_forms import doctor_form, membership_row
 from tests.factories import DepartmentFactory, DoctorFactory
@@ -286,3 +287,19 @@ def test_a_revert_without_a_valid_moment_goes_back_to_the_history(staff_client):
     )
     assert response.redirect_chain == [(history, 302)]
     assert "did not exist" in messages_of(response)[0]
+
+
+def test_a_department_version_lists_its_members_of_then(staff_client, superuser):
+    with acting_as(superuser, source="admin"):
+        card = DepartmentFactory(name="Cardiology")
+        card.doctors.add(DoctorFactory(first_name="Ada", last_name="Byron"))
+    version = card.history.get()
+    card.doctors.add(DoctorFactory(first_name="Bob", last_name="Later"))
+    url = reverse(
+        "admin:doctors_department_simple_history", args=[card.pk, version.history_id]
+    )
+    response = staff_client.get(url)
+    assert [name for name, _ in response.context["memberships_then"]] == [
+        "Dr Ada Byron"
+    ]
+    assert "Members at this version" in response.content.decode()
