@@ -90,6 +90,22 @@ def department_rows(queryset: QuerySet[Department]) -> Iterator[list[str]]:
         ]
 
 
+MEMBER_COLUMNS = ("license_number", "name", "role", "primary")
+
+
+def member_rows(members: Iterable) -> Iterator[list[str]]:
+    """The header, then one row per member of a department on a date
+    (doctors.timetravel.moments.MemberOnDate)."""
+    yield list(MEMBER_COLUMNS)
+    for member in members:
+        yield [
+            neutralize(member.license_number),
+            neutralize(member.name),
+            member.role,
+            format_bool(member.is_primary),
+        ]
+
+
 class _Line:
     """A file-like object whose write() returns what was written: lets
     csv.writer produce one encoded line at a time for streaming."""

@@ -18,6 +18,42 @@ license_number_validator = RegexValidator(
 )
 
 
+def _history_user(request=None, **kwargs):
+    """Who a history row names: the request's user (simple-history's middleware),
+    otherwise the user a command or task acts as (doctors.context)."""
+    if request is not None:
+        return request.user
+    from .context import current  # doctors.context imports this module
+
+    return current().actor
+
+
+class IndexedHistoricalRecords(HistoricalRecords):
+    """simple-history's records with extra indexes on the historical table, and
+    the acting user of commands and tasks on their rows.
+
+    Point-in-time questions ("the newest row of each membership recorded before
+    a moment") need composite indexes that simple-history's own single-column
+    ones cannot serve; it has no option for them, so they join its Meta here.
+    """
+
+    def __init__(self, *args, indexes=(), **kwargs):
+        self.extra_indexes = tuple(indexes)
+        kwargs.setdefault("get_user", _history_user)
+        super().__init__(*args, **kwargs)
+
+    def get_meta_options(self, model):
+        meta = super().get_meta_options(model)
+        meta["indexes"] = (*meta.get("indexes", ()), *self.extra_indexes)
+        return meta
+
+
+def _latest_row_index(name: str) -> models.Index:
+    # The newest row of one object before a moment: a seek on id, then a short
+    # backwards scan on history_date.
+    return models.Index(fields=["id", "history_date", "history_id"], name=name)
+
+
 class Specialty(models.TextChoices):
     ANESTHESIOLOGY = "anesthesiology", "Anesthesiology"
     CARDIOLOGY = "cardiology", "Cardiology"
@@ -140,7 +176,10 @@ class Department(TracksLoadedValues):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    history = HistoricalRecords(bases=[ChangeSetHistory])
+    history = IndexedHistoricalRecords(
+        bases=[ChangeSetHistory],
+        indexes=[_latest_row_index("hist_department_id_date")],
+    )
 
     class Meta:
         ordering = ["name"]
@@ -177,8 +216,10 @@ class Doctor(TracksLoadedValues):
         Department, through="Membership", related_name="doctors", blank=True
     )
 
-    history = HistoricalRecords(
-        excluded_fields=["updated_at"], bases=[ChangeSetHistory]
+    history = IndexedHistoricalRecords(
+        excluded_fields=["updated_at"],
+        bases=[ChangeSetHistory],
+        indexes=[_latest_row_index("hist_doctor_id_date")],
     )
 
     class Meta:
@@ -233,7 +274,20 @@ class Membership(TracksLoadedValues):
     joined_on = models.DateField(default=timezone.localdate)
     is_primary = models.BooleanField("primary department", default=False)
 
-    history = HistoricalRecords(bases=[ChangeSetHistory])
+    history = IndexedHistoricalRecords(
+        bases=[ChangeSetHistory],
+        indexes=[
+            _latest_row_index("hist_membership_id_date"),
+            # Who was in a department on a date: its rows before the moment.
+            models.Index(
+                fields=["department", "history_date"], name="hist_membership_dept_date"
+            ),
+            # A doctor's membership timeline.
+            models.Index(
+                fields=["doctor", "history_date"], name="hist_membership_doc_date"
+            ),
+        ],
+    )
 
     class Meta:
         constraints = [

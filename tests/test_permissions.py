@@ -3,6 +3,7 @@
 import pytest
 from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
+from django.utils.http import urlencode
 
 from doctors.models import ActivityEvent, ChangeSet, ImportRun
 from doctors.roles import CLINIC_STAFF, MANAGERS, ROLE_PERMISSIONS
@@ -109,6 +110,14 @@ def pages(objects):
             reverse(f"admin:doctors_{model}_simple_history", args=[obj.pk, history_id]),
             READERS,
         )
+        # Reverting changes the record and its memberships: editors only.
+        moment = obj.history.first().history_date.isoformat()
+        yield (
+            reverse(f"admin:doctors_{model}_revert", args=[obj.pk])
+            + "?"
+            + urlencode({"at": moment}),
+            EDITORS,
+        )
         run = objects[f"{model}_run"]
         yield reverse(f"admin:doctors_{model}_import"), IMPORTERS
         yield reverse(f"admin:doctors_{model}_import_run", args=[run.pk]), IMPORTERS
@@ -123,6 +132,10 @@ def pages(objects):
             OTHERS_RUN,
         )
         yield reverse(f"admin:doctors_{model}_export"), EXPORTERS
+    yield (
+        reverse("admin:doctors_department_members_on", args=[objects["department"].pk]),
+        READERS,
+    )
     yield reverse("admin:doctors_importrun_changelist"), IMPORTERS
     yield (
         reverse("admin:doctors_importrun_change", args=[objects["doctor_run"].pk]),

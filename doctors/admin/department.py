@@ -18,6 +18,7 @@ from .memberships import (
     MembershipHistoryMixin,
     MembershipMessagesMixin,
 )
+from .timetravel import MembersOnDateMixin, TimeTravelAdminMixin
 
 
 @admin.register(Department)
@@ -26,10 +27,14 @@ class DepartmentAdmin(
     CsvImportExportMixin,
     ConstraintSafeAdminMixin,
     MembershipMessagesMixin,
+    MembersOnDateMixin,
+    TimeTravelAdminMixin,
     MembershipHistoryMixin,
     SimpleHistoryAdmin,
 ):
     form = DepartmentAdminForm
+    # The reason field's page, with a link to the members on a date.
+    change_form_template = "admin/doctors/department/change_form.html"
     csv_kind = DEPARTMENTS
     membership_message_per = "department"
     list_display = ["code", "name", "member_count", "head", "is_active"]

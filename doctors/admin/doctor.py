@@ -16,6 +16,7 @@ from .memberships import (
     MembershipInline,
     MembershipMessagesMixin,
 )
+from .timetravel import TimeTravelAdminMixin
 
 
 @admin.register(Doctor)
@@ -24,6 +25,7 @@ class DoctorAdmin(
     CsvImportExportMixin,
     ConstraintSafeAdminMixin,
     MembershipMessagesMixin,
+    TimeTravelAdminMixin,
     MembershipHistoryMixin,
     SimpleHistoryAdmin,
 ):

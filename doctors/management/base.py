@@ -1,7 +1,11 @@
+import os
+import sys
+
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from doctors.context import acting_as
+from doctors.exporting import write_csv
 from doctors.models import ActivityEvent
 
 
@@ -28,3 +32,25 @@ class ClinicCommand(BaseCommand):
             user, source=ActivityEvent.Source.COMMAND, description=f"manage.py {name}"
         ):
             return super().execute(*args, **options)
+
+
+class UnterminatedStdout:
+    """A command's stdout, writing CSV lines as they are (no extra newline)."""
+
+    def __init__(self, stdout):
+        self.stdout = stdout
+
+    def write(self, text: str) -> None:
+        self.stdout.write(text, ending="")
+
+
+def write_csv_to_stdout(command: BaseCommand, rows) -> int | None:
+    """Write CSV `rows` to the command's stdout; the number of data rows, or None
+    when the reader stopped early (`| head`), which is not an error."""
+    try:
+        return write_csv(rows, UnterminatedStdout(command.stdout))
+    except BrokenPipeError:
+        # Point stdout at /dev/null so the interpreter's final flush does not
+        # fail too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return None

@@ -1,10 +1,7 @@
-import os
-import sys
-
 from django.core.management.base import CommandError
 
 from doctors.exporting import doctor_rows, write_csv
-from doctors.management.base import ClinicCommand
+from doctors.management.base import ClinicCommand, write_csv_to_stdout
 from doctors.models import Doctor
 
 
@@ -23,12 +20,8 @@ class Command(ClinicCommand):
     def handle(self, *args, output, **options):
         rows = doctor_rows(Doctor.objects.order_by("license_number"))
         if not output:
-            try:
-                count = write_csv(rows, _Unterminated(self.stdout))
-            except BrokenPipeError:
-                # The reader stopped early (`| head`): not an error. Point stdout
-                # at /dev/null so the interpreter's final flush does not fail too.
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            count = write_csv_to_stdout(self, rows)
+            if count is None:
                 return
             self.stderr.write(f"Exported {count} doctors.")
             return
@@ -38,13 +31,3 @@ class Command(ClinicCommand):
         except OSError as error:
             raise CommandError(f"Cannot write {output}: {error.strerror}.") from None
         self.stdout.write(self.style.SUCCESS(f"Exported {count} doctors to {output}."))
-
-
-class _Unterminated:
-    """The command's stdout, writing CSV lines as they are (no extra newline)."""
-
-    def __init__(self, stdout):
-        self.stdout = stdout
-
-    def write(self, text: str) -> None:
-        self.stdout.write(text, ending="")

@@ -1,0 +1,309 @@
+"""Time travel in the admin: revert with a preview, the historic view with the
+memberships of its time, a doctor's membership timeline, and a department's
+members on a date.
+
+simple-history's own Revert button saves the old fields only and keeps
+today's memberships (its issue #1063), so it is turned off here: every revert
+goes through doctors.timetravel.revert, which restores both.
+"""
+
+import datetime
+
+from django import forms
+from django.contrib import messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db import IntegrityError
+from django.http import (
+    Http404,
+    HttpResponseNotAllowed,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.http import urlencode
+
+from .. import context, exporting, membership_report
+from ..models import Doctor
+from ..timetravel import moments, revert, timeline
+from .changesets import change_set_link, take_reason
+from .integrity import explain_integrity_error
+
+MEMBERSHIP_PERMISSIONS = (
+    "doctors.add_membership",
+    "doctors.change_membership",
+    "doctors.delete_membership",
+)
+
+
+def moment_param(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.UTC).isoformat()
+
+
+def _local(moment: datetime.datetime) -> str:
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M:%S}"
+
+
+def parse_moment(text: str) -> datetime.datetime | None:
+    try:
+        moment = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if timezone.is_aware(moment) else None
+
+
+class TimeTravelAdminMixin:
+    """Revert to a point in the history, for a doctor's or a department's admin."""
+
+    revert_template = "admin/doctors/revert.html"
+    revert_steps_shown = 500
+    object_history_form_template = "admin/doctors/object_history_form.html"
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<path:object_id>/history/revert/",
+                self.admin_site.admin_view(self.revert_view),
+                name="{}_{}_revert".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def revert_disabled(self, request, obj=None):
+        # The revert of this page is revert_view (fields and memberships).
+        return True
+
+    def may_revert(self, request, obj) -> bool:
+        return self.has_change_permission(request, obj) and request.user.has_perms(
+            MEMBERSHIP_PERMISSIONS
+        )
+
+    def revert_url(self, obj, moment: datetime.datetime) -> str:
+        info = self.opts.app_label, self.opts.model_name
+        url = reverse("admin:{}_{}_revert".format(*info), args=[obj.pk])
+        return f"{url}?{urlencode({'at': moment_param(moment)})}"
+
+    def history_view(self, request, object_id, extra_context=None):
+        extra = dict(extra_context or {})
+        obj = self.get_object(request, unquote(object_id))
+        if obj is not None and self.model is Doctor:
+            entries = timeline.doctor_timeline(obj.pk)
+            may_revert = self.may_revert(request, obj)
+            for entry in entries:
+                entry.change_set_link = change_set_link(entry.change_set)
+                entry.revert_url = (
+                    self.revert_url(obj, entry.moment) if may_revert else ""
+                )
+            extra["membership_timeline"] = entries
+        return super().history_view(request, object_id, extra_context=extra)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if request.method != "GET":
+            # simple-history's form would save the old fields and keep today's
+            # memberships; reverting is revert_view's job.
+            return HttpResponseNotAllowed(["GET"])
+        history = self.model.history.model
+        version = get_object_or_404(
+            history.objects.select_related("change_set"),
+            id=unquote(object_id),
+            history_id=version_id,
+        )
+        # The version stands for its whole change-set: a doctor saved with
+        # inline rows shows the memberships that save wrote.
+        moment = moments.moment_after(version)
+        side = "doctor_id" if self.model is Doctor else "department_id"
+        memberships = _named(
+            moments.memberships_at(moment, **{side: version.id}),
+            of="department" if self.model is Doctor else "doctor",
+        )
+        obj = self.get_object(request, unquote(object_id))
+        extra = {
+            **(extra_context or {}),
+            "version_moment": moment,
+            "memberships_then": memberships,
+            "revert_url": (
+                self.revert_url(obj, moment)
+                if obj is not None and self.may_revert(request, obj)
+                else ""
+            ),
+        }
+        return super().history_form_view(
+            request, object_id, version_id, extra_context=extra
+        )
+
+    def revert_view(self, request, object_id):
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404
+        if not self.may_revert(request, obj):
+            raise PermissionDenied
+        moment = parse_moment(request.POST.get("at") or request.GET.get("at", ""))
+        if moment is None:
+            messages.error(request, "Choose a version to revert to from the history.")
+            return HttpResponseRedirect(self._history_url(obj))
+        status = 200
+        if request.method == "POST":
+            # The revert is the request's change-set: named here, with the
+            # reason the user typed.
+            take_reason(request)
+            context.current().description = f"Revert {obj} to {_local(moment)}"[:255]
+            try:
+                plan = revert.apply_revert(
+                    obj,
+                    moment,
+                    expected_digest=request.POST.get("digest", ""),
+                    skip_conflicts=bool(request.POST.get("skip_conflicts")),
+                )
+            except revert.RevertError as error:
+                messages.error(request, str(error))
+                status = 409
+            except IntegrityError as error:
+                messages.error(request, explain_integrity_error(error))
+                status = 409
+            else:
+                self._report_revert(request, obj, plan)
+                return HttpResponseRedirect(
+                    reverse(
+                        f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
+                        args=[obj.pk],
+                    )
+                )
+        try:
+            plan = revert.plan_revert(obj, moment)
+        except revert.RevertError as error:
+            messages.error(request, str(error))
+            return HttpResponseRedirect(self._history_url(obj))
+        return TemplateResponse(
+            request,
+            self.revert_template,
+            {
+                **self.admin_site.each_context(request),
+                "title": f"Revert {obj} to {_local(moment)}",
+                "opts": self.opts,
+                "original": obj,
+                "plan": plan,
+                # Conflicts first; a department's revert may touch thousands.
+                "steps_shown": sorted(plan.memberships, key=lambda s: not s.conflict)[
+                    : self.revert_steps_shown
+                ],
+                "moment": moment,
+                "moment_param": moment_param(moment),
+                "history_url": self._history_url(obj),
+                "other_label": "Department" if self.model is Doctor else "Doctor",
+            },
+            status=status,
+        )
+
+    def _history_url(self, obj) -> str:
+        return reverse(
+            f"admin:{self.opts.app_label}_{self.opts.model_name}_history",
+            args=[obj.pk],
+        )
+
+    def _report_revert(self, request, obj, plan) -> None:
+        restored = [c for c in plan.fields if not c.conflict]
+        steps = [s for s in plan.memberships if not s.conflict]
+        self.message_user(
+            request,
+            f"{obj} reverted to {_local(plan.moment)}: "
+            f"{len(restored)} field(s), {len(steps)} membership change(s).",
+            messages.SUCCESS,
+        )
+        collected = context.current().membership_changes
+        per = "doctor" if self.model is Doctor else "department"
+        for sentence in membership_report.sentences(collected, per=per):
+            self.message_user(request, sentence, messages.SUCCESS)
+        collected.clear()
+        if plan.conflicts:
+            self.message_user(
+                request,
+                "Left as they are (conflicts): " + " ".join(plan.conflicts),
+                messages.WARNING,
+            )
+
+
+def _named(memberships, *, of: str) -> list[tuple[str, moments.MembershipThen]]:
+    """(name of the other side, membership), primary first, then by name."""
+    ids = {getattr(m, f"{of}_id") for m in memberships}
+    if of == "department":
+        names = timeline.department_names(ids)
+    else:
+        names = {pk: str(doctor) for pk, doctor in Doctor.objects.in_bulk(ids).items()}
+    rows = []
+    for membership in memberships:
+        pk = getattr(membership, f"{of}_id")
+        rows.append((names.get(pk, f"#{pk} (deleted)"), membership))
+    rows.sort(key=lambda row: (not row[1].is_primary, row[0]))
+    return rows
+
+
+class MembersOnDateForm(forms.Form):
+    on = forms.DateField(
+        label="Members on",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="As the system knew it at the end of that day.",
+    )
+
+
+class MembersOnDateMixin:
+    """A department's members on any past date, from its page."""
+
+    members_on_template = "admin/doctors/members_on_date.html"
+    members_per_page = 200
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<path:object_id>/members-on/",
+                self.admin_site.admin_view(self.members_on_view),
+                name="{}_{}_members_on".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def members_on_view(self, request, object_id):
+        department = self.get_object(request, unquote(object_id))
+        if department is None:
+            raise Http404
+        if not self.has_view_permission(request, department):
+            raise PermissionDenied
+        data = request.GET if "on" in request.GET else None
+        form = MembersOnDateForm(data, initial={"on": timezone.localdate()})
+        day = form.cleaned_data["on"] if form.is_valid() else timezone.localdate()
+        members = (
+            moments.department_members_on(department, day)
+            if form.is_valid() or data is None
+            else []
+        )
+        if request.GET.get("format") == "csv" and form.is_valid():
+            response = StreamingHttpResponse(
+                exporting.csv_lines(exporting.member_rows(members)),
+                content_type="text/csv; charset=utf-8",
+            )
+            response["Content-Disposition"] = (
+                f'attachment; filename="{department.code}-members-{day}.csv"'
+            )
+            return response
+        paginator = Paginator(members, self.members_per_page)
+        page = paginator.get_page(request.GET.get("p"))
+        return TemplateResponse(
+            request,
+            self.members_on_template,
+            {
+                **self.admin_site.each_context(request),
+                "title": f"Members of {department} on {day:%Y-%m-%d}",
+                "opts": self.opts,
+                "original": department,
+                "form": form,
+                "day": day,
+                "page_obj": page,
+                "count": len(members),
+                "csv_query": urlencode({"on": day.isoformat(), "format": "csv"}),
+            },
+        )

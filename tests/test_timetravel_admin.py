@@ -1,0 +1,305 @@
+"""The time-travel pages: revert preview and confirm, the historic view of a
+version, the membership timeline, a department's members on a date."""
+
+import datetime
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from doctors.admin.timetravel import moment_param
+from doctors.context import acting_as
+from doctors.models import ActivityEvent, ChangeSet, Doctor, Membership
+from tests.admin_forms import doctor_form, membership_row
+from tests.factories import DepartmentFactory, DoctorFactory
+
+pytestmark = pytest.mark.django_db
+HEAD = Membership.Role.HEAD
+
+
+def revert_url(obj, moment) -> str:
+    name = type(obj)._meta.model_name
+    return reverse(f"admin:doctors_{name}_revert", args=[obj.pk])
+
+
+def messages_of(response) -> list[str]:
+    return [str(message) for message in response.context["messages"]]
+
+
+@pytest.fixture
+def changed_twice(staff_client):
+    """A doctor saved from the admin three times: the departments of each save."""
+    card = DepartmentFactory(name="Cardiology")
+    neur = DepartmentFactory(name="Neurology")
+    onc = DepartmentFactory(name="Oncology")
+    data = doctor_form(
+        first_name="Ada",
+        last_name="Byron",
+        rows=[
+            membership_row(other=card.pk, side="department", is_primary=True),
+            membership_row(other=neur.pk, side="department"),
+        ],
+    )
+    assert (
+        staff_client.post(reverse("admin:doctors_doctor_add"), data).status_code == 302
+    )
+    doctor = Doctor.objects.get(last_name="Byron")
+    first = ChangeSet.objects.latest("pk")
+    url = reverse("admin:doctors_doctor_change", args=[doctor.pk])
+    # Second save: out of Cardiology, Neurology becomes primary.
+    doctor.refresh_from_db()
+    card_row = doctor.memberships.get(department=card)
+    neur_row = doctor.memberships.get(department=neur)
+    rows = [
+        membership_row(card_row, other=card.pk, side="department", delete=True),
+        membership_row(neur_row, other=neur.pk, side="department", is_primary=True),
+    ]
+    data = doctor_form(doctor, rows=rows, last_name="Lovelace")
+    assert staff_client.post(url, data).status_code == 302
+    # Third save: out of Neurology, into Oncology as primary.
+    doctor.refresh_from_db()
+    neur_row.refresh_from_db()
+    rows = [
+        membership_row(neur_row, other=neur.pk, side="department", delete=True),
+        membership_row(other=onc.pk, side="department", is_primary=True),
+    ]
+    assert staff_client.post(url, doctor_form(doctor, rows=rows)).status_code == 302
+    return doctor, first
+
+
+def test_revert_preview_then_confirm_restores_the_version(staff_client, changed_twice):
+    doctor, first = changed_twice
+    moment = first.ended_at
+    response = staff_client.get(
+        revert_url(doctor, moment), {"at": moment_param(moment)}
+    )
+    assert response.status_code == 200
+    plan = response.context["plan"]
+    assert [(c.name, c.now, c.then) for c in plan.fields] == [
+        ("last_name", "Lovelace", "Byron")
+    ]
+    assert sorted((s.other_text, s.action) for s in plan.memberships) == [
+        ("Cardiology", "add"),
+        ("Neurology", "add"),
+        ("Oncology", "remove"),
+    ]
+    page = response.content.decode()
+    assert 'id="revert-conflicts"' not in page and "Restored" in page
+    assert "2 restored, 1 removed, 0 changed." in page
+    assert sorted(doctor.departments.values_list("name", flat=True)) == ["Oncology"]
+
+    response = staff_client.post(
+        revert_url(doctor, moment),
+        {
+            "at": moment_param(moment),
+            "digest": plan.digest,
+            "change_reason": "wrong departments",
+        },
+        follow=True,
+    )
+    assert any("reverted to" in m for m in messages_of(response))
+    doctor.refresh_from_db()
+    assert doctor.last_name == "Byron"
+    assert sorted(doctor.memberships.values_list("department__name", "is_primary")) == [
+        ("Cardiology", True),
+        ("Neurology", False),
+    ]
+    # One change-set holds the revert: every event and history row it wrote.
+    revert = ChangeSet.objects.latest("pk")
+    assert revert.description.startswith("Revert Dr Ada Lovelace to ")
+    assert revert.reason == "wrong departments"
+    assert set(
+        ActivityEvent.objects.filter(occurred_at__gte=revert.started_at).values_list(
+            "change_set", flat=True
+        )
+    ) == {revert.pk}
+    assert Membership.history.filter(change_set=revert).count() == 3
+    assert Doctor.history.filter(change_set=revert).count() == 1
+
+
+def test_revert_conflicts_are_shown_and_refused_until_skipped(staff_client):
+    card = DepartmentFactory(name="Cardiology")
+    doctor = DoctorFactory(first_name="Ada")
+    doctor.departments.add(card, through_defaults={"role": HEAD})
+    moment = timezone.now()
+    doctor.first_name = "Adah"
+    doctor.save()
+    doctor.departments.clear()
+    other = DoctorFactory(last_name="Other")
+    card.doctors.add(other, through_defaults={"role": HEAD})
+    url = revert_url(doctor, moment)
+    response = staff_client.get(url, {"at": moment_param(moment)})
+    page = response.content.decode()
+    assert 'id="revert-conflicts"' in page and "another head" in page
+    assert 'name="skip_conflicts"' in page
+    digest = response.context["plan"].digest
+
+    response = staff_client.post(url, {"at": moment_param(moment), "digest": digest})
+    assert response.status_code == 409
+    assert "conflicts" in messages_of(response)[0]
+    doctor.refresh_from_db()
+    assert doctor.first_name == "Adah"
+
+    response = staff_client.post(
+        url,
+        {"at": moment_param(moment), "digest": digest, "skip_conflicts": "1"},
+        follow=True,
+    )
+    doctor.refresh_from_db()
+    assert doctor.first_name == "Ada"
+    assert not doctor.memberships.exists()
+    assert any("Left as they are" in m for m in messages_of(response))
+
+
+def test_a_changed_record_since_the_preview_is_not_reverted(staff_client):
+    card, neur = DepartmentFactory(), DepartmentFactory()
+    doctor = DoctorFactory()
+    doctor.departments.add(card)
+    moment = timezone.now()
+    doctor.departments.set([neur])
+    url = revert_url(doctor, moment)
+    digest = staff_client.get(url, {"at": moment_param(moment)}).context["plan"].digest
+    doctor.departments.add(card)
+    response = staff_client.post(url, {"at": moment_param(moment), "digest": digest})
+    assert response.status_code == 409
+    assert "changed since the preview" in messages_of(response)[0]
+    assert set(doctor.departments.all()) == {card, neur}
+
+
+def test_revert_needs_the_change_permission(client, manager):
+    doctor = DoctorFactory()
+    moment = timezone.now()
+    client.force_login(manager)
+    url = revert_url(doctor, moment)
+    assert client.get(url, {"at": moment_param(moment)}).status_code == 403
+    assert client.post(url, {"at": moment_param(moment)}).status_code == 403
+
+
+def test_simple_history_revert_is_off(staff_client):
+    """Its form would save the old fields and keep today's memberships."""
+    doctor = DoctorFactory(first_name="Ada")
+    version = doctor.history.get()
+    doctor.first_name = "Adah"
+    doctor.save()
+    url = reverse(
+        "admin:doctors_doctor_simple_history", args=[doctor.pk, version.history_id]
+    )
+    page = staff_client.get(url).content.decode()
+    assert 'name="_save"' not in page and 'id="revert-to-version"' in page
+    assert staff_client.post(url, {"first_name": "Ada"}).status_code == 405
+    doctor.refresh_from_db()
+    assert doctor.first_name == "Adah"
+
+
+def test_the_historic_view_shows_the_memberships_of_its_time(
+    staff_client, changed_twice
+):
+    doctor, first = changed_twice
+    version = doctor.history.filter(change_set=first).get()
+    url = reverse(
+        "admin:doctors_doctor_simple_history", args=[doctor.pk, version.history_id]
+    )
+    response = staff_client.get(url)
+    then = [(name, m.is_primary) for name, m in response.context["memberships_then"]]
+    assert then == [("Cardiology", True), ("Neurology", False)]
+    page = response.content.decode()
+    assert "Oncology" not in page.split('id="memberships_then"')[1]
+
+
+def test_the_doctor_history_page_shows_the_timeline(staff_client, changed_twice):
+    doctor, first = changed_twice
+    response = staff_client.get(
+        reverse("admin:doctors_doctor_history", args=[doctor.pk])
+    )
+    entries = response.context["membership_timeline"]
+    assert sorted((e.label, e.department_name) for e in entries[-2:]) == [
+        ("Joined", "Cardiology"),
+        ("Joined", "Neurology"),
+    ]
+    assert {e.change_set for e in entries[-2:]} == {first}
+    assert entries[0].label in {"Joined", "Left"}
+    assert {e.user for e in entries} == {"staff-user"}
+    page = response.content.decode()
+    assert page.count('class="revert-link"') == len(entries)
+    assert f"/admin/doctors/changeset/{first.pk}/" in page
+
+
+def test_members_on_a_date_page_and_csv(staff_client):
+    card = DepartmentFactory(code="CARD", name="Cardiology")
+    ada = DoctorFactory(first_name="Ada", last_name="Byron", license_number="=L1")
+    card.doctors.add(ada, through_defaults={"role": HEAD, "is_primary": True})
+    yesterday = timezone.localdate() - datetime.timedelta(days=1)
+    change_page = staff_client.get(
+        reverse("admin:doctors_department_change", args=[card.pk])
+    ).content.decode()
+    url = reverse("admin:doctors_department_members_on", args=[card.pk])
+    assert url in change_page and "Members on a date" in change_page
+
+    response = staff_client.get(url)
+    assert response.context["count"] == 1
+    assert "Ada Byron" in response.content.decode()
+    response = staff_client.get(url, {"on": yesterday.isoformat()})
+    assert response.context["count"] == 0
+    response = staff_client.get(url, {"on": "not a date"})
+    assert response.context["form"].errors["on"]
+
+    response = staff_client.get(
+        url, {"on": timezone.localdate().isoformat(), "format": "csv"}
+    )
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    assert body.splitlines() == [
+        "license_number,name,role,primary",
+        "'=L1,Ada Byron,head,true",
+    ]
+
+
+def test_a_department_is_reverted_from_its_page(staff_client):
+    card = DepartmentFactory(name="Cardiology")
+    ann, bo = DoctorFactory.create_batch(2)
+    card.doctors.add(ann, through_defaults={"role": HEAD})
+    moment = timezone.now()
+    card.name = "Heart"
+    card.save()
+    card.doctors.set([bo])
+    url = revert_url(card, moment)
+    response = staff_client.get(url, {"at": moment_param(moment)})
+    assert response.context["other_label"] == "Doctor"
+    digest = response.context["plan"].digest
+    response = staff_client.post(url, {"at": moment_param(moment), "digest": digest})
+    assert response.status_code == 302
+    card.refresh_from_db()
+    assert card.name == "Cardiology"
+    assert list(card.memberships.values_list("doctor", "role")) == [(ann.pk, HEAD)]
+
+
+def test_a_revert_without_a_valid_moment_goes_back_to_the_history(staff_client):
+    before = timezone.now()
+    doctor = DoctorFactory()
+    history = reverse("admin:doctors_doctor_history", args=[doctor.pk])
+    for at in ["", "yesterday", "2025-03-01T10:00:00"]:  # the last one: no zone
+        response = staff_client.get(revert_url(doctor, before), {"at": at}, follow=True)
+        assert response.redirect_chain == [(history, 302)]
+        assert messages_of(response) == [
+            "Choose a version to revert to from the history."
+        ]
+    response = staff_client.get(
+        revert_url(doctor, before), {"at": moment_param(before)}, follow=True
+    )
+    assert response.redirect_chain == [(history, 302)]
+    assert "did not exist" in messages_of(response)[0]
+
+
+def test_a_department_version_lists_its_members_of_then(staff_client, superuser):
+    with acting_as(superuser, source="admin"):
+        card = DepartmentFactory(name="Cardiology")
+        card.doctors.add(DoctorFactory(first_name="Ada", last_name="Byron"))
+    version = card.history.get()
+    card.doctors.add(DoctorFactory(first_name="Bob", last_name="Later"))
+    url = reverse(
+        "admin:doctors_department_simple_history", args=[card.pk, version.history_id]
+    )
+    response = staff_client.get(url)
+    assert [name for name, _ in response.context["memberships_then"]] == [
+        "Dr Ada Byron"
+    ]
+    assert "Members at this version" in response.content.decode()
