@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("doctors", "0006_changesets_undo"),
+        ("doctors", "0008_security_welcome_email_failures"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
