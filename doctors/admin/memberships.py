@@ -152,21 +152,6 @@ class MembershipInline(admin.TabularInline):
         return super().get_queryset(request).select_related("department")
 
 
-class DepartmentMemberInline(MembershipInline):
-    fields = ["doctor", "role", "joined_on", "is_primary"]
-    autocomplete_fields = ["doctor"]
-    verbose_name = "member"
-    verbose_name_plural = "members"
-
-    def get_queryset(self, request):
-        return (
-            super(MembershipInline, self)
-            .get_queryset(request)
-            .select_related("doctor")
-            .order_by("doctor__last_name", "doctor__first_name")
-        )
-
-
 class MembershipHistoryMixin:
     """The History page also lists the object's membership changes, from the feed."""
 
