@@ -96,35 +96,6 @@ def test_changing_and_removing_memberships_from_the_doctor_page(
     ]
 
 
-def test_department_page_adds_removes_and_appoints_a_head(staff_client):
-    department = DepartmentFactory(name="Cardiology")
-    ann = DoctorFactory(first_name="Ann", last_name="Lee")
-    bo = DoctorFactory(first_name="Bo", last_name="Sun")
-    cy = DoctorFactory(first_name="Cy", last_name="Twombly")
-    bo_membership = MembershipFactory(doctor=bo, department=department)
-    cy_membership = MembershipFactory(doctor=cy, department=department)
-    ActivityEvent.objects.all().delete()
-    data = department_form(
-        department,
-        rows=[
-            membership_row(bo_membership, other=bo.pk, side="doctor", delete=True),
-            membership_row(cy_membership, other=cy.pk, side="doctor", role="head"),
-            membership_row(other=ann.pk, side="doctor"),
-        ],
-    )
-    url = reverse("admin:doctors_department_change", args=[department.pk])
-    response = staff_client.post(url, data, follow=True)
-    assert (
-        "Cardiology: added Dr Ann Lee; removed Dr Bo Sun; Dr Cy Twombly is now head."
-        in messages_of(response)
-    )
-    assert membership_events() == [
-        ("membership_added", "Dr Ann Lee", "Cardiology"),
-        ("membership_changed", "Dr Cy Twombly", "Cardiology"),
-        ("membership_removed", "Dr Bo Sun", "Cardiology"),
-    ]
-
-
 def test_no_membership_message_when_memberships_did_not_change(
     staff_client, departments
 ):

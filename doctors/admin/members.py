@@ -214,10 +214,12 @@ class AddDoctorsForm(forms.Form):
 
     def __init__(self, *args, admin_site, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["doctors"].widget = AutocompleteSelectMultiple(
+        field = self.fields["doctors"]
+        field.widget = AutocompleteSelectMultiple(
             Membership._meta.get_field("doctor"),
             admin_site,
             attrs={"aria-label": "Doctors to add", "data-width": "30em"},
+            choices=field.choices,
         )
 
     def clean(self):
