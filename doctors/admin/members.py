@@ -19,6 +19,7 @@ changed since the page was opened is refused, not overwritten.
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import ActionLocation
 from django.contrib.admin.widgets import AutocompleteSelectMultiple
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -284,8 +285,8 @@ class MembershipAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("doctor", "department")
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
+    def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):
+        actions = super().get_actions(request, action_location=action_location)
         # Django's bulk delete lists every row on a confirmation page;
         # "Remove selected" deletes them the same way, row by row.
         actions.pop("delete_selected", None)

@@ -4,6 +4,7 @@ safe save order, the History page rows and the message after a save."""
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db.models import (
     Q,
 )
@@ -153,27 +154,35 @@ class MembershipInline(admin.TabularInline):
 
 
 class MembershipHistoryMixin:
-    """The History page also lists the object's membership changes, from the feed."""
+    """The History page also lists the object's membership changes, from the
+    feed, a page at a time (an object may have a hundred thousand)."""
 
     object_history_template = "admin/doctors/object_history.html"
-    membership_history_limit = 200
+    membership_history_per_page = 100
+    membership_page_var = "events_page"
 
     def history_view(self, request, object_id, extra_context=None):
         if self.model is Doctor:
             about = Q(target_type="doctor", target_id=object_id)
         else:
             about = Q(department_id=object_id)
-        events = list(
-            ActivityEvent.objects.filter(
-                about, verb__startswith="membership_"
-            ).order_by("-occurred_at", "-id")[: self.membership_history_limit]
-        )
-        for event in events:
+        events = ActivityEvent.objects.filter(
+            about, verb__startswith="membership_"
+        ).order_by("-occurred_at", "-id")
+        paginator = Paginator(events, self.membership_history_per_page)
+        page = paginator.get_page(request.GET.get(self.membership_page_var))
+        for event in page.object_list:
             event.details = activity.describe_membership_change(event)
         return super().history_view(
             request,
             object_id,
-            extra_context={**(extra_context or {}), "membership_events": events},
+            extra_context={
+                **(extra_context or {}),
+                "membership_events": page.object_list,
+                "membership_page": page,
+                "membership_page_range": paginator.get_elided_page_range(page.number),
+                "membership_page_var": self.membership_page_var,
+            },
         )
 
 
