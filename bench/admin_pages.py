@@ -34,6 +34,7 @@ import random
 import statistics
 import sys
 import time
+from urllib.parse import quote
 
 import django
 
@@ -252,7 +253,7 @@ def page_list(ids: dict) -> list[tuple[str, str, str, str]]:
         ("doctors", "staff", "page", doctor),
         ("doctors ?q=name", "staff", "search", f"{doctor}?q={ids['surname']}"),
         ("doctors ?q=license", "staff", "search", f"{doctor}?q=DEMO-0004"),
-        ("doctors ?q=email", "staff", "search", f"{doctor}?q=demo-clinic.example"),
+        ("doctors ?q=email", "staff", "search", f"{doctor}?q={ids['email']}"),
         ("doctors specialty", "staff", "page", f"{doctor}?specialty=cardiology"),
         (
             "doctors department",
@@ -361,7 +362,12 @@ def page_list(ids: dict) -> list[tuple[str, str, str, str]]:
         ("feed verb", "staff", "page", f"{feed}?verb__exact=membership_added"),
         ("feed source", "staff", "page", f"{feed}?source__exact=admin"),
         ("feed actor", "staff", "page", f"{feed}?actor__id__exact={ids['staff']}"),
-        ("feed today", "staff", "page", f"{feed}?occurred_at__gte={ids['today']}"),
+        (
+            "feed today",
+            "staff",
+            "page",
+            f"{feed}?occurred_at__gte={quote(ids['today'])}",
+        ),
         ("feed (manager)", "manager", "page", feed),
         ("import runs", "staff", "page", runs),
         (
@@ -472,9 +478,13 @@ def identify(run: ImportRun, busy: Doctor) -> dict:
         "doctor": doctor.pk,
         "busy": busy.pk,
         "surname": surname,
+        # The start of an email as typed: "firstname.lastname.123".
+        "email": doctor.email.split("@")[0],
         "run": run.pk,
         "staff": get_user_model().objects.get(username="staff").pk,
-        "today": timezone.localdate().isoformat(),
+        "today": timezone.localtime()
+        .replace(hour=0, minute=0, second=0, microsecond=0)
+        .isoformat(),
     }
 
 
