@@ -96,7 +96,13 @@ def seed(doctors: int) -> None:
 def seed_feed_and_history(events: int, history_rows: int) -> Doctor:
     """Feed events spread over 90 days, and one doctor with a long history."""
     rng = random.Random(2026)
-    doctor_ids = list(Doctor.objects.values_list("pk", flat=True)[:5000])
+    doctors = {
+        pk: f"Dr {first} {last}"
+        for pk, first, last in Doctor.objects.order_by("pk").values_list(
+            "pk", "first_name", "last_name"
+        )[:5000]
+    }
+    doctor_ids = list(doctors)
     departments = list(Department.objects.values_list("pk", "name"))
     now = timezone.now()
     columns = [
@@ -138,7 +144,7 @@ def seed_feed_and_history(events: int, history_rows: int) -> Doctor:
                 verb,
                 "doctor",
                 target_id,
-                f"Target {target_id}",
+                doctors[target_id],
                 department_id,
                 department_text,
                 changes,
@@ -358,7 +364,7 @@ def page_list(ids: dict) -> list[tuple[str, str, str, str]]:
             reverse("admin:doctors_department_history", args=[ids["largest"]]),
         ),
         ("feed", "staff", "page", feed),
-        ("feed ?q", "staff", "search", f"{feed}?q=Target 12"),
+        ("feed ?q", "staff", "search", f"{feed}?q={ids['surname']}"),
         ("feed verb", "staff", "page", f"{feed}?verb__exact=membership_added"),
         ("feed source", "staff", "page", f"{feed}?source__exact=admin"),
         ("feed actor", "staff", "page", f"{feed}?actor__id__exact={ids['staff']}"),

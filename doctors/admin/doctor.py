@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Value
+from django.db.models.functions import Concat
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import ngettext
@@ -107,6 +108,20 @@ class DoctorAdmin(
 
     def get_changelist(self, request, **kwargs):
         return DoctorChangeList
+
+    def get_ordering(self, request):
+        # Searching (the list and the autocomplete): results by name, sorted
+        # after the trigram indexes found them. Ordered by the plain columns,
+        # PostgreSQL would rather walk the name index and test every doctor up
+        # to the hundredth match, which for a name late in the alphabet is most
+        # of them (70 ms instead of under 1 ms at 100k doctors).
+        if len(request.GET.get("q", request.GET.get("term", "")).strip()) >= 3:
+            return [
+                Concat("last_name", Value("")).asc(),
+                Concat("first_name", Value("")).asc(),
+                "id",
+            ]
+        return super().get_ordering(request)
 
     @admin.display(description="name", ordering="last_name")
     def display_name(self, doctor):

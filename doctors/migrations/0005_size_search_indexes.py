@@ -2,9 +2,9 @@
 
 - PostgreSQL only: the pg_trgm extension and GIN trigram indexes on the
   expressions Django's admin search and autocomplete filter on
-  (UPPER(col::text) LIKE UPPER('%term%')) for doctors' names and emails, and a
-  pattern index for a license number's prefix (istartswith). On SQLite these
-  operations do nothing.
+  (UPPER(col::text) LIKE UPPER('%term%')) for doctors' names and emails and
+  the feed's texts, and a pattern index for a license number's prefix
+  (istartswith). On SQLite these operations do nothing.
 - Both databases: an object's history, newest first, read from an index
   rather than by sorting every history row of the object; the feed events of a
   doctor or a department likewise.
@@ -32,9 +32,16 @@ class PostgresOnlySQL(migrations.RunSQL):
             super().database_backwards(app_label, schema_editor, from_state, to_state)
 
 
-def _trigram(name: str, column: str) -> PostgresOnlySQL:
+FEED_TRIGRAM_COLUMNS = [
+    ("activity_target_text_trgm", "target_text"),
+    ("activity_department_text_trgm", "department_text"),
+    ("activity_actor_name_trgm", "actor_name"),
+]
+
+
+def _trigram(name: str, column: str, table: str = "doctors_doctor") -> PostgresOnlySQL:
     return PostgresOnlySQL(
-        f"CREATE INDEX {name} ON doctors_doctor "
+        f"CREATE INDEX {name} ON {table} "
         f"USING gin ((UPPER({column}::text)) gin_trgm_ops)",
         f"DROP INDEX {name}",
     )
@@ -75,6 +82,10 @@ class Migration(migrations.Migration):
         # CREATE EXTENSION is skipped by Django on databases other than PostgreSQL.
         TrigramExtension(),
         *(_trigram(name, column) for name, column in TRIGRAM_COLUMNS),
+        *(
+            _trigram(name, column, "doctors_activityevent")
+            for name, column in FEED_TRIGRAM_COLUMNS
+        ),
         PostgresOnlySQL(
             "CREATE INDEX doctor_license_prefix ON doctors_doctor "
             "((UPPER(license_number::text)) text_pattern_ops)",
