@@ -316,3 +316,70 @@ def test_integrity_errors_are_explained_on_this_database(violate, expected):
     with pytest.raises(IntegrityError) as caught, transaction.atomic():
         violate()
     assert explain_integrity_error(caught.value) == expected
+
+
+class TestDoctorSearch:
+    def test_a_license_is_found_by_its_start_only(self, staff_client):
+        DoctorFactory(license_number="AB-1234", last_name="Lee")
+        DoctorFactory(license_number="XAB-1", last_name="Sun")
+        url = reverse("admin:doctors_doctor_changelist")
+        response = staff_client.get(url, {"q": "ab-12"})
+        assert [d.last_name for d in response.context["cl"].result_list] == ["Lee"]
+        response = staff_client.get(url, {"q": "AB-1234"})
+        assert [d.last_name for d in response.context["cl"].result_list] == ["Lee"]
+
+    def test_results_in_name_order(self, staff_client):
+        for first, last in [("Zoe", "Smithers"), ("Al", "Smith"), ("Bo", "Smith")]:
+            DoctorFactory(first_name=first, last_name=last)
+        DoctorFactory(first_name="Smithy", last_name="Aaron")
+        url = reverse("admin:doctors_doctor_changelist")
+        response = staff_client.get(url, {"q": "smith"})
+        names = [
+            (d.last_name, d.first_name) for d in response.context["cl"].result_list
+        ]
+        assert names == [
+            ("Aaron", "Smithy"),
+            ("Smith", "Al"),
+            ("Smith", "Bo"),
+            ("Smithers", "Zoe"),
+        ]
+
+    def test_the_autocomplete_finds_by_name_and_license(self, staff_client):
+        DoctorFactory(first_name="Ada", last_name="Lovelace", license_number="Q-77")
+        DoctorFactory(first_name="Bo", last_name="Sun", license_number="R-1")
+        url = reverse("admin:autocomplete")
+        params = {"app_label": "doctors", "model_name": "membership"}
+        params["field_name"] = "doctor"
+        by_name = staff_client.get(url, {**params, "term": "lovel"}).json()
+        by_license = staff_client.get(url, {**params, "term": "q-7"}).json()
+        assert [r["text"] for r in by_name["results"]] == ["Dr Ada Lovelace"]
+        assert [r["text"] for r in by_license["results"]] == ["Dr Ada Lovelace"]
+
+
+@pytest.mark.parametrize("events", [10, 150])
+def test_feed_queries_do_not_grow_with_events(client, superuser, events):
+    doctors = DoctorFactory.create_batch(3)
+    ActivityEvent.objects.bulk_create(
+        ActivityEvent(
+            source="admin",
+            verb="updated",
+            target_type="doctor",
+            target_id=doctors[index % 3].pk,
+            target_text=str(doctors[index % 3]),
+            actor=superuser,
+            actor_name=superuser.username,
+        )
+        for index in range(events)
+    )
+    client.force_login(superuser)
+    url = reverse("admin:doctors_activityevent_changelist")
+    client.get(url)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url, {"actor__id__exact": superuser.pk})
+    assert response.status_code == 200
+    assert len(queries) == FEED_QUERIES
+    content = response.content.decode()
+    assert reverse("admin:doctors_doctor_change", args=[doctors[0].pk]) in content
+
+
+FEED_QUERIES = 6
