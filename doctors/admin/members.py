@@ -362,7 +362,10 @@ class MembershipAdmin(admin.ModelAdmin):
         "^doctor__license_number",
     ]
     search_help_text = "A doctor's name, or the start of a license number."
-    ordering = ["doctor__last_name", "doctor__first_name", "pk"]
+    # By name, then the (doctor, department) pair, which is unique: the database
+    # can walk the doctors' name index and each doctor's memberships in order
+    # instead of sorting every membership of the department for each page.
+    ordering = ["doctor__last_name", "doctor__first_name", "doctor_id", "department_id"]
     # 50 rows: about 300 POST fields, and the page renders in well under the
     # 300 ms the clinic aims at.
     list_per_page = 50
