@@ -589,3 +589,39 @@ def test_list_widgets_write_what_django_templates_write(rf, clinic_staff):
 
     for name in ["id", "role", "is_primary", "joined_on"]:
         assert normal(fast[name].as_widget()) == normal(plain[name].as_widget()), name
+
+
+class TestOneMembershipPage:
+    def test_a_second_head_is_a_form_error(self, staff_client):
+        department = DepartmentFactory(name="Cardiology")
+        MembershipFactory(department=department, role="head")
+        doctor = DoctorFactory()
+        response = staff_client.post(
+            reverse("admin:doctors_membership_add"),
+            {
+                "doctor": doctor.pk,
+                "department": department.pk,
+                "role": "head",
+                "joined_on": "2024-01-01",
+            },
+        )
+        assert response.status_code == 200
+        assert "This department already has a head." in str(
+            response.context["adminform"].form.errors
+        )
+
+    def test_a_change_made_meanwhile_is_not_overwritten(self, staff_client):
+        membership = MembershipFactory(
+            doctor=DoctorFactory(first_name="Ann", last_name="Lee")
+        )
+        url = reverse("admin:doctors_membership_change", args=[membership.pk])
+        page = staff_client.get(url)
+        data = as_post_data(submitted_fields(page.content.decode(), "membership_form"))
+        data["joined_on"] = ["2020-01-01"]
+        membership.is_primary = True  # someone else, meanwhile
+        membership.save()
+        response = staff_client.post(url, data)
+        assert response.status_code == 200
+        assert "since you opened it" in str(response.context["adminform"].form.errors)
+        membership.refresh_from_db()
+        assert membership.is_primary and str(membership.joined_on) != "2020-01-01"

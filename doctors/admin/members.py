@@ -34,6 +34,7 @@ from django.utils.text import capfirst
 
 from .. import concurrency, context, membership_report
 from ..models import Department, Doctor, Membership
+from .forms import MembershipAdminForm
 from .integrity import explain_integrity_error
 from .memberships import MembershipForm
 
@@ -371,8 +372,8 @@ class MembershipAdmin(admin.ModelAdmin):
     list_per_page = 50
     # The unfiltered total would be a second COUNT on every searched page.
     show_full_result_count = False
-    form = MembershipForm
-    fields = ["doctor", "department", "role", "joined_on", "is_primary"]
+    form = MembershipAdminForm
+    fields = ["doctor", "department", "role", "joined_on", "is_primary", "version"]
     autocomplete_fields = ["doctor", "department"]
     actions = ["remove_selected", "make_head", "set_primary", "unset_primary"]
 
