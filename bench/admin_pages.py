@@ -17,7 +17,8 @@ form and a doctor's form, with every field the page holds as a browser sends
 it, and one row of the member list.
 
 Reported per page: status, server time (median of 3, through Django's test
-client: middleware, view, template), queries, HTML size. The whole list runs
+client: middleware, view, template), the part of it spent in SQL, queries,
+HTML size. The whole list runs
 first at SMALL_DOCTORS to compare query counts with the full size.
 Targets at full size: every page <= 300 ms and <= 500 kB, every save <= 1 s,
 search and autocomplete <= 50 ms, queries within 2 of the small size.
@@ -223,23 +224,32 @@ def previewed_import(staff) -> ImportRun:
 
 
 def timed(call) -> tuple[float, object, int]:
+    elapsed, response, queries, _ = timed_with_db(call)
+    return elapsed, response, queries
+
+
+def timed_with_db(call) -> tuple[float, object, int, float]:
+    """Server time, response, queries and the time spent in those queries."""
     with CaptureQueriesContext(connection) as queries:
         started = time.perf_counter()
         response = call()
         elapsed = time.perf_counter() - started
-    return elapsed, response, len(queries.captured_queries)
+    db = sum(float(query["time"]) for query in queries.captured_queries)
+    return elapsed, response, len(queries.captured_queries), db
 
 
 def measure_get(client: Client, url: str, runs: int) -> dict:
-    times, queries, response = [], 0, None
+    times, db_times, queries, response = [], [], 0, None
     for _ in range(runs):
-        elapsed, response, queries = timed(lambda: client.get(url, **HOST))
+        elapsed, response, queries, db = timed_with_db(lambda: client.get(url, **HOST))
         times.append(elapsed)
+        db_times.append(db)
         if response.status_code != 200:
             break
     return {
         "status": response.status_code,
         "ms": round(statistics.median(times) * 1000, 1),
+        "db_ms": round(statistics.median(db_times) * 1000, 1),
         "queries": queries,
         "kb": round(len(response.content) / 1024, 1),
     }
@@ -531,7 +541,8 @@ def main() -> None:
     saves = measure_saves(clients()["staff"], ids)
 
     failures = []
-    header = f"{'page':34} {'user':8} {'status':>6} {'ms':>8} {'queries':>7} "
+    header = f"{'page':34} {'user':8} {'status':>6} {'ms':>8} {'db ms':>7} "
+    header += f"{'queries':>7} "
     header += f"{'small q':>7} {'kB':>8}"
     print(header)
     for name, result in pages.items():
@@ -551,7 +562,8 @@ def main() -> None:
             failures.append(f"{name}: {', '.join(problems)}")
         print(
             f"{name:34} {result['user']:8} {result['status']:>6} {result['ms']:>8} "
-            f"{result['queries']:>7} {result['small_queries']:>7} {result['kb']:>8}"
+            f"{result['db_ms']:>7} {result['queries']:>7} "
+            f"{result['small_queries']:>7} {result['kb']:>8}"
             f"{'' if result['ok'] else '  <-- ' + '; '.join(problems)}"
         )
     print(f"\n{'save':34} {'status':>6} {'ms':>8} {'queries':>7} {'fields':>7}")
