@@ -268,7 +268,8 @@ def main() -> None:
     say(manage(env, "seed_demo", "--doctors", str(DOCTORS), "--departments",
                str(DEPARTMENTS)).splitlines()[0])  # fmt: skip
     seed_s = time.perf_counter() - started
-    department = manage(env, "shell", "-c", LARGEST_DEPARTMENT).strip()
+    # The last line: `shell` may first say which models it imported.
+    department = manage(env, "shell", "-c", LARGEST_DEPARTMENT).split()[-1]
 
     load_before = round(os.getloadavg()[0], 2)
     port = free_port()
