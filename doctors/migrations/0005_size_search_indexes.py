@@ -68,14 +68,14 @@ class Migration(migrations.Migration):
         migrations.AddIndex(
             model_name="activityevent",
             index=models.Index(
-                fields=["target_type", "target_id", "-occurred_at"],
+                fields=["target_type", "target_id", "-occurred_at", "verb"],
                 name="activity_target_time_idx",
             ),
         ),
         migrations.AddIndex(
             model_name="activityevent",
             index=models.Index(
-                fields=["department_id", "-occurred_at"],
+                fields=["department_id", "-occurred_at", "verb"],
                 name="activity_department_time_idx",
             ),
         ),
