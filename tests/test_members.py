@@ -318,6 +318,10 @@ class TestEditsInTheList:
         assert "was changed by a system process at" in str(
             response.context["cl"].formset.errors
         )
+        # The row shows what is stored now, so saving again cannot undo it.
+        row = response.context["cl"].formset.forms[0]
+        assert row["is_primary"].value() is True
+        assert row["joined_on"].value() == str(membership.joined_on)
         membership.refresh_from_db()
         assert (membership.is_primary, membership.joined_on) == (
             True,

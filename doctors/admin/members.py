@@ -108,16 +108,41 @@ class MembershipRowForm(MembershipForm):
             return cleaned_data
         posted = self.data.get(ROW_VERSION.format(self.instance.pk))
         if posted != concurrency.row_version(self.instance):
-            raise ValidationError(
-                "%(row)s was changed %(change)s since you opened this page; "
-                "it now shows what is stored. Review and save again.",
-                code="stale",
-                params={
-                    "row": self.instance,
-                    "change": concurrency.last_change_description(self.instance),
-                },
+            # On a field the user changed: the list shows a row's errors only
+            # in its cells.
+            field = self.changed_data[0]
+            self._show_stored_values()
+            self.add_error(
+                field,
+                ValidationError(
+                    "%(row)s was changed %(change)s since you opened this page; "
+                    "the row now shows what is stored. Make your change again.",
+                    code="stale",
+                    params={
+                        "row": self.instance,
+                        "change": concurrency.last_change_description(self.instance),
+                    },
+                ),
             )
         return cleaned_data
+
+    def _show_stored_values(self) -> None:
+        """Put the row's stored values back in the form: saving the page again
+        must not carry this row's stale values over the other person's."""
+        data = self.data.copy()
+        for name, field in self.fields.items():
+            if name == self.instance._meta.pk.name:
+                continue
+            key = self.add_prefix(name)
+            value = self.initial.get(name)
+            if isinstance(field.widget, forms.CheckboxInput):
+                if value:
+                    data[key] = "on"
+                else:
+                    data.pop(key, None)
+            else:
+                data[key] = "" if value is None else str(value)
+        self.data = data
 
 
 def _html_attrs(attrs: dict) -> str:
