@@ -629,3 +629,25 @@ class TestOneMembershipPage:
         assert "since you opened it" in str(response.context["adminform"].form.errors)
         membership.refresh_from_db()
         assert membership.is_primary and str(membership.joined_on) != "2020-01-01"
+
+
+def test_an_action_on_too_many_rows_is_refused(staff_client, monkeypatch):
+    from doctors.admin import members
+
+    monkeypatch.setattr(members, "ACTION_LIMIT", 3)
+    department = department_with_members(5)
+    response = staff_client.post(
+        members_url(department),
+        {
+            "action": "remove_selected",
+            "select_across": "1",
+            "index": "0",
+            "_selected_action": [Membership.objects.first().pk],
+        },
+        follow=True,
+    )
+    assert messages_of(response) == [
+        "Nothing was changed: select at most 3 members at a time (narrow the list "
+        "with the search or the filters)."
+    ]
+    assert Membership.objects.filter(department=department).count() == 5

@@ -41,6 +41,9 @@ from .memberships import MembershipForm
 ROW_VERSION = "row-version-{}"
 # Doctors one "Add doctors" submission may add: the form posts one field per doctor.
 ADD_DOCTORS_LIMIT = 100
+# Rows one action may change: each is its own save, feed event and history row,
+# and the request must end well within the server's timeout.
+ACTION_LIMIT = 500
 
 
 def report_membership_changes(request, model_admin) -> None:
@@ -541,6 +544,8 @@ class MembershipAdmin(admin.ModelAdmin):
         permissions=["delete"],
     )
     def remove_selected(self, request, queryset):
+        if self._too_many(request, queryset):
+            return
         with transaction.atomic():
             for membership in queryset.select_for_update(of=("self",)).order_by("pk"):
                 membership.delete()
@@ -578,6 +583,8 @@ class MembershipAdmin(admin.ModelAdmin):
         description="Set as the doctors' primary department", permissions=["change"]
     )
     def set_primary(self, request, queryset):
+        if self._too_many(request, queryset):
+            return
         chosen = [m for m in queryset.order_by("pk") if not m.is_primary]
         conflicts = (
             Membership.objects.filter(
@@ -607,10 +614,24 @@ class MembershipAdmin(admin.ModelAdmin):
 
     @admin.action(description="Unset primary department", permissions=["change"])
     def unset_primary(self, request, queryset):
+        if self._too_many(request, queryset):
+            return
         with transaction.atomic():
             for membership in queryset.filter(is_primary=True).order_by("pk"):
                 membership.is_primary = False
                 membership.save()
+
+    def _too_many(self, request, queryset) -> bool:
+        count = queryset[: ACTION_LIMIT + 1].count()
+        if count > ACTION_LIMIT:
+            self.message_user(
+                request,
+                f"Nothing was changed: select at most {ACTION_LIMIT} members at a "
+                "time (narrow the list with the search or the filters).",
+                messages.ERROR,
+            )
+            return True
+        return False
 
     # Add doctors -----------------------------------------------------------------
 
