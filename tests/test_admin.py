@@ -383,3 +383,28 @@ def test_feed_queries_do_not_grow_with_events(client, superuser, events):
 
 
 FEED_QUERIES = 6
+
+
+def test_feed_search_lists_newest_first(client, superuser):
+    import datetime
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    for days, name in [(3, "Dr Ada Lovelace"), (1, "Dr Ada Lovelace"), (2, "Dr Bo")]:
+        ActivityEvent.objects.create(
+            occurred_at=now - datetime.timedelta(days=days),
+            source="admin",
+            verb="updated",
+            target_type="doctor",
+            target_text=name,
+        )
+    client.force_login(superuser)
+    response = client.get(
+        reverse("admin:doctors_activityevent_changelist"), {"q": "lovelace"}
+    )
+    rows = response.context["cl"].result_list
+    assert [e.occurred_at for e in rows] == sorted(
+        (e.occurred_at for e in rows), reverse=True
+    )
+    assert [e.target_text for e in rows] == ["Dr Ada Lovelace"] * 2
