@@ -5,8 +5,10 @@ with 2 x CPUs + 1 workers and the task worker, DEBUG off, whitenoise) on the
 database scripts/bench.sh prepared, logs in once, and points wrk at each page in
 turn: 20 connections for 30 seconds each, after a warm-up.
 
-Pages: the doctor changelist and the admin index always; `/healthz` and the
-manager dashboard (`/admin/dashboard/`) whenever this build has them. Every
+Pages: the doctor changelist and the admin index always; `/healthz`, the
+manager dashboard (`/admin/dashboard/`), the largest department's page and its
+member management (the membership list scoped to it) whenever this build has
+them. Every
 response must be a 200: any other status, or a socket error, fails the run.
 
 Prints p50/p95 latency and requests per second per page, the latency ratios of
@@ -128,13 +130,22 @@ class Site:
         return "; ".join(f"{c.name}={c.value}" for c in self.jar)
 
 
-def targets(site: Site) -> dict[str, str]:
+LARGEST_DEPARTMENT = (
+    "from django.db.models import Count; from doctors.models import Department; "
+    "print(Department.objects.annotate(n=Count('memberships'))"
+    ".order_by('-n', 'pk').values_list('pk', flat=True).first())"
+)
+
+
+def targets(site: Site, department: str) -> dict[str, str]:
     """Name -> path of every page this build has, cheapest first."""
     found = {}
     with_optional = [
         ("healthz", "/healthz"),
         ("admin_index", "/admin/"),
         ("dashboard", "/admin/dashboard/"),
+        ("department", f"/admin/doctors/department/{department}/change/"),
+        ("members", f"/admin/doctors/membership/?department={department}"),
         ("changelist", "/admin/doctors/doctor/"),
     ]
     for name, path in with_optional:
@@ -257,6 +268,8 @@ def main() -> None:
     say(manage(env, "seed_demo", "--doctors", str(DOCTORS), "--departments",
                str(DEPARTMENTS)).splitlines()[0])  # fmt: skip
     seed_s = time.perf_counter() - started
+    # The last line: `shell` may first say which models it imported.
+    department = manage(env, "shell", "-c", LARGEST_DEPARTMENT).split()[-1]
 
     load_before = round(os.getloadavg()[0], 2)
     port = free_port()
@@ -265,7 +278,7 @@ def main() -> None:
         try:
             site = Site(f"http://127.0.0.1:{port}")
             site.log_in("admin", password)
-            pages = targets(site)
+            pages = targets(site, department)
             with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
                 f.write(WRK_SCRIPT)
             script = Path(f.name)
@@ -276,7 +289,7 @@ def main() -> None:
                 results[name] = run_wrk(site, path, script)
                 r = results[name]
                 say(
-                    f"{name:12} {path:26} p50 {r['p50_ms']:8.2f} ms  p95 "
+                    f"{name:12} {path:38} p50 {r['p50_ms']:8.2f} ms  p95 "
                     f"{r['p95_ms']:8.2f} ms  {r['rps']:8.1f} req/s  "
                     f"{r['requests']} requests, {r['errors']} errors"
                 )
@@ -286,7 +299,7 @@ def main() -> None:
 
     baseline = "healthz" if "healthz" in results else "admin_index"
     ratios = {}
-    for name in ("dashboard", "changelist", "admin_index"):
+    for name in ("dashboard", "department", "members", "changelist", "admin_index"):
         if name in results and name != baseline:
             ratios[f"{name}/{baseline}"] = {
                 "p50": round(results[name]["p50_ms"] / results[baseline]["p50_ms"], 2),

@@ -370,7 +370,16 @@ class ActivityEvent(models.Model):
         indexes = [
             models.Index(fields=["-occurred_at", "-id"]),
             models.Index(fields=["verb", "occurred_at"]),
-            models.Index(fields=["target_type", "target_id"]),
+            # An object's membership changes on its History page, newest first;
+            # the verb in the index lets the page count them from it alone.
+            models.Index(
+                fields=["target_type", "target_id", "-occurred_at", "verb"],
+                name="activity_target_time_idx",
+            ),
+            models.Index(
+                fields=["department_id", "-occurred_at", "verb"],
+                name="activity_department_time_idx",
+            ),
             # The dashboard's counts over a period (per day, per verb, per
             # editor, for a department) read this index alone, not the table.
             models.Index(

@@ -1,5 +1,7 @@
 """POST data for the doctor and department admin pages, as the browser sends it."""
 
+from html.parser import HTMLParser
+
 from doctors.concurrency import version_of
 from doctors.models import Department, Doctor, Membership
 
@@ -98,3 +100,70 @@ def department_form(department: Department | None = None, rows=(), **fields) -> 
     )
     values.update(fields)
     return _page(values, rows, opened_with)
+
+
+class _FormFields(HTMLParser):
+    """The fields a browser submits from one <form> of a page (successful
+    controls: named, enabled, checked boxes only, the selected options)."""
+
+    def __init__(self, form_id: str):
+        super().__init__(convert_charrefs=True)
+        self.form_id = form_id
+        self.inside = False
+        self.fields: list[tuple[str, str]] = []
+        self._select: str | None = None
+        self._select_multiple = False
+        self._textarea: str | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if tag == "form":
+            self.inside = attributes.get("id") == self.form_id
+            return
+        if not self.inside or "disabled" in attributes:
+            return
+        name = attributes.get("name")
+        if tag == "input" and name:
+            kind = attributes.get("type", "text")
+            if kind in ("submit", "button", "image", "reset", "file"):
+                return
+            if kind in ("checkbox", "radio") and "checked" not in attributes:
+                return
+            default = "on" if kind in ("checkbox", "radio") else ""
+            self.fields.append((name, attributes.get("value") or default))
+        elif tag == "select" and name:
+            self._select = name
+        elif tag == "option" and self._select and "selected" in attributes:
+            self.fields.append((self._select, attributes.get("value") or ""))
+        elif tag == "textarea" and name:
+            self._textarea, self._text = name, []
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self.inside = False
+        elif tag == "select":
+            self._select = None
+        elif tag == "textarea" and self._textarea:
+            text = "".join(self._text)
+            self.fields.append((self._textarea, text.removeprefix("\n")))
+            self._textarea = None
+
+    def handle_data(self, data):
+        if self._textarea:
+            self._text.append(data)
+
+
+def submitted_fields(html: str, form_id: str) -> list[tuple[str, str]]:
+    """What pressing Save on the page's form `form_id` sends, as (name, value)."""
+    parser = _FormFields(form_id)
+    parser.feed(html)
+    return parser.fields
+
+
+def as_post_data(fields: list[tuple[str, str]]) -> dict:
+    """(name, value) pairs as the test client's data (a list for repeated names)."""
+    data: dict[str, list[str]] = {}
+    for name, value in fields:
+        data.setdefault(name, []).append(value)
+    return data

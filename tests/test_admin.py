@@ -213,59 +213,6 @@ class TestDepartmentFormErrors:
         url = reverse("admin:doctors_department_change", args=[department.pk])
         return client.post(url, data)
 
-    def test_two_heads_in_one_department_is_a_row_error(self, staff_client):
-        department = DepartmentFactory()
-        a, b = DoctorFactory.create_batch(2)
-        data = department_form(
-            department,
-            rows=[
-                membership_row(other=a.pk, side="doctor", role="head"),
-                membership_row(other=b.pk, side="doctor", role="head"),
-            ],
-        )
-        response = self.post(staff_client, department, data)
-        assert response.status_code == 200
-        assert "only one head" in str(
-            response.context["inline_admin_formsets"][0].formset.errors
-        )
-        assert not Membership.objects.exists()
-
-    def test_head_can_be_handed_over_in_one_save(self, staff_client):
-        department = DepartmentFactory()
-        old_head = MembershipFactory(department=department, role=Membership.Role.HEAD)
-        member = MembershipFactory(department=department)
-        # The new head's row comes first on the page: saving in page order would
-        # briefly give the department two heads.
-        data = department_form(
-            department,
-            rows=[
-                membership_row(
-                    member, other=member.doctor_id, side="doctor", role="head"
-                ),
-                membership_row(old_head, other=old_head.doctor_id, side="doctor"),
-            ],
-        )
-        response = self.post(staff_client, department, data)
-        assert response.status_code == 302, response.context and str(
-            response.context["inline_admin_formsets"][0].formset.errors
-        )
-        head = Membership.objects.get(department=department, role=Membership.Role.HEAD)
-        assert head.pk == member.pk
-
-    def test_primary_elsewhere_is_a_row_error(self, staff_client):
-        department, elsewhere = DepartmentFactory.create_batch(2)
-        doctor = DoctorFactory()
-        MembershipFactory(doctor=doctor, department=elsewhere, is_primary=True)
-        data = department_form(
-            department,
-            rows=[membership_row(other=doctor.pk, side="doctor", is_primary=True)],
-        )
-        response = self.post(staff_client, department, data)
-        assert response.status_code == 200
-        assert "already has a primary department" in str(
-            response.context["inline_admin_formsets"][0].formset.errors
-        )
-
     def test_duplicate_code_is_a_field_error(self, staff_client):
         DepartmentFactory(code="CARD")
         department = DepartmentFactory()
@@ -369,3 +316,95 @@ def test_integrity_errors_are_explained_on_this_database(violate, expected):
     with pytest.raises(IntegrityError) as caught, transaction.atomic():
         violate()
     assert explain_integrity_error(caught.value) == expected
+
+
+class TestDoctorSearch:
+    def test_a_license_is_found_by_its_start_only(self, staff_client):
+        DoctorFactory(license_number="AB-1234", last_name="Lee")
+        DoctorFactory(license_number="XAB-1", last_name="Sun")
+        url = reverse("admin:doctors_doctor_changelist")
+        response = staff_client.get(url, {"q": "ab-12"})
+        assert [d.last_name for d in response.context["cl"].result_list] == ["Lee"]
+        response = staff_client.get(url, {"q": "AB-1234"})
+        assert [d.last_name for d in response.context["cl"].result_list] == ["Lee"]
+
+    def test_results_in_name_order(self, staff_client):
+        for first, last in [("Zoe", "Smithers"), ("Al", "Smith"), ("Bo", "Smith")]:
+            DoctorFactory(first_name=first, last_name=last)
+        DoctorFactory(first_name="Smithy", last_name="Aaron")
+        url = reverse("admin:doctors_doctor_changelist")
+        response = staff_client.get(url, {"q": "smith"})
+        names = [
+            (d.last_name, d.first_name) for d in response.context["cl"].result_list
+        ]
+        assert names == [
+            ("Aaron", "Smithy"),
+            ("Smith", "Al"),
+            ("Smith", "Bo"),
+            ("Smithers", "Zoe"),
+        ]
+
+    def test_the_autocomplete_finds_by_name_and_license(self, staff_client):
+        DoctorFactory(first_name="Ada", last_name="Lovelace", license_number="Q-77")
+        DoctorFactory(first_name="Bo", last_name="Sun", license_number="R-1")
+        url = reverse("admin:autocomplete")
+        params = {"app_label": "doctors", "model_name": "membership"}
+        params["field_name"] = "doctor"
+        by_name = staff_client.get(url, {**params, "term": "lovel"}).json()
+        by_license = staff_client.get(url, {**params, "term": "q-7"}).json()
+        assert [r["text"] for r in by_name["results"]] == ["Dr Ada Lovelace"]
+        assert [r["text"] for r in by_license["results"]] == ["Dr Ada Lovelace"]
+
+
+@pytest.mark.parametrize("events", [10, 150])
+def test_feed_queries_do_not_grow_with_events(client, superuser, events):
+    doctors = DoctorFactory.create_batch(3)
+    ActivityEvent.objects.bulk_create(
+        ActivityEvent(
+            source="admin",
+            verb="updated",
+            target_type="doctor",
+            target_id=doctors[index % 3].pk,
+            target_text=str(doctors[index % 3]),
+            actor=superuser,
+            actor_name=superuser.username,
+        )
+        for index in range(events)
+    )
+    client.force_login(superuser)
+    url = reverse("admin:doctors_activityevent_changelist")
+    client.get(url)
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url, {"actor__id__exact": superuser.pk})
+    assert response.status_code == 200
+    assert len(queries) == FEED_QUERIES
+    content = response.content.decode()
+    assert reverse("admin:doctors_doctor_change", args=[doctors[0].pk]) in content
+
+
+FEED_QUERIES = 6
+
+
+def test_feed_search_lists_newest_first(client, superuser):
+    import datetime
+
+    from django.utils import timezone
+
+    now = timezone.now()
+    for days, name in [(3, "Dr Ada Lovelace"), (1, "Dr Ada Lovelace"), (2, "Dr Bo")]:
+        ActivityEvent.objects.create(
+            occurred_at=now - datetime.timedelta(days=days),
+            source="admin",
+            verb="updated",
+            target_type="doctor",
+            target_text=name,
+        )
+    client.force_login(superuser)
+    response = client.get(
+        reverse("admin:doctors_activityevent_changelist"), {"q": "lovelace"}
+    )
+    rows = response.context["cl"].result_list
+    assert [e.occurred_at for e in rows] == sorted(
+        (e.occurred_at for e in rows), reverse=True
+    )
+    assert [e.target_text for e in rows] == ["Dr Ada Lovelace"] * 2

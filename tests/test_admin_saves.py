@@ -97,35 +97,6 @@ def test_changing_and_removing_memberships_from_the_doctor_page(
     ]
 
 
-def test_department_page_adds_removes_and_appoints_a_head(staff_client):
-    department = DepartmentFactory(name="Cardiology")
-    ann = DoctorFactory(first_name="Ann", last_name="Lee")
-    bo = DoctorFactory(first_name="Bo", last_name="Sun")
-    cy = DoctorFactory(first_name="Cy", last_name="Twombly")
-    bo_membership = MembershipFactory(doctor=bo, department=department)
-    cy_membership = MembershipFactory(doctor=cy, department=department)
-    ActivityEvent.objects.all().delete()
-    data = department_form(
-        department,
-        rows=[
-            membership_row(bo_membership, other=bo.pk, side="doctor", delete=True),
-            membership_row(cy_membership, other=cy.pk, side="doctor", role="head"),
-            membership_row(other=ann.pk, side="doctor"),
-        ],
-    )
-    url = reverse("admin:doctors_department_change", args=[department.pk])
-    response = staff_client.post(url, data, follow=True)
-    assert (
-        "Cardiology: added Dr Ann Lee; removed Dr Bo Sun; Dr Cy Twombly is now head."
-        in messages_of(response)
-    )
-    assert membership_events() == [
-        ("membership_added", "Dr Ann Lee", "Cardiology"),
-        ("membership_changed", "Dr Cy Twombly", "Cardiology"),
-        ("membership_removed", "Dr Bo Sun", "Cardiology"),
-    ]
-
-
 def test_no_membership_message_when_memberships_did_not_change(
     staff_client, departments
 ):
@@ -327,3 +298,62 @@ def test_history_pages_list_membership_changes(staff_client, clinic_staff):
         reverse("admin:doctors_department_history", args=[department.pk])
     ).content.decode()
     assert "<td>Dr Jane Roe</td>" in page.split('id="membership_change_history"')[1]
+
+
+def _history_rows(doctor, department, count: int) -> None:
+    Doctor.history.bulk_create(
+        [
+            Doctor.history.model(
+                id=doctor.pk,
+                license_number=doctor.license_number,
+                first_name=f"Jane{index}",
+                last_name=doctor.last_name,
+                email=doctor.email,
+                specialty=doctor.specialty,
+                is_active=True,
+                created_at=doctor.created_at,
+                history_date=doctor.created_at,
+                history_type="~",
+            )
+            for index in range(count)
+        ]
+    )
+    ActivityEvent.objects.bulk_create(
+        ActivityEvent(
+            source="admin",
+            verb="membership_changed",
+            target_type="doctor",
+            target_id=doctor.pk,
+            target_text=str(doctor),
+            department_id=department.pk,
+            department_text=str(department),
+            changes={"joined_on": ["2024-01-01", f"2024-01-{index % 28 + 1:02d}"]},
+        )
+        for index in range(count)
+    )
+
+
+@pytest.mark.parametrize("rows", [30, 250])
+def test_history_pages_are_paginated(staff_client, rows):
+    """Both the record's history and its membership changes come 100 at a
+    time, with the same queries however many there are."""
+    department = DepartmentFactory(name="Cardiology")
+    doctor = DoctorFactory(first_name="Jane", last_name="Roe")
+    _history_rows(doctor, department, rows)
+    url = reverse("admin:doctors_doctor_history", args=[doctor.pk])
+    staff_client.get(url)
+    with CaptureQueriesContext(connection) as queries:
+        response = staff_client.get(url)
+    assert len(queries) == HISTORY_PAGE_QUERIES
+    assert len(response.context["page_obj"].object_list) == min(rows + 1, 100)
+    assert len(response.context["membership_events"]) == min(rows, 100)
+    last = staff_client.get(f"{url}?events_page=3")
+    assert len(last.context["membership_events"]) == (50 if rows == 250 else 30)
+    department_page = staff_client.get(
+        reverse("admin:doctors_department_history", args=[department.pk])
+    )
+    assert len(department_page.context["membership_events"]) == min(rows, 100)
+
+
+# The doctor's page includes the membership timeline and its department names.
+HISTORY_PAGE_QUERIES = 11

@@ -1,8 +1,9 @@
 """The clinic's admin: one module per page family.
 
 - doctor.py, department.py: the two record pages and their lists
-- memberships.py: the membership inlines, their validation, History rows and
-  the message after a save
+- members.py: the membership list, a department's member management
+- memberships.py: the doctor page's membership inline, its validation, History
+  rows and the message after a save
 - forms.py: the record forms, with optimistic locking
 - integrity.py: constraint violations told as messages
 - filters.py: list filters
@@ -17,6 +18,7 @@ from .department import DepartmentAdmin
 from .doctor import DoctorAdmin
 from .feed import ActivityEventAdmin
 from .integrity import ConstraintSafeAdminMixin, explain_integrity_error
+from .members import MembershipAdmin
 from .memberships import MembershipFormSet
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "DepartmentAdmin",
     "DoctorAdmin",
     "ImportRunAdmin",
+    "MembershipAdmin",
     "MembershipFormSet",
     "explain_integrity_error",
 ]

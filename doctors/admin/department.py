@@ -5,6 +5,8 @@ from django.db.models import (
     Prefetch,
     Subquery,
 )
+from django.urls import reverse
+from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from ..importing.runner import DEPARTMENTS
@@ -13,8 +15,8 @@ from .changesets import ChangeReasonMixin
 from .csv_io import CsvImportExportMixin
 from .forms import DepartmentAdminForm
 from .integrity import ConstraintSafeAdminMixin
+from .members import MembershipAdmin
 from .memberships import (
-    DepartmentMemberInline,
     MembershipHistoryMixin,
     MembershipMessagesMixin,
 )
@@ -41,17 +43,28 @@ class DepartmentAdmin(
     list_display_links = ["code", "name"]
     list_filter = ["is_active"]
     search_fields = ["code", "name"]
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = ["members", "head_of_department", "created_at", "updated_at"]
     fields = [
         "code",
         "name",
         "description",
         "is_active",
+        "members",
+        "head_of_department",
         "created_at",
         "updated_at",
         "version",
     ]
-    inlines = [DepartmentMemberInline]
+    # The members are not form rows here: a department may have thousands. The
+    # page shows their number and the head and links to the member list
+    # (MembershipAdmin scoped to the department), so opening and saving it
+    # cost the same whatever its size.
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if obj is None:
+            return [f for f in fields if f not in ("members", "head_of_department")]
+        return fields
 
     def get_queryset(self, request):
         # Member counts come from a subquery in the same query as the departments
@@ -81,3 +94,26 @@ class DepartmentAdmin(
     @admin.display(description="head")
     def head(self, department):
         return department.heads[0].doctor.full_name if department.heads else "—"
+
+    # The change page reads both from the annotated queryset that fetched the
+    # department: no query of its own.
+    @admin.display(description="members")
+    def members(self, department):
+        total = department.member_total or 0
+        return format_html(
+            '{} {} · <a href="{}" class="manage-members">Manage members</a>',
+            f"{total:,}",
+            "member" if total == 1 else "members",
+            MembershipAdmin.members_url(department),
+        )
+
+    @admin.display(description="head of department")
+    def head_of_department(self, department):
+        if not department.heads:
+            return "—"
+        doctor = department.heads[0].doctor
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:doctors_doctor_change", args=[doctor.pk]),
+            doctor.full_name,
+        )

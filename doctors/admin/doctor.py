@@ -1,8 +1,13 @@
 from django.contrib import admin, messages
-from django.db.models import Prefetch
+from django.contrib.admin.views.main import ChangeList
+from django.db.models import Prefetch, Value
+from django.db.models.functions import Concat
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
+from ..concurrency import DOCTOR_INLINE_LIMIT
 from ..importing.runner import DOCTORS
 from ..models import Doctor, Membership
 from ..services import set_doctors_active
@@ -17,6 +22,21 @@ from .memberships import (
     MembershipMessagesMixin,
 )
 from .timetravel import TimeTravelAdminMixin
+
+
+class DoctorChangeList(ChangeList):
+    def get_queryset(self, request, exclude_parameters=None):
+        # One query fetches every listed doctor's memberships with their
+        # departments, so the two department columns cost nothing per row. Only
+        # the list needs them: the change page must not load every membership.
+        memberships = Membership.objects.select_related("department").order_by(
+            "-is_primary", "department__name"
+        )
+        return (
+            super()
+            .get_queryset(request, exclude_parameters)
+            .prefetch_related(Prefetch("memberships", queryset=memberships))
+        )
 
 
 @admin.register(Doctor)
@@ -43,31 +63,69 @@ class DoctorAdmin(
     ]
     list_display_links = ["display_name", "license_number"]
     list_filter = ["specialty", DepartmentListFilter, "is_active"]
-    search_fields = ["last_name", "first_name", "email", "license_number"]
-    readonly_fields = ["created_at", "updated_at"]
+    search_fields = ["last_name", "first_name", "email", "^license_number"]
+    search_help_text = "A name or an email, or the start of a license number."
+    readonly_fields = ["memberships_link", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["license_number", "first_name", "last_name", "specialty"]}),
         ("Contact", {"fields": ["email", "phone"]}),
         ("Status", {"fields": ["is_active", "created_at", "updated_at", "version"]}),
     ]
     inlines = [MembershipInline]
+
+    def get_inlines(self, request, obj):
+        # Up to DOCTOR_INLINE_LIMIT memberships are edited on the page; a doctor
+        # with more has them managed on the membership list, like a department.
+        if obj is not None and self._many_memberships(obj):
+            return []
+        return super().get_inlines(request, obj)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None and self._many_memberships(obj):
+            return [*fieldsets, ("Departments", {"fields": ["memberships_link"]})]
+        return fieldsets
+
+    @staticmethod
+    def _many_memberships(doctor) -> bool:
+        if not hasattr(doctor, "_membership_total"):
+            doctor._membership_total = Membership.objects.filter(doctor_id=doctor.pk)[
+                : DOCTOR_INLINE_LIMIT + 1
+            ].count()
+        return doctor._membership_total > DOCTOR_INLINE_LIMIT
+
+    @admin.display(description="memberships")
+    def memberships_link(self, doctor):
+        total = Membership.objects.filter(doctor_id=doctor.pk).count()
+        return format_html(
+            '{} departments · <a href="{}?doctor={}">Manage memberships</a>',
+            f"{total:,}",
+            reverse("admin:doctors_membership_changelist"),
+            doctor.pk,
+        )
+
     actions = ["activate", "deactivate"]
     list_per_page = 100
     # The unfiltered total is a second COUNT over every doctor on each filtered
     # page; "Show all" is enough there.
     show_full_result_count = False
 
-    def get_queryset(self, request):
-        # One query fetches every listed doctor's memberships with their
-        # departments, so the two department columns cost nothing per row.
-        memberships = Membership.objects.select_related("department").order_by(
-            "-is_primary", "department__name"
-        )
-        return (
-            super()
-            .get_queryset(request)
-            .prefetch_related(Prefetch("memberships", queryset=memberships))
-        )
+    def get_changelist(self, request, **kwargs):
+        return DoctorChangeList
+
+    def get_ordering(self, request):
+        # Searching (the list and the autocomplete): results by name, sorted
+        # after the trigram indexes found them. Ordered by the plain columns,
+        # PostgreSQL would rather walk the name index and test every doctor up
+        # to the hundredth match, which for a name late in the alphabet is most
+        # of them (70 ms instead of under 1 ms at 100k doctors).
+        if len(request.GET.get("q", request.GET.get("term", "")).strip()) >= 3:
+            return [
+                Concat("last_name", Value("")).asc(),
+                Concat("first_name", Value("")).asc(),
+                "id",
+            ]
+        return super().get_ordering(request)
 
     @admin.display(description="name", ordering="last_name")
     def display_name(self, doctor):

@@ -1,18 +1,17 @@
 from django.contrib import admin
-from django.db.models import (
-    Exists,
-    OuterRef,
-)
 
 from ..models import Department, Membership
 
 
 class DepartmentListFilter(admin.SimpleListFilter):
-    """Doctors in one department, filtered with EXISTS.
+    """Doctors in one department: id IN (the department's members).
 
     Django's own filter on a many-to-many field joins the memberships and then
-    needs SELECT DISTINCT, which at 100k doctors is about twice as slow. The
-    parameter keeps Django's name, so links built for the default filter work.
+    needs SELECT DISTINCT, which at 100k doctors is about twice as slow. An
+    EXISTS per doctor plans the same as IN on PostgreSQL (a hash join), but
+    SQLite runs it once per doctor (ten times slower at 100k doctors); IN reads
+    the department's index once. The parameter keeps Django's name, so links
+    built for the default filter work.
     """
 
     title = "department"
@@ -29,9 +28,7 @@ class DepartmentListFilter(admin.SimpleListFilter):
         except ValueError:
             return queryset.none()
         return queryset.filter(
-            Exists(
-                Membership.objects.filter(
-                    doctor=OuterRef("pk"), department_id=department_id
-                )
+            pk__in=Membership.objects.filter(department_id=department_id).values(
+                "doctor_id"
             )
         )

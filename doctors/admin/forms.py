@@ -4,7 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from .. import concurrency
-from ..models import Department, Doctor
+from ..models import Department, Doctor, Membership
 
 
 class VersionedAdminForm(forms.ModelForm):
@@ -122,3 +122,12 @@ class DepartmentAdminForm(VersionedAdminForm):
     class Meta:
         model = Department
         fields = ["code", "name", "description", "is_active"]
+
+
+class MembershipAdminForm(VersionedAdminForm):
+    """One membership on its own page; a second head or primary department is
+    a form error (the model's constraints, validated)."""
+
+    class Meta:
+        model = Membership
+        fields = ["doctor", "department", "role", "joined_on", "is_primary"]

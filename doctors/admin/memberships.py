@@ -4,6 +4,7 @@ safe save order, the History page rows and the message after a save."""
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.db.models import (
     Q,
 )
@@ -153,26 +154,13 @@ class MembershipInline(admin.TabularInline):
         return super().get_queryset(request).select_related("department")
 
 
-class DepartmentMemberInline(MembershipInline):
-    fields = ["doctor", "role", "joined_on", "is_primary"]
-    autocomplete_fields = ["doctor"]
-    verbose_name = "member"
-    verbose_name_plural = "members"
-
-    def get_queryset(self, request):
-        return (
-            super(MembershipInline, self)
-            .get_queryset(request)
-            .select_related("doctor")
-            .order_by("doctor__last_name", "doctor__first_name")
-        )
-
-
 class MembershipHistoryMixin:
-    """The History page also lists the object's membership changes, from the feed."""
+    """The History page also lists the object's membership changes, from the
+    feed, a page at a time (an object may have a hundred thousand)."""
 
     object_history_template = "admin/doctors/object_history.html"
-    membership_history_limit = 200
+    membership_history_per_page = 100
+    membership_page_var = "events_page"
 
     def history_view(self, request, object_id, extra_context=None):
         if self.model is Doctor:
@@ -183,18 +171,21 @@ class MembershipHistoryMixin:
         change_set_id = chosen_change_set(request)
         if change_set_id is not None:
             events = events.filter(change_set_id=change_set_id)
-        events = list(
-            events.order_by("-occurred_at", "-id")[: self.membership_history_limit]
-        )
-        for event in events:
+        events = events.order_by("-occurred_at", "-id")
+        paginator = Paginator(events, self.membership_history_per_page)
+        page = paginator.get_page(request.GET.get(self.membership_page_var))
+        for event in page.object_list:
             event.details = activity.describe_membership_change(event)
         return super().history_view(
             request,
             object_id,
             extra_context={
                 **(extra_context or {}),
-                "membership_events": events,
+                "membership_events": page.object_list,
                 "change_set_id": change_set_id,
+                "membership_page": page,
+                "membership_page_range": paginator.get_elided_page_range(page.number),
+                "membership_page_var": self.membership_page_var,
             },
         )
 

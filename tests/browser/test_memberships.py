@@ -1,5 +1,8 @@
 """Journeys through department memberships: the inline rows with the autocomplete
-widget on the doctor and department pages, and the messages saying what changed."""
+widget on the doctor page, a department's member list, and the messages saying
+what changed."""
+
+import re
 
 import pytest
 from playwright.sync_api import expect
@@ -71,56 +74,114 @@ def test_staff_log_in_and_create_a_doctor_in_two_departments(page):
     ]
 
 
-def test_staff_remove_a_doctor_from_a_department_and_name_a_new_head(
-    page_as, clinic_staff
-):
-    """On a department page, staff take the head out of the department and make
-    another member head in one save; the message says both, the activity feed
-    lists the removal under the doctor's name, and so does her History page."""
+def test_staff_manage_the_members_of_a_large_department(page_as, clinic_staff):
+    """Clinic staff open a department of 500 members, find a doctor by name on
+    its member list and make her head, remove another, add two doctors at once
+    with the autocomplete, and read the messages, the feed and the History."""
     cardiology = DepartmentFactory(code="CARD", name="Cardiology")
+    many = Doctor.objects.bulk_create(
+        Doctor(
+            license_number=f"MANY-{n:05d}",
+            first_name=f"Member{n:03d}",
+            last_name=f"Many{n:03d}",
+            email=f"member{n}@clinic.test",
+            specialty="cardiology",
+        )
+        for n in range(496)
+    )
+    Membership.objects.bulk_create(
+        Membership(doctor=doctor, department=cardiology) for doctor in many
+    )
     ada = DoctorFactory(first_name="Ada", last_name="Lovelace")
     grace = DoctorFactory(first_name="Grace", last_name="Hopper")
     MembershipFactory(doctor=ada, department=cardiology, role=Membership.Role.HEAD)
     MembershipFactory(doctor=grace, department=cardiology)
+    MembershipFactory(doctor=DoctorFactory(last_name="Babbage"), department=cardiology)
+    MembershipFactory(doctor=DoctorFactory(last_name="Curie"), department=cardiology)
+    DoctorFactory(first_name="Alan", last_name="Turing")
+    DoctorFactory(first_name="Katherine", last_name="Johnson")
+    ActivityEvent.objects.all().delete()  # the set-up's own events
 
     page = page_as(clinic_staff)
     open_admin(page, "admin:doctors_department_change", cardiology.pk)
-    form = ChangeForm(page)
-    form.inline_row("Dr Ada Lovelace").mark_for_deletion()
-    form.inline_row("Dr Grace Hopper").choose("role", "Head of department")
-    form.save()
+    expect(page.locator(".field-members")).to_contain_text("500 members")
+    expect(page.locator(".field-head_of_department")).to_contain_text("Dr Ada Lovelace")
+    with page.expect_navigation():
+        page.get_by_role("link", name="Manage members").click()
+    expect(page.get_by_role("heading", name="Members of Cardiology")).to_be_visible()
+    expect(changelist_rows(page)).to_have_count(50)
 
-    expect_message(
-        page, "Cardiology: removed Dr Ada Lovelace; Dr Grace Hopper is now head."
+    # Find Grace by name and make her head: Ada becomes a member.
+    search_changelist(page, "Hopper")
+    run_action(
+        page,
+        "Hopper",
+        "Make head of the department (the current head becomes a member)",
     )
-    expect(
-        changelist_rows(page).filter(has_text="Cardiology").locator("td.field-head")
-    ).to_have_text("Dr Grace Hopper")
+    expect_message(
+        page,
+        "Cardiology: Dr Grace Hopper is now head; Dr Ada Lovelace is no longer head.",
+    )
+    # Take Ada out of the department.
+    search_changelist(page, "Lovelace")
+    run_action(page, "Lovelace", "Remove selected doctors from the department")
+    expect_message(page, "Cardiology: removed Dr Ada Lovelace.")
 
-    # Ada's history of memberships: the feed, searched for her name.
+    # Two doctors at once, picked in the autocomplete.
+    adding = page.locator("#add-doctors-form")
+    pick_autocomplete_many(page, adding, "Turi", "Dr Alan Turing")
+    pick_autocomplete_many(page, adding, "Johns", "Dr Katherine Johnson")
+    with page.expect_navigation():
+        adding.get_by_role("button", name="Add doctors").click()
+    expect_message(page, "Cardiology: added Dr Katherine Johnson, Dr Alan Turing.")
+    expect(page.locator(".field-members")).to_have_count(0)
+
+    # The feed lists every change under the doctor's name.
     with page.expect_navigation():
         page.locator("#nav-sidebar").get_by_role("link", name="Activity events").click()
-    search_changelist(page, "Lovelace")
-    removal = changelist_rows(page).filter(has_text="Removed from department")
-    expect(removal).to_have_count(1)
-    expect(removal.locator("td.field-target_link")).to_have_text("Dr Ada Lovelace")
-    expect(removal.locator("td.field-department_text")).to_have_text("Cardiology")
-    expect(removal.locator("td.field-actor_name")).to_have_text(clinic_staff.username)
-    # Her own page no longer lists the department...
-    with page.expect_navigation():
-        removal.get_by_role("link", name="Dr Ada Lovelace").click()
-    expect(page.locator("tr.form-row.has_original")).to_have_count(0)
-    # ...and her History page shows the change, with who made it.
-    with page.expect_navigation():
-        page.get_by_role("link", name="History").click()
-    change = page.locator("#membership_change_history tbody tr").first
-    expect(change).to_contain_text("Removed from department")
-    expect(change).to_contain_text("Cardiology")
-    expect(change).to_contain_text(clinic_staff.username)
+    search_changelist(page, "Cardiology")
+    rows = changelist_rows(page)
+    expect(rows.filter(has_text="Added to department")).to_have_count(2)
+    expect(rows.filter(has_text="Removed from department")).to_have_count(1)
+    expect(rows.filter(has_text="Membership changed")).to_have_count(2)
+    expect(
+        rows.filter(has_text="Removed from department").locator("td.field-actor_name")
+    ).to_have_text(clinic_staff.username)
 
-    assert list(cardiology.memberships.values_list("doctor__last_name", "role")) == [
-        ("Hopper", Membership.Role.HEAD)
-    ]
-    assert ActivityEvent.objects.filter(
-        verb=ActivityEvent.Verb.MEMBERSHIP_REMOVED, target_id=ada.pk
-    ).exists()
+    # The department's History page shows them too.
+    open_admin(page, "admin:doctors_department_history", cardiology.pk)
+    history = page.locator("#membership_change_history tbody tr")
+    expect(history).to_have_count(5)
+    expect(history.first).to_contain_text("Added to department")
+    expect(history.filter(has_text="Lovelace").first).to_contain_text(
+        clinic_staff.username
+    )
+
+    assert cardiology.memberships.count() == 501
+    head = cardiology.memberships.get(role=Membership.Role.HEAD)
+    assert head.doctor_id == grace.pk
+    assert not cardiology.memberships.filter(doctor=ada).exists()
+    assert ActivityEvent.objects.filter(verb__startswith="membership_").count() == 5
+
+
+def run_action(page, row_text: str, action: str) -> None:
+    """Tick the row showing `row_text`, choose the action and run it."""
+    row = changelist_rows(page).filter(has_text=row_text)
+    expect(row).to_have_count(1)
+    row.locator("input.action-select").check()
+    page.locator("select[name=action]").first.select_option(label=action)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Run").first.click()
+
+
+def pick_autocomplete_many(page, form, search: str, option: str) -> None:
+    """Type into a multiple autocomplete and pick one of the suggestions."""
+    form.locator(".select2-selection").click()
+    page.locator(".select2-container--open .select2-search__field").fill(search)
+    choice = page.locator(
+        ".select2-container--open .select2-results__option",
+        has_text=re.compile(rf"^{re.escape(option)}$"),
+    )
+    expect(choice).to_have_count(1)
+    choice.click()
+    expect(form.locator(".select2-selection__choice", has_text=option)).to_have_count(1)

@@ -1,0 +1,654 @@
+"""Member management (doctors/admin/members.py): department page, member list."""
+
+import datetime
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from doctors import concurrency, dashboard
+from doctors.admin.members import ROW_VERSION
+from doctors.models import ActivityEvent, Doctor, Membership
+from tests.admin_forms import as_post_data, submitted_fields
+from tests.factories import DepartmentFactory, DoctorFactory, MembershipFactory
+
+pytestmark = pytest.mark.django_db
+
+LIST_URL = reverse("admin:doctors_membership_changelist")
+ADD_URL = reverse("admin:doctors_membership_add_doctors")
+
+
+def messages_of(response) -> list[str]:
+    return [str(message) for message in response.context["messages"]]
+
+
+def membership_events():
+    return sorted(
+        (e.verb, e.target_text, e.department_text)
+        for e in ActivityEvent.objects.filter(verb__startswith="membership_")
+    )
+
+
+def history_count() -> int:
+    return Membership.history.count()
+
+
+def members_url(department, **params) -> str:
+    query = "&".join(
+        f"{k}={v}" for k, v in {"department": department.pk, **params}.items()
+    )
+    return f"{LIST_URL}?{query}"
+
+
+def department_with_members(count: int, *, name="Cardiology"):
+    department = DepartmentFactory(name=name)
+    doctors = Doctor.objects.bulk_create(
+        Doctor(
+            license_number=f"LIC-{name[:3]}-{index:05d}",
+            first_name=f"First{index:05d}",
+            last_name=f"Last{index:05d}",
+            email=f"{name[:3]}{index}@clinic.test",
+            specialty="cardiology",
+        )
+        for index in range(count)
+    )
+    Membership.objects.bulk_create(
+        Membership(doctor=doctor, department=department) for doctor in doctors
+    )
+    return department
+
+
+def row_post(membership: Membership, **changes) -> dict:
+    """The member list's form as sent after editing one row (the only one posted)."""
+    values = {
+        "role": membership.role,
+        "is_primary": membership.is_primary,
+        "joined_on": membership.joined_on.isoformat(),
+        **changes,
+    }
+    data = {
+        "form-TOTAL_FORMS": "1",
+        "form-INITIAL_FORMS": "1",
+        "form-MIN_NUM_FORMS": "0",
+        "form-MAX_NUM_FORMS": "1000",
+        "form-0-id": str(membership.pk),
+        "form-0-role": values["role"],
+        "form-0-joined_on": values["joined_on"],
+        # The value shown when the page was opened (joined_on has a callable
+        # default, so Django sends it back to tell whether it was edited).
+        "initial-form-0-joined_on": membership.joined_on.isoformat(),
+        ROW_VERSION.format(membership.pk): concurrency.version_of(membership),
+        "_save": "Save",
+    }
+    if values["is_primary"]:
+        data["form-0-is_primary"] = "on"
+    return data
+
+
+def rows_post(*rows: tuple[Membership, dict]) -> dict:
+    data = {
+        "form-TOTAL_FORMS": str(len(rows)),
+        "form-INITIAL_FORMS": str(len(rows)),
+        "form-MIN_NUM_FORMS": "0",
+        "form-MAX_NUM_FORMS": "1000",
+        "_save": "Save",
+    }
+    for index, (membership, changes) in enumerate(rows):
+        one = row_post(membership, **changes)
+        for key, value in one.items():
+            if "-0-" in key or key.startswith("row-version"):
+                data[key.replace("form-0-", f"form-{index}-")] = value
+    return data
+
+
+class TestDepartmentPage:
+    def test_shows_count_head_and_a_link_instead_of_member_rows(self, staff_client):
+        department = department_with_members(3)
+        head = DoctorFactory(first_name="Grace", last_name="Hopper")
+        MembershipFactory(department=department, doctor=head, role="head")
+        url = reverse("admin:doctors_department_change", args=[department.pk])
+        content = staff_client.get(url).content.decode()
+        assert "4 members" in content
+        assert members_url(department).replace("&", "&amp;") in content or (
+            f"?department={department.pk}" in content
+        )
+        assert "Dr Grace Hopper" in content
+        assert "memberships-TOTAL_FORMS" not in content
+        assert "Last00001" not in content
+
+    @pytest.mark.parametrize("members", [5, 300])
+    def test_open_and_save_cost_the_same_whatever_the_size(self, staff_client, members):
+        department = department_with_members(members)
+        url = reverse("admin:doctors_department_change", args=[department.pk])
+        with CaptureQueriesContext(connection) as opened:
+            page = staff_client.get(url)
+        assert page.status_code == 200
+        data = as_post_data(submitted_fields(page.content.decode(), "department_form"))
+        data["description"] = [f"Now with {members} members"]
+        with CaptureQueriesContext(connection) as saved:
+            response = staff_client.post(url, data)
+        assert response.status_code == 302
+        # Same numbers for 5 and 300 members.
+        assert (len(opened), len(saved)) == (DEPARTMENT_OPEN, DEPARTMENT_SAVE)
+
+    def test_a_500_member_department_saves_at_django_default_limits(
+        self, staff_client, settings
+    ):
+        assert settings.DATA_UPLOAD_MAX_NUMBER_FIELDS == 1000
+        department = department_with_members(500)
+        url = reverse("admin:doctors_department_change", args=[department.pk])
+        page = staff_client.get(url)
+        fields = submitted_fields(page.content.decode(), "department_form")
+        data = as_post_data(fields)
+        data["description"] = ["Heart & vessels"]
+        response = staff_client.post(url, data)
+        assert response.status_code == 302
+        department.refresh_from_db()
+        assert department.description == "Heart & vessels"
+        assert Membership.objects.filter(department=department).count() == 500
+
+
+# Queries to open / save a department page, whatever its number of members.
+DEPARTMENT_OPEN = 7
+# The save includes opening and closing the request's change-set.
+DEPARTMENT_SAVE = 17
+
+
+class TestMemberList:
+    @pytest.mark.parametrize("members", [20, 300])
+    def test_a_page_costs_the_same_whatever_the_size(self, staff_client, members):
+        department = department_with_members(members)
+        with CaptureQueriesContext(connection) as queries:
+            response = staff_client.get(members_url(department))
+        assert response.status_code == 200
+        assert len(queries) == MEMBER_LIST_QUERIES
+        # At most a page of rows: about six POST fields each, far below 1000.
+        assert len(response.context["cl"].result_list) == min(members, 50)
+
+    def test_search_by_name_and_license_prefix(self, staff_client):
+        department = department_with_members(30)
+        response = staff_client.get(members_url(department, q="Last00012"))
+        assert [m.doctor.last_name for m in response.context["cl"].result_list] == [
+            "Last00012"
+        ]
+        response = staff_client.get(members_url(department, q="lic-car-0001"))
+        names = [m.doctor.last_name for m in response.context["cl"].result_list]
+        assert names == [f"Last{n:05d}" for n in range(10, 20)]
+        # A license is matched from its start only.
+        response = staff_client.get(members_url(department, q="car-0001"))
+        assert list(response.context["cl"].result_list) == []
+
+    def test_filters_role_primary_and_active(self, staff_client):
+        department = department_with_members(5)
+        first, second, *_ = Membership.objects.filter(department=department).order_by(
+            "doctor__last_name"
+        )
+        first.role = "head"
+        first.save()
+        second.is_primary = True
+        second.save()
+        Doctor.objects.filter(pk=second.doctor_id).update(is_active=False)
+
+        def listed(**params):
+            response = staff_client.get(members_url(department, **params))
+            return [m.pk for m in response.context["cl"].result_list]
+
+        assert listed(role="head") == [first.pk]
+        assert listed(is_primary__exact="1") == [second.pk]
+        assert listed(doctor__is_active__exact="0") == [second.pk]
+        assert len(listed(o="-2")) == 5
+
+    def test_managers_see_the_list_but_cannot_edit(self, client, manager):
+        department = department_with_members(3)
+        client.force_login(manager)
+        response = client.get(members_url(department))
+        assert response.status_code == 200
+        assert 'name="form-0-role"' not in response.content.decode()
+        assert 'id="add-doctors-form"' not in response.content.decode()
+
+
+MEMBER_LIST_QUERIES = 8
+
+
+class TestEditsInTheList:
+    def test_changing_joined_on_is_one_event_one_history_row_one_message(
+        self, staff_client
+    ):
+        department = DepartmentFactory(name="Cardiology")
+        membership = MembershipFactory(
+            department=department,
+            doctor=DoctorFactory(first_name="Ann", last_name="Lee"),
+        )
+        ActivityEvent.objects.all().delete()
+        before = history_count()
+        response = staff_client.post(
+            members_url(department),
+            row_post(membership, joined_on="2020-02-02"),
+            follow=True,
+        )
+        assert messages_of(response) == [
+            "Cardiology: joining date changed for Dr Ann Lee."
+        ]
+        assert membership_events() == [
+            ("membership_changed", "Dr Ann Lee", "Cardiology")
+        ]
+        assert history_count() == before + 1
+        membership.refresh_from_db()
+        assert membership.joined_on == datetime.date(2020, 2, 2)
+
+    def test_a_second_head_is_a_row_error(self, staff_client):
+        department = DepartmentFactory(name="Cardiology")
+        MembershipFactory(
+            department=department,
+            role="head",
+            doctor=DoctorFactory(first_name="Old", last_name="Head"),
+        )
+        member = MembershipFactory(department=department)
+        response = staff_client.post(
+            members_url(department), row_post(member, role="head")
+        )
+        assert response.status_code == 200
+        errors = str(response.context["cl"].formset.errors)
+        assert "Cardiology already has a head: Dr Old Head." in errors
+        member.refresh_from_db()
+        assert member.role == "member"
+
+    def test_two_heads_in_one_save_is_a_row_error(self, staff_client):
+        department = DepartmentFactory(name="Cardiology")
+        a, b = MembershipFactory.create_batch(2, department=department)
+        response = staff_client.post(
+            members_url(department),
+            rows_post((a, {"role": "head"}), (b, {"role": "head"})),
+        )
+        assert response.status_code == 200
+        assert "Cardiology can have only one head." in str(
+            response.context["cl"].formset.errors
+        )
+        assert not Membership.objects.filter(role="head").exists()
+
+    def test_head_handed_over_in_one_save(self, staff_client):
+        department = DepartmentFactory(name="Cardiology")
+        old = MembershipFactory(
+            department=department,
+            role="head",
+            doctor=DoctorFactory(first_name="Old", last_name="Head"),
+        )
+        new = MembershipFactory(
+            department=department,
+            doctor=DoctorFactory(first_name="New", last_name="Head"),
+        )
+        # The new head's row comes first: saving in page order would briefly
+        # give the department two heads.
+        response = staff_client.post(
+            members_url(department),
+            rows_post((new, {"role": "head"}), (old, {"role": "member"})),
+            follow=True,
+        )
+        assert messages_of(response) == [
+            "Cardiology: Dr New Head is now head; Dr Old Head is no longer head."
+        ]
+        assert Membership.objects.get(role="head").pk == new.pk
+
+    def test_primary_elsewhere_is_a_row_error(self, staff_client):
+        department, elsewhere = DepartmentFactory.create_batch(2)
+        doctor = DoctorFactory(first_name="Ann", last_name="Lee")
+        MembershipFactory(doctor=doctor, department=elsewhere, is_primary=True)
+        membership = MembershipFactory(doctor=doctor, department=department)
+        response = staff_client.post(
+            members_url(department), row_post(membership, is_primary=True)
+        )
+        assert response.status_code == 200
+        assert f"Dr Ann Lee already has a primary department: {elsewhere}." in str(
+            response.context["cl"].formset.errors
+        )
+
+    def test_a_row_changed_since_the_page_was_opened_is_not_overwritten(
+        self, staff_client
+    ):
+        department = DepartmentFactory(name="Cardiology")
+        membership = MembershipFactory(
+            department=department,
+            doctor=DoctorFactory(first_name="Ann", last_name="Lee"),
+        )
+        opened = row_post(membership, joined_on="2020-02-02")
+        membership.is_primary = True  # someone else, meanwhile
+        membership.save()
+        response = staff_client.post(members_url(department), opened)
+        assert response.status_code == 200
+        assert "was changed by a system process at" in str(
+            response.context["cl"].formset.errors
+        )
+        # The row shows what is stored now, so saving again cannot undo it.
+        row = response.context["cl"].formset.forms[0]
+        assert row["is_primary"].value() is True
+        assert row["joined_on"].value() == str(membership.joined_on)
+        membership.refresh_from_db()
+        assert (membership.is_primary, membership.joined_on) == (
+            True,
+            Membership._meta.get_field("joined_on").default(),
+        )
+
+    def test_the_list_as_a_browser_sends_it_saves_a_page_of_rows(self, staff_client):
+        department = department_with_members(150)
+        url = members_url(department)
+        page = staff_client.get(url)
+        fields = submitted_fields(page.content.decode(), "changelist-form")
+        assert len(fields) < 1000
+        data = as_post_data(fields)
+        data["form-3-joined_on"] = ["2019-09-09"]
+        data["_save"] = ["Save"]
+        response = staff_client.post(url, data, follow=True)
+        assert response.status_code == 200
+        (message,) = messages_of(response)
+        assert message.startswith("Cardiology: joining date changed for Dr First")
+        assert Membership.objects.filter(joined_on="2019-09-09").count() == 1
+
+
+class TestActions:
+    def post_action(self, client, department, action, memberships, **extra):
+        data = {
+            "action": action,
+            "_selected_action": [m.pk for m in memberships],
+            "index": "0",
+            **extra,
+        }
+        return client.post(members_url(department), data, follow=True)
+
+    def test_remove_selected(self, staff_client):
+        department = DepartmentFactory(name="Cardiology")
+        ann = MembershipFactory(
+            department=department,
+            doctor=DoctorFactory(first_name="Ann", last_name="Lee"),
+        )
+        bo = MembershipFactory(
+            department=department,
+            doctor=DoctorFactory(first_name="Bo", last_name="Sun"),
+        )
+        kept = MembershipFactory(department=department)
+        ActivityEvent.objects.all().delete()
+        before = history_count()
+        response = self.post_action(
+            staff_client, department, "remove_selected", [ann, bo]
+        )
+        assert messages_of(response) == ["Cardiology: removed Dr Ann Lee, Dr Bo Sun."]
+        assert membership_events() == [
+            ("membership_removed", "Dr Ann Lee", "Cardiology"),
+            ("membership_removed", "Dr Bo Sun", "Cardiology"),
+        ]
+        assert history_count() == before + 2
+        assert list(Membership.objects.all()) == [kept]
+
+    def test_make_head_hands_over(self, staff_client):
+        department = DepartmentFactory(name="Cardiology")
+        MembershipFactory(
+            department=department,
+            role="head",
+            doctor=DoctorFactory(first_name="Old", last_name="Head"),
+        )
+        new = MembershipFactory(
+            department=department,
+            doctor=DoctorFactory(first_name="New", last_name="Head"),
+        )
+        ActivityEvent.objects.all().delete()
+        response = self.post_action(staff_client, department, "make_head", [new])
+        assert messages_of(response) == [
+            "Cardiology: Dr New Head is now head; Dr Old Head is no longer head."
+        ]
+        assert len(membership_events()) == 2
+        assert Membership.objects.get(role="head").pk == new.pk
+
+    def test_make_head_needs_exactly_one(self, staff_client):
+        department = DepartmentFactory()
+        rows = MembershipFactory.create_batch(2, department=department)
+        response = self.post_action(staff_client, department, "make_head", rows)
+        assert messages_of(response) == ["Select exactly one member to make head."]
+        assert not Membership.objects.filter(role="head").exists()
+
+    def test_set_primary_conflict_changes_nothing(self, staff_client):
+        department, elsewhere = DepartmentFactory.create_batch(2)
+        ann = DoctorFactory(first_name="Ann", last_name="Lee")
+        MembershipFactory(doctor=ann, department=elsewhere, is_primary=True)
+        conflicting = MembershipFactory(doctor=ann, department=department)
+        free = MembershipFactory(department=department)
+        response = self.post_action(
+            staff_client, department, "set_primary", [conflicting, free]
+        )
+        (message,) = messages_of(response)
+        assert message.startswith("Nothing was changed: Dr Ann Lee already has a")
+        assert not Membership.objects.filter(department=department, is_primary=True)
+
+    def test_set_and_unset_primary(self, staff_client):
+        department = DepartmentFactory(name="Cardiology")
+        ann = MembershipFactory(
+            department=department,
+            doctor=DoctorFactory(first_name="Ann", last_name="Lee"),
+        )
+        response = self.post_action(staff_client, department, "set_primary", [ann])
+        assert messages_of(response) == [
+            "Cardiology: now the primary department of Dr Ann Lee."
+        ]
+        response = self.post_action(staff_client, department, "unset_primary", [ann])
+        assert messages_of(response) == [
+            "Cardiology: no longer the primary department of Dr Ann Lee."
+        ]
+
+    def test_managers_have_no_actions(self, client, manager):
+        department = DepartmentFactory()
+        row = MembershipFactory(department=department)
+        client.force_login(manager)
+        response = self.post_action(client, department, "remove_selected", [row])
+        assert Membership.objects.filter(pk=row.pk).exists()
+        assert response.status_code == 200
+
+
+class TestAddDoctors:
+    def test_two_doctors_at_once(self, staff_client):
+        department = DepartmentFactory(name="<b>Cardio</b>")
+        ann = DoctorFactory(first_name="Ann", last_name="Lee")
+        bo = DoctorFactory(first_name="Bo", last_name="Sun")
+        ActivityEvent.objects.all().delete()
+        before = history_count()
+        response = staff_client.post(
+            ADD_URL,
+            {
+                "department": department.pk,
+                "doctors": [bo.pk, ann.pk],
+                "joined_on": "2024-05-01",
+            },
+        )
+        assert response.status_code == 302
+        assert response.url == members_url(department)
+        assert membership_events() == [
+            ("membership_added", "Dr Ann Lee", "<b>Cardio</b>"),
+            ("membership_added", "Dr Bo Sun", "<b>Cardio</b>"),
+        ]
+        assert history_count() == before + 2
+        page = staff_client.get(response.url)
+        content = page.content.decode()
+        assert "&lt;b&gt;Cardio&lt;/b&gt;: added Dr Ann Lee, Dr Bo Sun." in content
+        assert "<b>Cardio</b>" not in content
+
+    def test_doctors_already_in_the_department_are_an_error(self, staff_client):
+        department = DepartmentFactory(name="Cardiology")
+        ann = DoctorFactory(first_name="Ann", last_name="Lee")
+        bo = DoctorFactory(first_name="Bo", last_name="Sun")
+        MembershipFactory(department=department, doctor=ann)
+        response = staff_client.post(
+            ADD_URL,
+            {
+                "department": department.pk,
+                "doctors": [ann.pk, bo.pk],
+                "joined_on": "2024-05-01",
+            },
+        )
+        assert response.status_code == 200
+        assert "Already in Cardiology: Dr Ann Lee." in str(
+            response.context["form"].errors
+        )
+        assert Membership.objects.count() == 1
+
+    def test_the_member_list_offers_the_form_with_autocomplete(self, staff_client):
+        department = DepartmentFactory(name="Cardiology")
+        content = staff_client.get(members_url(department)).content.decode()
+        assert 'id="add-doctors-form"' in content
+        assert "admin-autocomplete" in content
+        assert 'data-field-name="doctor"' in content
+
+
+class TestDoctorWithManyMemberships:
+    @pytest.mark.parametrize("memberships", [31, 80])
+    def test_the_page_links_to_the_list_and_costs_the_same(
+        self, staff_client, memberships
+    ):
+        doctor = DoctorFactory()
+        for department in DepartmentFactory.create_batch(memberships):
+            MembershipFactory(doctor=doctor, department=department)
+        url = reverse("admin:doctors_doctor_change", args=[doctor.pk])
+        staff_client.get(url)  # the session and permission caches, warmed
+        with CaptureQueriesContext(connection) as queries:
+            response = staff_client.get(url)
+        content = response.content.decode()
+        assert "memberships-TOTAL_FORMS" not in content
+        assert f"{memberships} departments" in content
+        assert f"?doctor={doctor.pk}" in content
+        assert len(queries) == DOCTOR_MANY_MEMBERSHIPS_OPEN
+
+    def test_few_memberships_are_still_edited_on_the_page(self, staff_client):
+        doctor = DoctorFactory()
+        MembershipFactory(doctor=doctor)
+        url = reverse("admin:doctors_doctor_change", args=[doctor.pk])
+        assert "memberships-TOTAL_FORMS" in staff_client.get(url).content.decode()
+
+    def test_the_list_scoped_to_a_doctor(self, staff_client):
+        doctor = DoctorFactory()
+        mine = MembershipFactory(doctor=doctor)
+        MembershipFactory()
+        response = staff_client.get(f"{LIST_URL}?doctor={doctor.pk}")
+        assert list(response.context["cl"].result_list) == [mine]
+
+
+DOCTOR_MANY_MEMBERSHIPS_OPEN = 9
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_cache_bump_per_request(client, superuser):
+    """Adding two doctors, then an action on two rows: one bump each."""
+    client.force_login(superuser)
+    department = DepartmentFactory(name="Cardiology")
+    ann, bo = DoctorFactory.create_batch(2)
+    generation = dashboard.current_generation()
+    response = client.post(
+        ADD_URL,
+        {"department": department.pk, "doctors": [ann.pk, bo.pk]}
+        | {"joined_on": "2024-05-01"},
+    )
+    assert response.status_code == 302
+    assert dashboard.current_generation() == generation + 1
+    rows = list(Membership.objects.all())
+    client.post(
+        members_url(department),
+        {"action": "set_primary", "_selected_action": [m.pk for m in rows]},
+    )
+    assert Membership.objects.filter(is_primary=True).count() == 2
+    assert dashboard.current_generation() == generation + 2
+
+
+def test_saving_a_list_page_costs_the_same_whatever_its_rows(staff_client):
+    def save_one_row(department) -> int:
+        url = members_url(department)
+        page = staff_client.get(url)
+        fields = submitted_fields(page.content.decode(), "changelist-form")
+        data = as_post_data(fields)
+        data["form-2-joined_on"] = ["2019-09-09"]
+        data["_save"] = ["Save"]
+        with CaptureQueriesContext(connection) as queries:
+            response = staff_client.post(url, data)
+        assert response.status_code == 302
+        return len(queries)
+
+    small = save_one_row(department_with_members(5, name="Small"))
+    full_page = save_one_row(department_with_members(60, name="Large"))
+    assert small == full_page
+
+
+def test_list_widgets_write_what_django_templates_write(rf, clinic_staff):
+    """The list's widgets skip the template engine; the markup is the same."""
+    import re
+
+    from django.contrib import admin as django_admin
+
+    MembershipFactory(role="head", is_primary=True)
+    model_admin = django_admin.site._registry[Membership]
+    request = rf.get(LIST_URL)
+    request.user = clinic_staff
+    formset_class = model_admin.get_changelist_formset(request)
+    fast = formset_class(queryset=Membership.objects.all()).forms[0]
+    plain = formset_class(queryset=Membership.objects.all()).forms[0]
+    for field in plain.fields.values():
+        # Undo render_directly: back to the widget class's template rendering.
+        del field.widget.render
+
+    def normal(html):
+        return re.sub(r">\s+<", "><", str(html)).strip()
+
+    for name in ["id", "role", "is_primary", "joined_on"]:
+        assert normal(fast[name].as_widget()) == normal(plain[name].as_widget()), name
+
+
+class TestOneMembershipPage:
+    def test_a_second_head_is_a_form_error(self, staff_client):
+        department = DepartmentFactory(name="Cardiology")
+        MembershipFactory(department=department, role="head")
+        doctor = DoctorFactory()
+        response = staff_client.post(
+            reverse("admin:doctors_membership_add"),
+            {
+                "doctor": doctor.pk,
+                "department": department.pk,
+                "role": "head",
+                "joined_on": "2024-01-01",
+            },
+        )
+        assert response.status_code == 200
+        assert "This department already has a head." in str(
+            response.context["adminform"].form.errors
+        )
+
+    def test_a_change_made_meanwhile_is_not_overwritten(self, staff_client):
+        membership = MembershipFactory(
+            doctor=DoctorFactory(first_name="Ann", last_name="Lee")
+        )
+        url = reverse("admin:doctors_membership_change", args=[membership.pk])
+        page = staff_client.get(url)
+        data = as_post_data(submitted_fields(page.content.decode(), "membership_form"))
+        data["joined_on"] = ["2020-01-01"]
+        membership.is_primary = True  # someone else, meanwhile
+        membership.save()
+        response = staff_client.post(url, data)
+        assert response.status_code == 200
+        assert "since you opened it" in str(response.context["adminform"].form.errors)
+        membership.refresh_from_db()
+        assert membership.is_primary and str(membership.joined_on) != "2020-01-01"
+
+
+def test_an_action_on_too_many_rows_is_refused(staff_client, monkeypatch):
+    from doctors.admin import members
+
+    monkeypatch.setattr(members, "ACTION_LIMIT", 3)
+    department = department_with_members(5)
+    response = staff_client.post(
+        members_url(department),
+        {
+            "action": "remove_selected",
+            "select_across": "1",
+            "index": "0",
+            "_selected_action": [Membership.objects.first().pk],
+        },
+        follow=True,
+    )
+    assert messages_of(response) == [
+        "Nothing was changed: select at most 3 members at a time (narrow the list "
+        "with the search or the filters)."
+    ]
+    assert Membership.objects.filter(department=department).count() == 5
