@@ -27,6 +27,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "doctors.view_activityevent",
         # Their own import runs only; superusers undo any run.
         "doctors.undo_importrun",
+        # Welcome emails that could not be sent, to correct and send again.
+        "doctors.view_welcomeemailfailure",
     ],
     MANAGERS: [
         "doctors.view_doctor",

@@ -20,7 +20,7 @@ import unicodedata
 from django.conf import settings
 from django.core.mail import EmailMessage, mailers
 from django.db import transaction
-from django.db.models import Prefetch
+from django.db.models import Prefetch, QuerySet
 from django.tasks import task
 from django.utils import timezone
 
@@ -226,3 +226,14 @@ def queue_welcome_emails(doctor_ids: list[int]) -> None:
     """Queue welcome emails for new doctors, in batches, in this transaction."""
     for start in range(0, len(doctor_ids), WELCOME_BATCH_SIZE):
         send_welcome_emails.enqueue(doctor_ids[start : start + WELCOME_BATCH_SIZE])
+
+
+def resend_given_up(failures: QuerySet[WelcomeEmailFailure]) -> int:
+    """Queue again, with a fresh set of attempts, the welcome emails given up on
+    among `failures` (after, say, a wrong address was corrected); return how many."""
+    with transaction.atomic():
+        given_up = failures.filter(gave_up=True)
+        doctor_ids = list(given_up.values_list("doctor_id", flat=True))
+        given_up.update(gave_up=False, attempts=0, retry_at=None)
+        queue_welcome_emails(doctor_ids)
+    return len(doctor_ids)

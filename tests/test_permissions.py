@@ -5,7 +5,7 @@ from django.contrib.auth.models import Group, Permission
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from doctors.models import ActivityEvent, ChangeSet, ImportRun
+from doctors.models import ActivityEvent, ChangeSet, ImportRun, WelcomeEmailFailure
 from doctors.roles import CLINIC_STAFF, MANAGERS, ROLE_PERMISSIONS
 from tests.factories import (
     DepartmentFactory,
@@ -92,6 +92,9 @@ def build_objects(owner=None):
         "department_run": runs["departments", "own"],
         "other_doctor_run": runs["doctors", "other"],
         "other_department_run": runs["departments", "other"],
+        "welcomeemailfailure": WelcomeEmailFailure.objects.create(
+            doctor=doctor, reason="550 mailbox unavailable", gave_up=True
+        ),
     }
 
 
@@ -167,6 +170,14 @@ def pages(objects):
     yield reverse("admin:doctors_activityevent_add"), NOBODY
     yield reverse("admin:doctors_activityevent_change", args=[event.pk]), READERS
     yield reverse("admin:doctors_activityevent_delete", args=[event.pk]), NOBODY
+    failure = objects["welcomeemailfailure"]
+    yield reverse("admin:doctors_welcomeemailfailure_changelist"), EDITORS
+    yield (
+        reverse("admin:doctors_welcomeemailfailure_change", args=[failure.pk]),
+        EDITORS,
+    )
+    yield reverse("admin:doctors_welcomeemailfailure_add"), NOBODY
+    yield reverse("admin:doctors_welcomeemailfailure_delete", args=[failure.pk]), NOBODY
     yield reverse("admin:password_change"), EVERYONE_STAFF
     user = objects["user"]
     yield reverse("admin:auth_user_changelist"), SUPERUSER

@@ -10,12 +10,14 @@
 - csv_io.py: CSV import and export pages, and the import runs
 - feed.py: the change-history feed, read-only
 - changesets.py: the reason field on forms and actions, and change-set pages
+- email_failures.py: welcome emails that could not be sent, and sending them again
 """
 
 from .changesets import ChangeReasonMixin, ChangeSetAdmin
 from .csv_io import CsvImportExportMixin, ImportRunAdmin
 from .department import DepartmentAdmin
 from .doctor import DoctorAdmin
+from .email_failures import WelcomeEmailFailureAdmin
 from .feed import ActivityEventAdmin
 from .integrity import ConstraintSafeAdminMixin, explain_integrity_error
 from .members import MembershipAdmin
@@ -32,5 +34,6 @@ __all__ = [
     "ImportRunAdmin",
     "MembershipAdmin",
     "MembershipFormSet",
+    "WelcomeEmailFailureAdmin",
     "explain_integrity_error",
 ]

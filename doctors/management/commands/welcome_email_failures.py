@@ -5,10 +5,9 @@ address was corrected), each with a fresh set of attempts.
 """
 
 from django.core.management.base import BaseCommand
-from django.db import transaction
 
 from doctors.models import WelcomeEmailFailure
-from doctors.tasks import one_line, queue_welcome_emails
+from doctors.tasks import one_line, resend_given_up
 
 
 class Command(BaseCommand):
@@ -44,9 +43,5 @@ class Command(BaseCommand):
             self.stdout.write("Every welcome email was sent.")
             return
         if resend:
-            with transaction.atomic():
-                given_up = failures.filter(gave_up=True)
-                doctor_ids = list(given_up.values_list("doctor_id", flat=True))
-                given_up.update(gave_up=False, attempts=0, retry_at=None)
-                queue_welcome_emails(doctor_ids)
-            self.stdout.write(f"Queued {len(doctor_ids)} welcome email(s) again.")
+            queued = resend_given_up(failures)
+            self.stdout.write(f"Queued {queued} welcome email(s) again.")
