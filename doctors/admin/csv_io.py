@@ -1,4 +1,6 @@
-"""CSV import and export pages of the Doctor and Department changelists.
+"""Import and export pages of the Doctor and Department changelists (CSV, TSV,
+JSON, Excel .xlsx and OpenDocument .ods; see doctors.importing.sources and
+doctors.admin.exports).
 
 Built on the project's own importer rather than django-import-export's admin
 views: those save row by row (seconds per thousand rows), fire real signals
@@ -10,7 +12,8 @@ without a permission on the model import. Here:
   which imports exactly the previewed bytes (kept on the ImportRun). Above
   settings.IMPORT_BACKGROUND_ROWS rows both the preview and the import run in
   the task worker while the run's page shows the progress;
-- export: the changelist's current filters and search, streamed as CSV;
+- export: a page to choose the format and columns, for the changelist's
+  current filters and search or the rows of the "Export selected" action;
 - each needs its own permission (doctors.import_doctor, doctors.export_doctor,
   ...); without it the pages answer 403.
 """
@@ -27,7 +30,6 @@ from django.http import (
     HttpResponseBadRequest,
     HttpResponseRedirect,
     JsonResponse,
-    StreamingHttpResponse,
 )
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -36,13 +38,14 @@ from django.utils import timezone
 from django.utils.html import format_html_join
 from django.views.decorators.http import require_POST
 
-from .. import exporting
 from ..importing import progress as import_progress
 from ..importing.parsing import ENCODING_CHOICES, ImportFileError, check_size
-from ..importing.runner import DOCTORS, run_import
+from ..importing.runner import run_import
+from ..importing.sources import FORMAT_CHOICES, estimate_rows
 from ..importing.tasks import run_queued_import
 from ..importing.validation import Problem
 from ..models import ActivityEvent, ImportRun
+from .exports import EXPORT_PARAMS, ExportForm, download, export_page, export_selected
 from .readonly import ReadOnlyAdminMixin
 
 FINISHED = {
@@ -54,8 +57,15 @@ FINISHED = {
 
 class ImportForm(forms.Form):
     file = forms.FileField(
-        label="CSV file",
-        help_text="A CSV file in the format an export writes.",
+        label="File",
+        help_text="A CSV, TSV, JSON, Excel (.xlsx) or OpenDocument (.ods) file, "
+        "with the columns an export writes.",
+    )
+    file_format = forms.ChoiceField(
+        label="Format",
+        choices=FORMAT_CHOICES,
+        required=False,
+        help_text="Leave on automatic: the format is seen from the file.",
     )
     encoding = forms.ChoiceField(
         choices=ENCODING_CHOICES,
@@ -159,9 +169,12 @@ class CsvImportExportMixin:
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             content = upload.read()
-            # Lines, not rows (a quoted value may hold a line break): an upper
-            # bound on the rows, good enough to decide where the work runs.
-            large = content.count(b"\n") > settings.IMPORT_BACKGROUND_ROWS
+            # An upper bound on the rows, good enough to decide where the work runs.
+            file_format = form.cleaned_data["file_format"]
+            large = (
+                estimate_rows(content, upload.name or "", file_format)
+                > settings.IMPORT_BACKGROUND_ROWS
+            )
             run = ImportRun.objects.create(
                 kind=self.csv_kind.name,
                 status=ImportRun.Status.QUEUED if large else ImportRun.Status.RUNNING,
@@ -169,6 +182,7 @@ class CsvImportExportMixin:
                 source=ActivityEvent.Source.ADMIN,
                 file_name=(upload.name or "upload.csv")[:255],
                 encoding=form.cleaned_data["encoding"],
+                file_format=file_format,
                 dry_run=True,
                 content=content,
             )
@@ -183,6 +197,7 @@ class CsvImportExportMixin:
                     user=request.user,
                     dry_run=True,
                     encoding=run.encoding or None,
+                    file_format=run.file_format or None,
                     run=run,
                     source=ActivityEvent.Source.ADMIN,
                 )
@@ -195,6 +210,7 @@ class CsvImportExportMixin:
                 f"Import {self.opts.verbose_name_plural}",
                 form=form,
                 columns=", ".join(self.csv_kind.columns),
+                column_help=ExportForm(model_name=self.opts.model_name).column_help,
                 max_megabytes=settings.IMPORT_MAX_UPLOAD_BYTES // 1_048_576,
             ),
         )
@@ -234,6 +250,7 @@ class CsvImportExportMixin:
             file_name=run.file_name,
             user=request.user,
             encoding=run.encoding or None,
+            file_format=run.file_format or None,
             run=run,
             source=ActivityEvent.Source.ADMIN,
         )
@@ -301,28 +318,50 @@ class CsvImportExportMixin:
 
     # Export --------------------------------------------------------------------
 
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if self.actions is not None and self.has_export_permission(request):
+            actions["export_selected"] = (
+                export_selected,
+                "export_selected",
+                export_selected.short_description,
+            )
+        return actions
+
     def export_view(self, request):
-        """The changelist's rows (its filters and search) as a CSV download."""
+        """GET: the page to choose format and columns for the changelist's rows
+        (its filters and search); with ?file_format=... the file straight away.
+        POST (from that page): the file."""
         if not self.has_export_permission(request):
             raise PermissionDenied
+        data = request.POST if request.method == "POST" else None
+        if data is None and "file_format" in request.GET:
+            data = request.GET.copy()
+            if "columns" not in data:
+                data.setlist("columns", list(self.csv_kind.columns))
+            elif len(data.getlist("columns")) == 1:
+                data.setlist("columns", data["columns"].split(","))
+        query = request.GET.copy()
+        for name in EXPORT_PARAMS:
+            query.pop(name, None)
+        request.GET = query
         try:
             changelist = self.get_changelist_instance(request)
         except IncorrectLookupParameters as error:
             return HttpResponseBadRequest(f"These list filters are not valid: {error}")
         queryset = changelist.get_queryset(request)
-        rows = (
-            exporting.doctor_rows(queryset)
-            if self.csv_kind is DOCTORS
-            else exporting.department_rows(queryset)
-        )
-        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-        response = StreamingHttpResponse(
-            exporting.csv_lines(rows), content_type="text/csv; charset=utf-8"
-        )
-        response["Content-Disposition"] = (
-            f'attachment; filename="{self.opts.model_name}s-{stamp}.csv"'
-        )
-        return response
+        form = ExportForm(data, model_name=self.opts.model_name)
+        if data is not None and form.is_valid():
+            ids = form.cleaned_data["ids"]
+            if ids is not None:
+                queryset = queryset.filter(pk__in=ids)
+            return download(
+                self,
+                queryset,
+                form.cleaned_data["file_format"],
+                form.cleaned_data["columns"],
+            )
+        return export_page(self, request, form, count=queryset.count(), picked=False)
 
 
 def _forget_stale_previews() -> None:

@@ -22,9 +22,10 @@ from django.utils import timezone
 
 from .. import activity, context, tasks
 from ..models import ActivityEvent, Department, Doctor, ImportRun, Membership
+from ..resources import DEPARTMENT_COLUMNS, DOCTOR_COLUMNS
 from .diff import RowChange, plan_department_chunk, plan_doctor_chunk
-from .formats import DEPARTMENT_COLUMNS, DOCTOR_COLUMNS
-from .parsing import CsvSource, ImportFileError
+from .parsing import ImportFileError
+from .sources import open_source
 from .validation import (
     DepartmentChecker,
     DepartmentRow,
@@ -50,6 +51,7 @@ class ImportResult:
     file_name: str
     dry_run: bool
     encoding: str = ""
+    file_format: str = ""
     total_rows: int = 0
     created: int = 0
     updated: int = 0
@@ -136,6 +138,7 @@ def run_import(
     user=None,
     dry_run: bool = False,
     encoding: str | None = None,
+    file_format: str | None = None,
     progress: Progress | None = None,
     expected_rows: int | None = None,
     run: ImportRun | None = None,
@@ -147,6 +150,7 @@ def run_import(
 
     `run` is the ImportRun of an earlier preview to complete; otherwise a new
     one is recorded. `source` says where the run started (admin or command).
+    `file_format` is one of sources.FORMAT_CHOICES; detected when not given.
     """
     started = time.perf_counter()
     result = ImportResult(kind=kind.name, file_name=file_name, dry_run=dry_run)
@@ -154,11 +158,20 @@ def run_import(
     actor = user if getattr(user, "is_authenticated", False) else None
     with context.acting_as(actor, source=ActivityEvent.Source.IMPORT):
         try:
-            csv_source = CsvSource(stream, columns=kind.columns, encoding=encoding)
+            csv_source = open_source(
+                stream,
+                columns=kind.columns,
+                file_name=file_name,
+                file_format=file_format,
+                encoding=encoding,
+                sheet_name=kind.name.title(),
+                key_model=kind.locked[0],
+            )
         except ImportFileError as error:
             result.problems.append(Problem(error.row, "", error.message))
         else:
             result.encoding = csv_source.encoding
+            result.file_format = csv_source.file_format
             with tempfile.TemporaryFile() as spool:
                 passes = _Passes(kind, csv_source, result, spool, report, chunk_size)
                 if dry_run:
@@ -225,6 +238,9 @@ class _Passes:
         result.problems = sorted(
             checker.problems, key=lambda p: (p.row is not None, p.row or 0)
         )
+        locate = getattr(self.csv_source, "locate", None)
+        if locate is not None:  # spreadsheets and JSON: the cell or object
+            result.problems = [locate(problem) for problem in result.problems]
 
     def check_and_write(self, expected_rows: int | None, actor) -> None:
         kind, result = self.kind, self.result
@@ -369,6 +385,7 @@ def _record_run(result: ImportResult, *, run: ImportRun | None, user, source) ->
     run.status = status
     run.file_name = result.file_name[:255]
     run.encoding = result.encoding
+    run.file_format = result.file_format
     run.dry_run = result.dry_run
     run.finished_at = timezone.now()
     run.duration = round(result.duration, 3)

@@ -31,6 +31,7 @@ def run_queued_import(run_id: int) -> str:
             user=run.user,
             dry_run=run.dry_run,
             encoding=run.encoding or None,
+            file_format=run.file_format or None,
             progress=progress.reporter(run.pk),
             expected_rows=run.total_rows,
             run=run,

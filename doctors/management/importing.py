@@ -10,19 +10,31 @@ from doctors.importing.parsing import (
     ImportFileError,
     check_encoding_name,
 )
+from doctors.importing.sources import FORMAT_CHOICES
 from doctors.management.base import ClinicCommand
 from doctors.management.progress import ProgressReporter
 from doctors.models import ActivityEvent
 
 
 class ImportCommand(ClinicCommand):
-    """Import a CSV file; every problem is listed and nothing is written then."""
+    """Import a file (CSV, TSV, JSON, .xlsx, .ods); every problem is listed and
+    nothing is written then."""
 
     importer = None  # doctors.importing.runner.import_doctors or _departments
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
-        parser.add_argument("file", metavar="FILE", help="the CSV file to import")
+        parser.add_argument(
+            "file",
+            metavar="FILE",
+            help="the file to import: .csv, .tsv, .json, .xlsx or .ods",
+        )
+        parser.add_argument(
+            "--format",
+            dest="file_format",
+            choices=[name for name, _ in FORMAT_CHOICES if name],
+            help="the file's format; from its name (or content) when not given",
+        )
         parser.add_argument(
             "--dry-run",
             action="store_true",
@@ -35,7 +47,7 @@ class ImportCommand(ClinicCommand):
             help=f"the file's encoding ({names}, ...); detected when not given",
         )
 
-    def handle(self, *args, file, dry_run, encoding, **options):
+    def handle(self, *args, file, dry_run, encoding, file_format, **options):
         if encoding:
             try:
                 check_encoding_name(encoding)
@@ -53,6 +65,7 @@ class ImportCommand(ClinicCommand):
                 user=context.current().actor,
                 dry_run=dry_run,
                 encoding=encoding or None,
+                file_format=file_format,
                 progress=progress,
                 source=ActivityEvent.Source.COMMAND,
             )
