@@ -318,15 +318,12 @@ class CsvImportExportMixin:
 
     # Export --------------------------------------------------------------------
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        if self.actions is not None and self.has_export_permission(request):
-            actions["export_selected"] = (
-                export_selected,
-                "export_selected",
-                export_selected.short_description,
-            )
-        return actions
+    @admin.action(
+        permissions=["export"], description="Export selected %(verbose_name_plural)s"
+    )
+    def export_selected(self, request, queryset):
+        """The export page (format, columns) for the picked rows."""
+        return export_selected(self, request, queryset)
 
     def export_view(self, request):
         """GET: the page to choose format and columns for the changelist's rows

@@ -87,10 +87,6 @@ def export_selected(modeladmin, request, queryset):
     )
 
 
-export_selected.short_description = "Export selected %(verbose_name_plural)s"
-export_selected.allowed_permissions = ("export",)
-
-
 def download(modeladmin, queryset, file_format: str, columns: list[str]):
     """The rows of `queryset` as a file download in `file_format`."""
     model = modeladmin.model

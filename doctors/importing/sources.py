@@ -51,7 +51,6 @@ FORMAT_CHOICES = [
 FORMAT_NAMES = dict(FORMAT_CHOICES)
 EXTENSIONS = {
     ".csv": CSV,
-    ".txt": CSV,
     ".tsv": TSV,
     ".tab": TSV,
     ".xlsx": XLSX,
@@ -537,8 +536,7 @@ class SheetSource:
             return check_header(header, self.columns, kind=self.kind), number
         except ImportFileError as error:
             raise ImportFileError(
-                f"Sheet {self.sheet.name}, row {number}: {error.message}",
-                row=number,
+                f"Sheet {self.sheet.name}: {error.message}", row=number
             ) from None
 
     def rows(self) -> Iterator[Row]:
