@@ -160,8 +160,9 @@ class DoctorResource(resources.ModelResource):
         export_order = fields
         import_id_fields = ("license_number",)
 
-    def dehydrate_departments(self, doctor: Doctor):
-        return memberships_of(doctor)
+    def dehydrate_departments(self, doctor: Doctor) -> str:
+        # import-export's own export (Resource.export) takes this value as is.
+        return self.fields["departments"].widget.render(memberships_of(doctor))
 
 
 class DepartmentResource(resources.ModelResource):
