@@ -346,14 +346,14 @@ def write_ods(
                 )
             )
             out.write(
-                "<table:table-header-rows><table:table-row>"
+                "<table:table-row>"
                 + "".join(
                     '<table:table-cell table:style-name="header" '
                     f'office:value-type="string">{_ods_paragraphs(name)}'
                     "</table:table-cell>"
                     for name in header
                 )
-                + "</table:table-row></table:table-header-rows>"
+                + "</table:table-row>"
             )
             buffer = []
             for row in rows:

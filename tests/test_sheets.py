@@ -159,7 +159,6 @@ def test_ods_cells_are_typed_and_the_header_frozen(doctors):
     assert '<table:table table:name="Doctors">' in content
     assert "<text:p>=1+2</text:p>" in content
     assert len(re.findall(r'style:column-width="[\d.]+cm"', content)) == 8
-    assert "<table:table-header-rows>" in content
     assert '"VerticalSplitPosition" config:type="int">1<' in settings
 
 
