@@ -398,6 +398,7 @@ class ImportRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "source",
         "status",
         "dry_run",
+        "file_format",
         "encoding",
         "started_at",
         "finished_at",
