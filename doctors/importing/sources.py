@@ -5,8 +5,10 @@ Every source offers what parsing.CsvSource offers: `header`, `encoding`,
 can be called again (the importer reads the file twice). So the checks,
 the preview and the writes are the same whatever the format.
 
-Spreadsheets are read as a stream, never whole: .xlsx with openpyxl's
-read-only mode, .ods with an incremental parse of its content.xml. The sheet
+Spreadsheets are read as a stream, never whole: .xlsx with an incremental
+parse of the sheet's XML (importing.xlsx; faster than openpyxl's read-only
+mode and than tablib, which django-import-export's XLSX format uses: see
+bench/import_doctors.py), .ods with an incremental parse of its content.xml. The sheet
 read is the one named after what is imported (`Doctors`, `Departments`), else
 the first one. A cell comes in as the text a person sees in it: the number
 123 as "123", 5551234.0 as "5551234", TRUE as "true", a date as 2026-01-31,
@@ -33,9 +35,9 @@ from decimal import Decimal
 from typing import BinaryIO
 
 from defusedxml.ElementTree import iterparse
-from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 
+from . import xlsx
 from .parsing import CsvSource, ImportFileError, Row, check_header
 from .validation import Problem
 
@@ -220,7 +222,7 @@ class CellError(Exception):
 
 
 class XlsxSheet:
-    """One sheet of an Excel workbook, read with openpyxl's read-only mode.
+    """One sheet of an Excel workbook (see importing.xlsx).
 
     `records()` yields (row number, [(text, was a number cell), ...]).
     """
@@ -230,73 +232,25 @@ class XlsxSheet:
     def __init__(self, stream: BinaryIO, preferred: str):
         _check_unpacked_size(stream)
         try:
-            self.workbook = load_workbook(
-                stream, read_only=True, data_only=True, keep_links=False
-            )
-        except Exception as error:  # openpyxl raises many kinds for bad files
+            self.workbook = xlsx.Workbook(stream)
+        except xlsx.WorkbookError as error:
             raise ImportFileError(
-                f"This Excel workbook cannot be opened ({type(error).__name__}: "
-                f"{error}). Open it in Excel and save it again as .xlsx."
+                f"This Excel workbook cannot be read ({error}). Open it in Excel "
+                "and save it again as .xlsx."
             ) from None
-        names = self.workbook.sheetnames
-        if not names:
+        if not self.workbook.sheets:
             raise ImportFileError("The workbook has no sheets.")
-        self.name = _pick_sheet(names, preferred)
-        self.sheet = self.workbook[self.name]
-        self.sheet.reset_dimensions()
-        self.merged = _xlsx_merges(stream, self.workbook, self.name)
+        self.name = _pick_sheet(list(self.workbook.sheets), preferred)
+        self.merged = self.workbook.merges(self.name)
 
     def records(self) -> Iterator[tuple[int, list]]:
-        for number, cells in enumerate(self.sheet.iter_rows(), start=1):
-            yield (
-                number,
-                [_xlsx_cell(cell, column, number) for column, cell in enumerate(cells)],
-            )
-
-
-def _xlsx_cell(cell, column: int, number: int) -> tuple[str, bool]:
-    value = cell.value
-    if value is None:
-        return "", False
-    kind = cell.data_type
-    if kind == "e":
-        raise CellError(
-            f"cell {cell_ref(column, number)} shows the error {value}; correct it "
-            "or type the value"
-        )
-    if isinstance(value, str):
-        return value.strip(), False
-    if isinstance(value, bool):
-        return ("true" if value else "false"), False
-    if isinstance(value, (datetime.date, datetime.time)):
-        return date_text(value), False
-    if isinstance(value, datetime.timedelta):
-        return str(value), False
-    shown = ""
-    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
-        shown = zero_padded(int(value), cell.number_format)
-    return number_text(value, shown), not shown
-
-
-_MERGE = re.compile(rb'<(?:\w+:)?mergeCell\s[^>]*?ref="([A-Za-z0-9:$]+)"')
-
-
-def _xlsx_merges(stream: BinaryIO, workbook, sheet_name: str) -> list[str]:
-    """The merged ranges of the sheet (read-only mode does not give them):
-    a scan of the sheet's XML for its mergeCell elements."""
-    path = workbook[sheet_name]._worksheet_path
-    merges: list[str] = []
-    stream.seek(0)
-    with zipfile.ZipFile(stream) as archive, archive.open(path) as xml:
-        tail = b""
-        while block := xml.read(1 << 20):
-            data = tail + block
-            merges.extend(m.decode() for m in _MERGE.findall(data))
-            # Keep the end of the block: an element may straddle two blocks.
-            cut = data.rfind(b"<")
-            tail = data[cut:] if cut >= 0 and b">" not in data[cut:] else b""
-    stream.seek(0)
-    return merges
+        try:
+            yield from self.workbook.rows(self.name)
+        except xlsx.CellError as error:
+            raise CellError(
+                f"cell {cell_ref(error.column, error.row)} shows the error {error}; "
+                "correct it or type the value"
+            ) from None
 
 
 def _check_unpacked_size(stream: BinaryIO) -> None:
