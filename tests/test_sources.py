@@ -390,3 +390,108 @@ class TestDetection:
 )
 def test_number_text(value, shown, text):
     assert number_text(value, shown) == text
+
+
+def _workbook_with_sheet_xml(
+    sheet_data: str, *, shared: str = "", date1904=False, styles: str = ""
+) -> bytes:
+    """An .xlsx file whose Doctors sheet holds `sheet_data` (the XML inside
+    <sheetData>), with optional shared strings and styles, as other programs
+    than openpyxl write them."""
+    main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+    rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+    package = "http://schemas.openxmlformats.org/package/2006/relationships"
+    parts = {
+        "[Content_Types].xml": "<Types/>",
+        "_rels/.rels": f'<Relationships xmlns="{package}"><Relationship Id="r1" '
+        f'Type="{rel}/officeDocument" Target="xl/workbook.xml"/></Relationships>',
+        "xl/workbook.xml": f'<workbook xmlns="{main}" xmlns:r="{rel}">'
+        f'<workbookPr date1904="{"1" if date1904 else "0"}"/><sheets>'
+        '<sheet name="Doctors" sheetId="1" r:id="rId1"/></sheets></workbook>',
+        "xl/_rels/workbook.xml.rels": f'<Relationships xmlns="{package}">'
+        f'<Relationship Id="rId1" Type="{rel}/worksheet" '
+        'Target="worksheets/sheet1.xml"/>'
+        f'<Relationship Id="rId2" Type="{rel}/sharedStrings" '
+        'Target="/xl/sharedStrings.xml"/>'
+        f'<Relationship Id="rId3" Type="{rel}/styles" Target="styles.xml"/>'
+        "</Relationships>",
+        "xl/worksheets/sheet1.xml": f'<worksheet xmlns="{main}"><sheetData>'
+        f"{sheet_data}</sheetData></worksheet>",
+        "xl/sharedStrings.xml": f'<sst xmlns="{main}">{shared}</sst>',
+        "xl/styles.xml": f'<styleSheet xmlns="{main}">{styles}</styleSheet>',
+    }
+    stream = io.BytesIO()
+    with zipfile.ZipFile(stream, "w") as archive:
+        for name, text in parts.items():
+            archive.writestr(name, text)
+    return stream.getvalue()
+
+
+class TestXlsxParts:
+    HEADER_ROW = (
+        '<row r="1">'
+        + "".join(
+            f'<c r="{chr(65 + n)}1" t="inlineStr"><is><t>{name}</t></is></c>'
+            for n, name in enumerate(COLUMNS)
+        )
+        + "</row>"
+    )
+
+    def test_rich_text_phonetic_hints_dates_1904_and_gaps(self, departments):
+        shared = (
+            "<si><r><t>An</t></r><r><t>n</t></r><rPh><t>アン</t></rPh></si>"
+            "<si><t>Lee</t></si>"
+        )
+        styles = (
+            '<numFmts><numFmt numFmtId="164" formatCode="yyyy-mm-dd"/></numFmts>'
+            '<cellXfs><xf numFmtId="0"/><xf numFmtId="164"/></cellXfs>'
+        )
+        row = (
+            '<row r="3"><c r="A3" t="str"><f>A1</f><v>LIC-1</v></c>'
+            '<c r="B3" t="s"><v>0</v></c><c r="C3" t="s"><v>1</v></c>'
+            '<c r="D3" t="inlineStr"><is><t>a@c.test</t></is></c>'
+            '<c r="E3" s="1"><v>1</v></c>'  # day 1 of the 1904 calendar
+            '<c r="F3" t="inlineStr"><is><t>oncology</t></is></c>'
+            '<c r="H3" t="b"><v>0</v></c></row>'  # G3 is missing: empty
+        )
+        data = _workbook_with_sheet_xml(
+            self.HEADER_ROW + row, shared=shared, date1904=True, styles=styles
+        )
+        result = run(data)
+        assert problems(result) == []
+        doctor = Doctor.objects.get()
+        assert (doctor.first_name, doctor.last_name) == ("Ann", "Lee")
+        assert doctor.phone == "1904-01-02"
+        assert doctor.is_active is False
+        assert doctor.memberships.count() == 0
+
+    def test_iso_date_cells_and_problems_on_a_later_row(self, departments):
+        row = (
+            '<row r="7"><c r="A7" t="inlineStr"><is><t>LIC-1</t></is></c>'
+            '<c r="B7" t="inlineStr"><is><t>Ann</t></is></c>'
+            '<c r="C7" t="d"><v>2026-02-03T00:00:00</v></c>'
+            '<c r="D7" t="inlineStr"><is><t>not-an-email</t></is></c>'
+            '<c r="F7" t="inlineStr"><is><t>oncology</t></is></c></row>'
+        )
+        result = run(_workbook_with_sheet_xml(self.HEADER_ROW + row), dry_run=True)
+        assert problems(result) == [
+            "Row 7, column email (cell Doctors!D7): Enter a valid email address."
+        ]
+
+    def test_a_broken_workbook_is_refused_clearly(self, departments):
+        data = _workbook_with_sheet_xml("<row><c r='A1'")
+        result = run(data)
+        [text] = problems(result)
+        assert text.startswith(
+            "File: Sheet Doctors cannot be read: the file is damaged"
+        )
+        no_sheet = io.BytesIO()
+        with zipfile.ZipFile(io.BytesIO(data)) as source:
+            with zipfile.ZipFile(no_sheet, "w") as archive:
+                for item in source.infolist():
+                    if item.filename != "xl/worksheets/sheet1.xml":
+                        archive.writestr(item, source.read(item))
+        result = run(no_sheet.getvalue())
+        [text] = problems(result)
+        assert "This Excel workbook cannot be read" in text
+        assert "sheet Doctors is missing" in text

@@ -33,7 +33,9 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import BinaryIO
+from xml.etree.ElementTree import ParseError
 
+from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 from openpyxl.utils import get_column_letter
 
@@ -251,6 +253,20 @@ class XlsxSheet:
                 f"cell {cell_ref(error.column, error.row)} shows the error {error}; "
                 "correct it or type the value"
             ) from None
+        except DAMAGED as error:
+            raise _damaged(self.name, error) from None
+
+
+# What reading a damaged workbook raises: bad XML (or XML with entity tricks,
+# which defusedxml refuses), a broken zip, a cell reference that is no cell.
+DAMAGED = (ParseError, DefusedXmlException, zipfile.BadZipFile, ValueError, OSError)
+
+
+def _damaged(sheet: str, error: Exception) -> ImportFileError:
+    return ImportFileError(
+        f"Sheet {sheet} cannot be read: the file is damaged ({error}). Open it in "
+        "the spreadsheet program and save it again."
+    )
 
 
 def _check_unpacked_size(stream: BinaryIO) -> None:
@@ -326,8 +342,11 @@ class OdsSheet:
 
     def records(self) -> Iterator[tuple[int, list]]:
         archive, xml = self._open()
-        with archive, xml:
-            yield from self._parse(xml)
+        try:
+            with archive, xml:
+                yield from self._parse(xml)
+        except DAMAGED as error:
+            raise _damaged(self.name, error) from None
 
     def _parse(self, xml) -> Iterator[tuple[int, list]]:
         stack: list = []

@@ -92,6 +92,10 @@ class Workbook:
             elif name == "workbookPr":
                 if element.get("date1904", "false").lower() in ("1", "true"):
                     self.epoch = CALENDAR_MAC_1904
+        names = set(archive.namelist())
+        missing = [name for name, path in self.sheets.items() if path not in names]
+        if missing:
+            raise KeyError(f"the part of sheet {missing[0]} is missing")
         self.strings: list[str] = []
         self.formats: list[str] = []
         for kind, target in relations.values():
