@@ -244,6 +244,30 @@ class TestOpenDocument:
         result = run(data, name="doctors.ods")
         assert problems(result) == [] and result.total_rows == 1
 
+    def test_a_license_that_lost_its_zeros_is_flagged_here_too(self, departments):
+        DoctorFactory(license_number="00123", email="old@clinic.test")
+        cells = '<table:table-cell office:value-type="float" office:value="123">'
+        cells += "<text:p>123</text:p></table:table-cell>"
+        cells += "".join(
+            f'<table:table-cell office:value-type="string"><text:p>{v}</text:p>'
+            "</table:table-cell>"
+            for v in ["Ann", "Lee", "a@clinic.test", "", "oncology", "", ""]
+        )
+        padded = cells.replace("<text:p>123<", "<text:p>00123<").replace(
+            "a@clinic", "old@clinic"
+        )
+        result = run(
+            self._content(f"<table:table-row>{cells}</table:table-row>"),
+            name="doctors.ods",
+        )
+        [text] = problems(result)
+        assert "cell A2 (license_number) holds the number 123" in text
+        result = run(
+            self._content(f"<table:table-row>{padded}</table:table-row>"),
+            name="doctors.ods",
+        )
+        assert problems(result) == [] and result.updated == 1
+
     def test_a_filled_row_repeated_too_often_is_refused(self, departments):
         cell = '<table:table-cell office:value-type="string"><text:p>x</text:p>'
         data = self._content(

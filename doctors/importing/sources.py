@@ -426,7 +426,8 @@ def _ods_value(cell) -> tuple[str, bool]:
         except ArithmeticError:
             return shown.strip(), False
         text = number_text(number, shown.strip())
-        return text, text != shown.strip()
+        # A plain number, unless the display padded it with zeros (00042).
+        return text, text == number_text(number)
     if kind == "boolean":
         return (
             "true" if cell.get(OFFICE + "boolean-value") == "true" else "false"
