@@ -49,6 +49,15 @@ def doctor_rows(
     yield [name for name, _, _ in renderers]
     attributes = [a for a in DOCTOR_COLUMNS if a != "departments"]
     with_departments = any(name == "departments" for name, _, _ in renderers)
+    # Where each rendered value comes from in a fetched row (pk first); the
+    # departments are appended last.
+    positions = [
+        len(attributes) + 1
+        if attribute == "departments"
+        else attributes.index(attribute) + 1
+        for _, attribute, _ in renderers
+    ]
+    plan = list(zip(positions, [render for _, _, render in renderers], strict=True))
     ids = list(queryset.values_list("pk", flat=True))
     for start in range(0, len(ids), CHUNK_SIZE):
         chunk = ids[start : start + CHUNK_SIZE]
@@ -70,12 +79,12 @@ def doctor_rows(
             values = doctors.get(pk)
             if values is None:  # deleted since the list was read
                 continue
-            record = dict(zip(attributes, values[1:], strict=True))
             if with_departments:
-                record["departments"] = department_entries(
-                    sorted(memberships.get(pk, []))
+                values = (
+                    *values,
+                    department_entries(sorted(memberships.get(pk, []))),
                 )
-            yield [render(record[attribute]) for _, attribute, render in renderers]
+            yield [render(values[position]) for position, render in plan]
 
 
 def department_rows(

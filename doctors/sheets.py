@@ -176,27 +176,35 @@ def write_xlsx(
         cells.append(cell)
     worksheet.append(cells)
     count = 0
+    append = worksheet.append
     for row in rows:
-        values = []
         for value in row:
-            if isinstance(value, str):
-                value = _xlsx_text(value)
-                if value.startswith("="):
-                    # openpyxl would store it as a formula: make it a text cell.
-                    cell = WriteOnlyCell(worksheet, value=value)
-                    cell.data_type = "s"
-                    value = cell
-            elif isinstance(value, datetime.date) and not isinstance(
-                value, datetime.datetime
-            ):
-                cell = WriteOnlyCell(worksheet, value=value)
-                cell.number_format = "yyyy-mm-dd"
-                value = cell
-            values.append(value)
-        worksheet.append(values)
+            kind = value.__class__
+            if (
+                kind is str and value and (value[0] == "=" or not value.isprintable())
+            ) or (kind is datetime.date):
+                row = [_xlsx_cell(worksheet, value) for value in row]
+                break
+        append(row)
         count += 1
     workbook.save(stream)
     return count
+
+
+def _xlsx_cell(worksheet, value):
+    """A value openpyxl would not store as we mean it, as a cell that does."""
+    if isinstance(value, str):
+        value = _xlsx_text(value)
+        if value.startswith("="):
+            # openpyxl would store it as a formula: make it a text cell.
+            cell = WriteOnlyCell(worksheet, value=value)
+            cell.data_type = "s"
+            return cell
+    elif value.__class__ is datetime.date:
+        cell = WriteOnlyCell(worksheet, value=value)
+        cell.number_format = "yyyy-mm-dd"
+        return cell
+    return value
 
 
 # OpenDocument -----------------------------------------------------------------
