@@ -42,6 +42,11 @@ class TestImport:
         assert Doctor.objects.get(license_number="LIC-1").phone == "5551234"
         event = ActivityEvent.objects.get(verb="imported")
         assert event.counts["file"] == "doctors.xlsx"
+        # Change records, as for CSV: one history row per doctor and membership.
+        assert Doctor.history.count() == 2
+        history = Doctor.history.get(license_number="LIC-1")
+        assert history.history_change_reason == "Import of doctors.xlsx"
+        assert history.history_user == run.user
 
     def test_the_format_chosen_in_the_form(self, staff_client, departments):
         data = csv_bytes(
