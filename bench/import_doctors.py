@@ -16,7 +16,9 @@ On one database, each on a clean slate with the same 50 departments:
   (doctors.importing.xlsx); an .ods file of BENCH_ODS_N rows read by tablib
   (odfpy) and by ours.
 Targets: a/b <= 3.0, per-row c/a >= 10, reimport/b <= 1.5, d/a <= 2.0,
-e/f <= 1.5, peak RSS <= 300 MB (imports and the export).
+e/f <= 1.5, peak RSS <= 300 MB (imports and the export). On a shared machine the
+pairs a/d and e/f are measured alternately BENCH_REPEATS times (default 2) and
+the fastest run of each is compared.
 
 N = 100,000 (BENCH_N), subset 10,000 (BENCH_IMPORT_EXPORT_N), .ods readers
 20,000 (BENCH_ODS_N); BENCH_SMOKE=1 runs 300, 100 and 100 rows in seconds. The
@@ -40,6 +42,8 @@ N = int(os.environ.get("BENCH_N", 300 if SMOKE else 100_000))
 IMPORT_EXPORT_N = int(os.environ.get("BENCH_IMPORT_EXPORT_N", 100 if SMOKE else 10_000))
 DEPARTMENTS = 50
 ODS_N = int(os.environ.get("BENCH_ODS_N", 100 if SMOKE else 20_000))
+# Side-by-side pairs (a/d, e/f) are measured this many times; the fastest counts.
+REPEATS = int(os.environ.get("BENCH_REPEATS", 1 if SMOKE else 2))
 TARGETS = {
     "a_over_b": 3.0,
     "c_over_a_per_row": 10.0,
@@ -239,6 +243,12 @@ def child_import(path: str) -> None:
     )
 
 
+def fastest(runs: list[dict]) -> dict:
+    """The fastest run, with the highest peak RSS of all the runs."""
+    best = min(runs, key=lambda run: run["seconds"])
+    return {**best, "peak_rss_mb": max(run["peak_rss_mb"] for run in runs)}
+
+
 def peak_rss_kb() -> int:
     """This process's peak resident set size, in KiB.
 
@@ -348,24 +358,41 @@ def main() -> None:
         log(f"(a) our import of {N} rows ...")
         a = run_our_import(full)
         assert (a["created"], a["memberships"]) == (N, memberships), a
+        csv_imports = [a]
         assert Doctor.objects.count() == N
 
         log("re-import of the unchanged file ...")
         again = run_our_import(full)
         assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, N)
 
+        # The machine may be shared: each pair is measured side by side,
+        # alternating, REPEATS times, and the fastest of each kept.
         log(f"(e) our .xlsx export of {N} doctors; (f) openpyxl write-only floor ...")
         exported = os.path.join(folder, "exported.xlsx")
         floor_path = os.path.join(folder, "doctors.xlsx")
-        e = run_child("export", exported)
-        f = run_child("floor", floor_path, str(N))
-        assert e["rows"] == N
+        exports, floors = [], []
+        for _ in range(REPEATS):
+            exports.append(run_child("export", exported))
+            floors.append(run_child("floor", floor_path, str(N)))
+        assert all(run["rows"] == N for run in exports)
+        e = fastest(exports)
+        f = fastest(floors)
         clean_slate()
 
-        log(f"(d) our import of the {N} rows as .xlsx ...")
-        d = run_our_import(floor_path)
-        assert (d["created"], d["memberships"]) == (N, memberships), d
-        clean_slate()
+        log(f"(d) our import of the {N} rows as .xlsx, against (a) again ...")
+        xlsx_imports = []
+        for repeat in range(REPEATS):
+            xlsx_imports.append(run_our_import(floor_path))
+            assert (xlsx_imports[-1]["created"], xlsx_imports[-1]["memberships"]) == (
+                N,
+                memberships,
+            )
+            clean_slate()
+            if repeat < REPEATS - 1:
+                csv_imports.append(run_our_import(full))
+                clean_slate()
+        a = fastest(csv_imports)
+        d = fastest(xlsx_imports)
 
         log("readers: tablib, openpyxl read-only and ours (.xlsx); tablib, ours (.ods)")
         readers = {
