@@ -45,6 +45,7 @@ from ..importing.sources import FORMAT_CHOICES, estimate_rows
 from ..importing.tasks import run_queued_import
 from ..importing.validation import Problem
 from ..models import ActivityEvent, ImportRun
+from ..resources import RESOURCES
 from .exports import EXPORT_PARAMS, ExportForm, download, export_page, export_selected
 from .readonly import ReadOnlyAdminMixin
 
@@ -210,7 +211,7 @@ class CsvImportExportMixin:
                 f"Import {self.opts.verbose_name_plural}",
                 form=form,
                 columns=", ".join(self.csv_kind.columns),
-                column_help=ExportForm(model_name=self.opts.model_name).column_help,
+                column_help=RESOURCES[self.opts.model_name].COLUMN_HELP,
                 max_megabytes=settings.IMPORT_MAX_UPLOAD_BYTES // 1_048_576,
             ),
         )
