@@ -519,3 +519,39 @@ class TestXlsxParts:
         [text] = problems(result)
         assert "This Excel workbook cannot be read" in text
         assert "sheet Doctors is missing" in text
+
+
+class TestXmlSafety:
+    BOMB = (
+        '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+        '<!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
+    )
+
+    def test_a_sheet_with_a_document_type_declaration_is_refused(self, departments):
+        main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+        data = _workbook_with_sheet_xml(TestXlsxParts.HEADER_ROW)
+        patched = io.BytesIO()
+        with zipfile.ZipFile(io.BytesIO(data)) as source:
+            with zipfile.ZipFile(patched, "w") as archive:
+                for item in source.infolist():
+                    body = source.read(item)
+                    if item.filename == "xl/worksheets/sheet1.xml":
+                        body = (
+                            self.BOMB
+                            + f'<worksheet xmlns="{main}"><sheetData><row r="2">'
+                            '<c r="A2" t="inlineStr"><is><t>&lol2;</t></is></c>'
+                            "</row></sheetData></worksheet>"
+                        ).encode()
+                    archive.writestr(item, body)
+        result = run(patched.getvalue())
+        [text] = problems(result)
+        assert "document type declaration is not allowed" in text
+        assert not Doctor.objects.exists()
+
+    def test_comments_and_declarations_before_the_root_are_fine(self):
+        from doctors.importing.xlsx import iterparse
+
+        xml = b'<?xml version="1.0"?>\n<!-- a comment -->' + b" " * 70000 + b"<a/>"
+        assert [e.tag for _, e in iterparse(io.BytesIO(xml), ("end",))] == ["a"]
+        with pytest.raises(ValueError, match="document type"):
+            list(iterparse(io.BytesIO(self.BOMB.encode() + b"<a/>"), ("end",)))

@@ -36,12 +36,12 @@ from typing import BinaryIO
 from xml.etree.ElementTree import ParseError
 
 from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import iterparse
 from openpyxl.utils import get_column_letter
 
 from . import xlsx
 from .parsing import CsvSource, ImportFileError, Row, check_header
 from .validation import Problem
+from .xlsx import iterparse
 
 CSV, TSV, XLSX, ODS, JSON = "csv", "tsv", "xlsx", "ods", "json"
 FORMAT_CHOICES = [
