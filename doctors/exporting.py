@@ -2,9 +2,10 @@
 
 The columns and how each value is rendered come from the Resources
 (doctors.resources); doctors.sheets writes the rows as CSV, TSV, JSON, Excel
-or OpenDocument. Rows are produced chunk by chunk (two queries per chunk), so
-a large export streams to the browser or a file without holding every doctor
-in memory. A file exported here imports back with no change.
+or OpenDocument. Rows are produced chunk by chunk (two queries per chunk,
+plus one for the department codes), so a large export streams to the
+browser or a file without holding every doctor in memory. A file exported
+here imports back with no change.
 """
 
 from collections.abc import Iterator, Sequence
@@ -59,6 +60,9 @@ def doctor_rows(
     ]
     plan = list(zip(positions, [render for _, _, render in renderers], strict=True))
     ids = list(queryset.values_list("pk", flat=True))
+    codes = (
+        dict(Department.objects.values_list("pk", "code")) if with_departments else {}
+    )
     for start in range(0, len(ids), CHUNK_SIZE):
         chunk = ids[start : start + CHUNK_SIZE]
         doctors = {
@@ -69,11 +73,11 @@ def doctor_rows(
         }
         memberships: dict[int, list[tuple[bool, str, str]]] = {}
         if with_departments:
-            for doctor_id, code, is_primary, role in Membership.objects.filter(
+            for doctor_id, department_id, is_primary, role in Membership.objects.filter(
                 doctor_id__in=chunk
-            ).values_list("doctor_id", "department__code", "is_primary", "role"):
+            ).values_list("doctor_id", "department_id", "is_primary", "role"):
                 memberships.setdefault(doctor_id, []).append(
-                    (not is_primary, code, role)
+                    (not is_primary, codes[department_id], role)
                 )
         for pk in chunk:
             values = doctors.get(pk)
