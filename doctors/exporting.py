@@ -2,12 +2,14 @@
 
 The columns and how each value is rendered come from the Resources
 (doctors.resources); doctors.sheets writes the rows as CSV, TSV, JSON, Excel
-or OpenDocument. Rows are produced chunk by chunk (two queries per chunk,
-plus one for the department codes), so a large export streams to the
-browser or a file without holding every doctor in memory. A file exported
+or OpenDocument. The doctors are read as a stream (a server-side cursor on
+PostgreSQL), their memberships with one query per chunk of doctors, so a
+large export streams to the browser or a file without holding every doctor
+in memory. A file exported
 here imports back with no change.
 """
 
+import itertools
 from collections.abc import Iterator, Sequence
 from typing import BinaryIO, TextIO
 
@@ -59,34 +61,24 @@ def doctor_rows(
         for _, attribute, _ in renderers
     ]
     plan = list(zip(positions, [render for _, _, render in renderers], strict=True))
-    ids = list(queryset.values_list("pk", flat=True))
     codes = (
         dict(Department.objects.values_list("pk", "code")) if with_departments else {}
     )
-    for start in range(0, len(ids), CHUNK_SIZE):
-        chunk = ids[start : start + CHUNK_SIZE]
-        doctors = {
-            values[0]: values
-            for values in Doctor.objects.filter(pk__in=chunk).values_list(
-                "pk", *attributes
-            )
-        }
+    doctors = queryset.values_list("pk", *attributes).iterator(chunk_size=CHUNK_SIZE)
+    for chunk in itertools.batched(doctors, CHUNK_SIZE):
         memberships: dict[int, list[tuple[bool, str, str]]] = {}
         if with_departments:
             for doctor_id, department_id, is_primary, role in Membership.objects.filter(
-                doctor_id__in=chunk
+                doctor_id__in=[values[0] for values in chunk]
             ).values_list("doctor_id", "department_id", "is_primary", "role"):
                 memberships.setdefault(doctor_id, []).append(
                     (not is_primary, codes[department_id], role)
                 )
-        for pk in chunk:
-            values = doctors.get(pk)
-            if values is None:  # deleted since the list was read
-                continue
+        for values in chunk:
             if with_departments:
                 values = (
                     *values,
-                    department_entries(sorted(memberships.get(pk, []))),
+                    department_entries(sorted(memberships.get(values[0], []))),
                 )
             yield [render(values[position]) for position, render in plan]
 
