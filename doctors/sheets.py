@@ -300,7 +300,8 @@ def _ods_cell(value) -> str:
     if isinstance(value, (datetime.date, datetime.datetime)):
         iso = value.isoformat()
         return (
-            f'<table:table-cell office:value-type="date" office:date-value="{iso}">'
+            '<table:table-cell table:style-name="date" office:value-type="date" '
+            f'office:date-value="{iso}">'
             f"<text:p>{iso}</text:p></table:table-cell>"
         )
     if isinstance(value, (int, float)):
@@ -342,6 +343,12 @@ def write_ods(
                 '<?xml version="1.0" encoding="UTF-8"?>\n'
                 f"<office:document-content {_NS}>"
                 f"<office:automatic-styles>{column_styles}"
+                '<number:date-style style:name="iso-date"><number:year '
+                'number:style="long"/><number:text>-</number:text><number:month '
+                'number:style="long"/><number:text>-</number:text><number:day '
+                'number:style="long"/></number:date-style>'
+                '<style:style style:name="date" style:family="table-cell" '
+                'style:data-style-name="iso-date"/>'
                 '<style:style style:name="header" style:family="table-cell">'
                 '<style:text-properties fo:font-weight="bold"/></style:style>'
                 "</office:automatic-styles><office:body><office:spreadsheet>"

@@ -195,6 +195,7 @@ def test_dates_are_date_cells_in_workbooks():
     sheets.write_xlsx(iter([["day"], [day]]), stream, sheet="S", widths={})
     cell = load_workbook(stream)["S"]["A2"]
     assert cell.is_date and cell.number_format == "yyyy-mm-dd"
+    assert 'table:style-name="date" office:value-type="date"' in sheets._ods_cell(day)
     assert 'office:date-value="2026-01-31"' in sheets._ods_cell(day)
     assert list(sheets.json_chunks(iter([["day"], [day]])))[1].endswith(
         '{"day": "2026-01-31"}'
