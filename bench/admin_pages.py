@@ -53,7 +53,6 @@ from django.utils import timezone  # noqa: E402
 from doctors import exporting  # noqa: E402
 from doctors.bulk import insert_rows  # noqa: E402
 from doctors.demo import seed_demo  # noqa: E402
-from doctors.importing.formats import DOCTOR_COLUMNS  # noqa: E402
 from doctors.importing.runner import DOCTORS, run_import  # noqa: E402
 from doctors.models import (  # noqa: E402
     ActivityEvent,
@@ -62,6 +61,7 @@ from doctors.models import (  # noqa: E402
     ImportRun,
     Membership,
 )
+from doctors.resources import DOCTOR_COLUMNS  # noqa: E402
 from tests.admin_forms import as_post_data, submitted_fields  # noqa: E402
 
 SMOKE = os.environ.get("BENCH_SMOKE") == "1"

@@ -1,15 +1,28 @@
-"""Benchmark: importing doctors from CSV, against the floor and django-import-export.
+"""Benchmark: importing doctors from CSV and .xlsx, exporting them as .xlsx,
+against the floors and django-import-export.
 
 On one database, each on a clean slate with the same 50 departments:
-  (a) our import (doctors.importing) of a generated file of N rows (1-3
+  (a) our import (doctors.importing) of a generated CSV file of N rows (1-3
       departments each), in a fresh process: time and peak RSS of that process;
   re-import of the same, unchanged file (must create and update nothing);
   (b) the floor: bulk_create of the same doctors, then of their memberships;
-  (c) django-import-export's default row-by-row ModelResource on a subset.
-Targets: a/b <= 3.0, per-row c/a >= 10, reimport/b <= 1.5, peak RSS <= 300 MB.
+  (c) django-import-export's default row-by-row ModelResource on a subset;
+  (d) our import of the same N rows as an Excel workbook (.xlsx);
+  (e) our export of the N doctors as .xlsx (doctors.exporting), in a fresh
+      process, against (f) the floor: the same cells written by openpyxl's
+      write-only mode from rows already in memory;
+  readers: the .xlsx file read by tablib (what django-import-export's XLSX
+  format does), by openpyxl's read-only mode and by ours
+  (doctors.importing.xlsx); an .ods file of BENCH_ODS_N rows read by tablib
+  (odfpy) and by ours.
+Targets: a/b <= 3.0, per-row c/a >= 10, reimport/b <= 1.5, d/a <= 2.0,
+e/f <= 1.5, peak RSS <= 300 MB (imports and the export). On a shared machine the
+pairs a/d and e/f are measured alternately BENCH_REPEATS times (default 2) and
+the fastest run of each is compared.
 
-N = 100,000 (BENCH_N), subset 10,000 (BENCH_IMPORT_EXPORT_N); BENCH_SMOKE=1 runs
-300 and 100 rows in seconds. The last line printed is one JSON object.
+N = 100,000 (BENCH_N), subset 10,000 (BENCH_IMPORT_EXPORT_N), .ods readers
+20,000 (BENCH_ODS_N); BENCH_SMOKE=1 runs 300, 100 and 100 rows in seconds. The
+last line printed is one JSON object.
 """
 
 import csv
@@ -28,19 +41,24 @@ SMOKE = os.environ.get("BENCH_SMOKE") == "1"
 N = int(os.environ.get("BENCH_N", 300 if SMOKE else 100_000))
 IMPORT_EXPORT_N = int(os.environ.get("BENCH_IMPORT_EXPORT_N", 100 if SMOKE else 10_000))
 DEPARTMENTS = 50
-TARGETS = {"a_over_b": 3.0, "c_over_a_per_row": 10.0, "reimport_over_b": 1.5}
+ODS_N = int(os.environ.get("BENCH_ODS_N", 100 if SMOKE else 20_000))
+# Side-by-side pairs (a/d, e/f) are measured this many times; the fastest counts.
+REPEATS = int(os.environ.get("BENCH_REPEATS", 1 if SMOKE else 2))
+TARGETS = {
+    "a_over_b": 3.0,
+    "c_over_a_per_row": 10.0,
+    "reimport_over_b": 1.5,
+    "d_over_a": 2.0,
+    "e_over_f": 1.5,
+}
 PEAK_RSS_LIMIT_MB = 300
 
-HEADER = [
-    "license_number",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "specialty",
-    "departments",
-    "is_active",
-]
+
+def header() -> list[str]:
+    """The doctor columns, from their one declaration (DoctorResource)."""
+    from doctors.resources import DOCTOR_COLUMNS
+
+    return list(DOCTOR_COLUMNS)
 
 
 def log(text: str) -> None:
@@ -73,8 +91,25 @@ def generate_rows(count: int, codes: list[str]) -> list[list[str]]:
 def write_csv(path: str, rows: list[list[str]]) -> None:
     with open(path, "w", encoding="utf-8", newline="") as stream:
         writer = csv.writer(stream)
-        writer.writerow(HEADER)
+        writer.writerow(header())
         writer.writerows(rows)
+
+
+def typed(row: list[str]) -> list:
+    """A generated row as an export renders it: is_active a boolean."""
+    return [*row[:7], row[7] == "true"]
+
+
+def write_xlsx_floor(path: str, rows: list[list]) -> None:
+    """The floor of an .xlsx export: openpyxl's write-only mode, nothing else."""
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet("Doctors")
+    sheet.append(header())
+    for row in rows:
+        sheet.append(row)
+    workbook.save(path)
 
 
 def clean_slate() -> None:
@@ -105,15 +140,84 @@ def clean_slate() -> None:
             cursor.execute("ANALYZE")
 
 
-def run_our_import(path: str) -> dict:
-    """(a) and the re-import: in a new process, so its peak RSS is its own."""
+def run_child(mode: str, *args: str) -> dict:
+    """One measurement in a new process, so its peak RSS is its own."""
     output = subprocess.run(
-        [sys.executable, __file__, "--child-import", path],
+        [sys.executable, __file__, f"--child-{mode}", *args],
         check=True,
         capture_output=True,
         text=True,
     )
     return json.loads(output.stdout.strip().splitlines()[-1])
+
+
+def run_our_import(path: str) -> dict:
+    """(a), (d) and the re-import."""
+    return run_child("import", path)
+
+
+def child_export(path: str) -> None:
+    """(e): every doctor, as the export command writes them, to an .xlsx file."""
+    from doctors import exporting
+    from doctors.models import Doctor
+
+    started = time.perf_counter()
+    with open(path, "wb") as stream:
+        count = exporting.write(
+            "xlsx",
+            exporting.doctor_rows(Doctor.objects.order_by("license_number")),
+            stream,
+            model=Doctor,
+        )
+    seconds = time.perf_counter() - started
+    print(json.dumps({"seconds": seconds, "rows": count, "peak_rss_mb": rss_mb()}))
+
+
+def child_floor(path: str, count: str) -> None:
+    """(f): the same cells, built in memory first (not timed), then written."""
+    from doctors.models import Department
+
+    codes = sorted(Department.objects.values_list("code", flat=True))
+    rows = [typed(row) for row in generate_rows(int(count), codes)]
+    started = time.perf_counter()
+    write_xlsx_floor(path, rows)
+    seconds = time.perf_counter() - started
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": rss_mb()}))
+
+
+def child_read(reader: str, path: str) -> None:
+    """Read every row of a workbook: time and peak RSS of one reader."""
+    from doctors.importing.sources import OdsSheet, XlsxSheet
+
+    started = time.perf_counter()
+    if reader.startswith("tablib"):
+        import tablib
+
+        with open(path, "rb") as stream:
+            file_format = "xlsx" if reader == "tablib-xlsx" else "ods"
+            rows = len(tablib.Dataset().load(stream, format=file_format))
+    elif reader == "openpyxl-xlsx":
+        from openpyxl import load_workbook
+
+        workbook = load_workbook(path, read_only=True, data_only=True)
+        sheet = workbook.worksheets[0]
+        sheet.reset_dimensions()
+        rows = -1
+        for cells in sheet.iter_rows():
+            # What our reader needs of each cell: value, type and number format.
+            [(cell.value, cell.data_type, cell.number_format) for cell in cells]
+            rows += 1
+        workbook.close()
+    else:
+        sheet_class = XlsxSheet if reader == "ours-xlsx" else OdsSheet
+        with open(path, "rb") as stream:
+            rows = sum(1 for _ in sheet_class(stream, "Doctors").records()) - 1
+    seconds = time.perf_counter() - started
+    print(json.dumps({"seconds": seconds, "rows": rows, "peak_rss_mb": rss_mb()}))
+
+
+def rss_mb() -> float:
+    return round(peak_rss_kb() / 1024, 1)
 
 
 def child_import(path: str) -> None:
@@ -125,7 +229,6 @@ def child_import(path: str) -> None:
     seconds = time.perf_counter() - started
     if not result.ok:
         raise SystemExit(f"import failed: {[str(p) for p in result.problems[:5]]}")
-    peak_kb = peak_rss_kb()
     print(
         json.dumps(
             {
@@ -134,10 +237,16 @@ def child_import(path: str) -> None:
                 "updated": result.updated,
                 "unchanged": result.unchanged,
                 "memberships": result.counts.get("memberships_added", 0),
-                "peak_rss_mb": round(peak_kb / 1024, 1),
+                "peak_rss_mb": rss_mb(),
             }
         )
     )
+
+
+def fastest(runs: list[dict]) -> dict:
+    """The fastest run, with the highest peak RSS of all the runs."""
+    best = min(runs, key=lambda run: run["seconds"])
+    return {**best, "peak_rss_mb": max(run["peak_rss_mb"] for run in runs)}
 
 
 def peak_rss_kb() -> int:
@@ -206,7 +315,7 @@ def import_export_default(path: str) -> float:
         class Meta:
             model = Doctor
             import_id_fields = ["license_number"]
-            fields = HEADER
+            fields = header()
 
     with open(path, encoding="utf-8") as stream:
         dataset = tablib.Dataset().load(stream.read(), format="csv")
@@ -249,12 +358,63 @@ def main() -> None:
         log(f"(a) our import of {N} rows ...")
         a = run_our_import(full)
         assert (a["created"], a["memberships"]) == (N, memberships), a
+        csv_imports = [a]
         assert Doctor.objects.count() == N
 
         log("re-import of the unchanged file ...")
         again = run_our_import(full)
         assert (again["created"], again["updated"], again["unchanged"]) == (0, 0, N)
+
+        # The machine may be shared: each pair is measured side by side,
+        # alternating, REPEATS times, and the fastest of each kept.
+        log(f"(e) our .xlsx export of {N} doctors; (f) openpyxl write-only floor ...")
+        exported = os.path.join(folder, "exported.xlsx")
+        floor_path = os.path.join(folder, "doctors.xlsx")
+        exports, floors = [], []
+        for _ in range(REPEATS):
+            exports.append(run_child("export", exported))
+            floors.append(run_child("floor", floor_path, str(N)))
+        assert all(run["rows"] == N for run in exports)
+        e = fastest(exports)
+        f = fastest(floors)
         clean_slate()
+
+        log(f"(d) our import of the {N} rows as .xlsx, against (a) again ...")
+        xlsx_imports = []
+        for repeat in range(REPEATS):
+            xlsx_imports.append(run_our_import(floor_path))
+            assert (xlsx_imports[-1]["created"], xlsx_imports[-1]["memberships"]) == (
+                N,
+                memberships,
+            )
+            clean_slate()
+            if repeat < REPEATS - 1:
+                csv_imports.append(run_our_import(full))
+                clean_slate()
+        a = fastest(csv_imports)
+        d = fastest(xlsx_imports)
+
+        log("readers: tablib, openpyxl read-only and ours (.xlsx); tablib, ours (.ods)")
+        readers = {
+            name: run_child("read", name, floor_path)
+            for name in ["tablib-xlsx", "openpyxl-xlsx", "ours-xlsx"]
+        }
+        ods_path = os.path.join(folder, "doctors.ods")
+        with open(ods_path, "wb") as stream:
+            from doctors import sheets
+
+            sheets.write_ods(
+                iter([header(), *(typed(row) for row in rows[:ODS_N])]),
+                stream,
+                sheet="Doctors",
+                widths={},
+            )
+        readers.update(
+            {
+                name: run_child("read", name, ods_path)
+                for name in ["tablib-ods", "ours-ods"]
+            }
+        )
 
         log(f"(c) django-import-export default, {IMPORT_EXPORT_N} rows ...")
         c = import_export_default(subset)
@@ -276,7 +436,22 @@ def main() -> None:
         "a_over_b": round(a["seconds"] / b, 2),
         "c_over_a_per_row": round(c_per_row / a_per_row, 1),
         "reimport_over_b": round(again["seconds"] / b, 2),
+        "d_xlsx_import_s": round(d["seconds"], 3),
+        "d_over_a": round(d["seconds"] / a["seconds"], 2),
+        "e_xlsx_export_s": round(e["seconds"], 3),
+        "f_openpyxl_write_only_s": round(f["seconds"], 3),
+        "e_over_f": round(e["seconds"] / f["seconds"], 2),
         "peak_rss_mb": max(a["peak_rss_mb"], again["peak_rss_mb"]),
+        "xlsx_import_peak_rss_mb": d["peak_rss_mb"],
+        "xlsx_export_peak_rss_mb": e["peak_rss_mb"],
+        "readers": {
+            name: {
+                "rows": figures["rows"],
+                "seconds": round(figures["seconds"], 3),
+                "peak_rss_mb": figures["peak_rss_mb"],
+            }
+            for name, figures in readers.items()
+        },
         "smoke": SMOKE,
     }
     # The targets are for full size; at smoke size fixed costs dominate.
@@ -287,15 +462,28 @@ def main() -> None:
             figures["a_over_b"] <= TARGETS["a_over_b"]
             and figures["c_over_a_per_row"] >= TARGETS["c_over_a_per_row"]
             and figures["reimport_over_b"] <= TARGETS["reimport_over_b"]
-            and figures["peak_rss_mb"] <= PEAK_RSS_LIMIT_MB
+            and figures["d_over_a"] <= TARGETS["d_over_a"]
+            and figures["e_over_f"] <= TARGETS["e_over_f"]
+            and max(
+                figures["peak_rss_mb"],
+                figures["xlsx_import_peak_rss_mb"],
+                figures["xlsx_export_peak_rss_mb"],
+            )
+            <= PEAK_RSS_LIMIT_MB
         )
     )
     print(json.dumps(figures))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--child-import":
+    children = {
+        "--child-import": child_import,
+        "--child-export": child_export,
+        "--child-floor": child_floor,
+        "--child-read": child_read,
+    }
+    if len(sys.argv) >= 3 and sys.argv[1] in children:
         django.setup()
-        child_import(sys.argv[2])
+        children[sys.argv[1]](*sys.argv[2:])
     else:
         main()

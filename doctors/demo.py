@@ -22,6 +22,7 @@ from simple_history.utils import bulk_create_with_history
 
 from . import activity
 from .bulk import insert_history_rows, insert_rows, tracked_columns
+from .importing.validation import DOCTOR_FIELDS
 from .models import ActivityEvent, Department, Doctor, Membership, Specialty
 from .roles import CLINIC_STAFF, MANAGERS
 
@@ -149,17 +150,9 @@ def _seed_doctors(
     rng = random.Random(SEED)
     today = datetime.date(2026, 1, 1)
     now = timezone.now()
-    doctor_columns = [
-        "license_number",
-        "first_name",
-        "last_name",
-        "email",
-        "phone",
-        "specialty",
-        "is_active",
-        "created_at",
-        "updated_at",
-    ]
+    # The Resource's columns (doctors.resources) less the memberships, which
+    # are rows of their own.
+    doctor_columns = ["license_number", *DOCTOR_FIELDS, "created_at", "updated_at"]
     membership_columns = [
         "doctor_id",
         "department_id",
@@ -184,19 +177,18 @@ def _seed_doctors(
             email = (
                 f"{_email_part(first)}.{_email_part(last)}.{index}@demo-clinic.example"
             )
-            doctor_rows.append(
-                (
-                    number,
-                    first,
-                    last,
-                    email,
-                    f"+1-555-{index // 10000 % 1000:03d}-{index % 10000:04d}",
-                    rng.choice(specialties),
-                    rng.random() > 0.05,
-                    now,
-                    now,
-                )
-            )
+            values = {
+                "license_number": number,
+                "first_name": first,
+                "last_name": last,
+                "email": email,
+                "phone": f"+1-555-{index // 10000 % 1000:03d}-{index % 10000:04d}",
+                "specialty": rng.choice(specialties),
+                "is_active": rng.random() > 0.05,
+                "created_at": now,
+                "updated_at": now,
+            }
+            doctor_rows.append(tuple(values[column] for column in doctor_columns))
             picks = rng.sample(
                 department_ids, k=min(rng.randint(1, 3), len(department_ids))
             )

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from doctors.importing import validation
-from doctors.importing.formats import DOCTOR_COLUMNS
 from doctors.importing.parsing import CsvSource, ImportFileError
 from doctors.importing.runner import import_doctors
+from doctors.resources import DOCTOR_COLUMNS
 from tests.factories import DepartmentFactory
 from tests.test_importing import HEADER, snapshot
 

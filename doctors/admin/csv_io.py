@@ -1,4 +1,6 @@
-"""CSV import and export pages of the Doctor and Department changelists.
+"""Import and export pages of the Doctor and Department changelists (CSV, TSV,
+JSON, Excel .xlsx and OpenDocument .ods; see doctors.importing.sources and
+doctors.admin.exports).
 
 Built on the project's own importer rather than django-import-export's admin
 views: those save row by row (seconds per thousand rows), fire real signals
@@ -13,7 +15,8 @@ without a permission on the model import. Here:
   run in the task worker while the run's page shows the progress. The run's
   life is importing.service's; these views only call it. Each user sees their
   own runs (a superuser every run);
-- export: the changelist's current filters and search, streamed as CSV;
+- export: a page to choose the format and columns, for the changelist's
+  current filters and search or the rows of the "Export selected" action;
 - each needs its own permission (doctors.import_doctor, doctors.export_doctor,
   ...), and import also the model's change permission; without them the pages
   answer 403.
@@ -30,23 +33,22 @@ from django.http import (
     HttpResponseBadRequest,
     HttpResponseRedirect,
     JsonResponse,
-    StreamingHttpResponse,
 )
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
-from .. import exporting
 from ..importing import progress as import_progress
 from ..importing import service
 from ..importing.parsing import ENCODING_CHOICES, ImportFileError, check_size
-from ..importing.runner import DOCTORS
+from ..importing.sources import FORMAT_CHOICES
 from ..importing.validation import Problem
 from ..models import ImportRun
+from ..resources import RESOURCES
 from ..undo import can_undo
+from .exports import EXPORT_PARAMS, ExportForm, download, export_page, export_selected
 from .readonly import ReadOnlyAdminMixin
 from .undo import ImportRunUndoMixin
 
@@ -56,8 +58,15 @@ PAGE_SIZE = 50
 
 class ImportForm(forms.Form):
     file = forms.FileField(
-        label="CSV file",
-        help_text="A CSV file in the format an export writes.",
+        label="File",
+        help_text="A CSV, TSV, JSON, Excel (.xlsx) or OpenDocument (.ods) file, "
+        "with the columns an export writes.",
+    )
+    file_format = forms.ChoiceField(
+        label="Format",
+        choices=FORMAT_CHOICES,
+        required=False,
+        help_text="Leave on automatic: the format is seen from the file.",
     )
     encoding = forms.ChoiceField(
         choices=ENCODING_CHOICES,
@@ -174,6 +183,7 @@ class CsvImportExportMixin:
                 content=upload.read(),
                 file_name=upload.name,
                 encoding=form.cleaned_data["encoding"],
+                file_format=form.cleaned_data["file_format"],
                 user=request.user,
             )
             return HttpResponseRedirect(self._url("import_run", run.pk))
@@ -185,6 +195,7 @@ class CsvImportExportMixin:
                 f"Import {self.opts.verbose_name_plural}",
                 form=form,
                 columns=", ".join(self.csv_kind.columns),
+                column_help=RESOURCES[self.opts.model_name].COLUMN_HELP,
                 max_megabytes=settings.IMPORT_MAX_UPLOAD_BYTES // 1_048_576,
             ),
         )
@@ -320,10 +331,30 @@ class CsvImportExportMixin:
 
     # Export --------------------------------------------------------------------
 
+    @admin.action(
+        permissions=["export"], description="Export selected %(verbose_name_plural)s"
+    )
+    def export_selected(self, request, queryset):
+        """The export page (format, columns) for the picked rows."""
+        return export_selected(self, request, queryset)
+
     def export_view(self, request):
-        """The changelist's rows (its filters and search) as a CSV download."""
+        """GET: the page to choose format and columns for the changelist's rows
+        (its filters and search); with ?file_format=... the file straight away.
+        POST (from that page): the file."""
         if not self.has_export_permission(request):
             raise PermissionDenied
+        data = request.POST if request.method == "POST" else None
+        if data is None and "file_format" in request.GET:
+            data = request.GET.copy()
+            if "columns" not in data:
+                data.setlist("columns", list(self.csv_kind.columns))
+            elif len(data.getlist("columns")) == 1:
+                data.setlist("columns", data["columns"].split(","))
+        query = request.GET.copy()
+        for name in EXPORT_PARAMS:
+            query.pop(name, None)
+        request.GET = query
         try:
             changelist = self.get_changelist_instance(request)
         except IncorrectLookupParameters as error:
@@ -332,19 +363,18 @@ class CsvImportExportMixin:
                 format_html("<p>These list filters are not valid: {}</p>", error)
             )
         queryset = changelist.get_queryset(request)
-        rows = (
-            exporting.doctor_rows(queryset)
-            if self.csv_kind is DOCTORS
-            else exporting.department_rows(queryset)
-        )
-        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-        response = StreamingHttpResponse(
-            exporting.csv_lines(rows), content_type="text/csv; charset=utf-8"
-        )
-        response["Content-Disposition"] = (
-            f'attachment; filename="{self.opts.model_name}s-{stamp}.csv"'
-        )
-        return response
+        form = ExportForm(data, model_name=self.opts.model_name)
+        if data is not None and form.is_valid():
+            ids = form.cleaned_data["ids"]
+            if ids is not None:
+                queryset = queryset.filter(pk__in=ids)
+            return download(
+                self,
+                queryset,
+                form.cleaned_data["file_format"],
+                form.cleaned_data["columns"],
+            )
+        return export_page(self, request, form, count=queryset.count(), picked=False)
 
 
 def _page(request, name: str, items: list):
@@ -381,6 +411,7 @@ class ImportRunAdmin(ImportRunUndoMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "source",
         "status",
         "dry_run",
+        "file_format",
         "encoding",
         "started_at",
         "finished_at",

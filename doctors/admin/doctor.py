@@ -104,7 +104,7 @@ class DoctorAdmin(
             doctor.pk,
         )
 
-    actions = ["activate", "deactivate"]
+    actions = ["activate", "deactivate", "export_selected"]
     list_per_page = 100
     # The unfiltered total is a second COUNT over every doctor on each filtered
     # page; "Show all" is enough there.

@@ -1,4 +1,5 @@
-"""The CSV formats of doctors and departments, shared by import and export.
+"""The rules of the file formats of doctors and departments, shared by import
+and export. The columns themselves are declared once, in doctors.resources.
 
 Doctors: license_number,first_name,last_name,email,phone,specialty,departments,
 is_active. `departments` holds department codes separated by "|", the first
@@ -13,18 +14,6 @@ that "'" away again, so values survive the round trip unchanged.
 """
 
 from ..models import Specialty
-
-DOCTOR_COLUMNS = (
-    "license_number",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "specialty",
-    "departments",
-    "is_active",
-)
-DEPARTMENT_COLUMNS = ("code", "name", "description", "is_active")
 
 DEPARTMENT_SEPARATOR = "|"
 HEAD_MARKER = ":head"

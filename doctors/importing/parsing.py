@@ -135,9 +135,12 @@ class CsvSource:
         *,
         columns: Sequence[str],
         encoding: str | None = None,
+        delimiter: str = ",",
     ):
         self.stream = stream
         self.columns = tuple(columns)
+        self.delimiter = delimiter
+        self.kind = "CSV" if delimiter == "," else "TSV"
         self.encoding = (
             check_encoding_name(encoding) if encoding else detect_encoding(stream)
         )
@@ -151,7 +154,7 @@ class CsvSource:
             newline="",
         )
         lines = _BoundedLines(text, MAX_ROW_CHARS)
-        reader = csv.reader(lines, strict=True)
+        reader = csv.reader(lines, strict=True, delimiter=self.delimiter)
         number = 0
         old_limit = csv.field_size_limit(FIELD_SIZE_LIMIT)
         try:
@@ -212,34 +215,12 @@ class CsvSource:
                 break
         else:
             raise ImportFileError("The file is empty.")
-        expected = ", ".join(self.columns)
-        if len(header) == 1 and ";" in header[0]:
+        if self.delimiter == "," and len(header) == 1 and ";" in header[0]:
             raise ImportFileError(
                 "The columns are separated by ';'; separate them with ',' "
-                f"(the header must be: {expected})."
+                f"(the header must be: {', '.join(self.columns)})."
             )
-        known = [name for name in header if name in self.columns]
-        if not known:
-            raise ImportFileError(
-                "This does not look like the expected CSV file: its first line "
-                f"must be the header {expected}."
-            )
-        problems = []
-        duplicated = sorted({name for name in known if header.count(name) > 1})
-        if duplicated:
-            problems.append(f"column(s) given twice: {', '.join(duplicated)}")
-        missing = [name for name in self.columns if name not in header]
-        if missing:
-            problems.append(f"missing column(s): {', '.join(missing)}")
-        unknown = [name for name in header if name not in self.columns]
-        if unknown:
-            problems.append(f"unknown column(s): {_listed(unknown)}")
-        if problems:
-            raise ImportFileError(
-                f"Header: {'; '.join(problems)}. The header must be: {expected}.",
-                row=1,
-            )
-        return header
+        return check_header(header, self.columns, kind=self.kind)
 
     def rows(self) -> Iterator[Row]:
         """Data rows, blank ones skipped, cells trimmed and un-neutralized.
@@ -270,6 +251,34 @@ class CsvSource:
                 for position, name in enumerate(self.header)
             }
             yield Row(number, cells)
+
+
+def check_header(header: list[str], columns: Sequence[str], *, kind: str) -> list[str]:
+    """The header's column names (trimmed, lower case), or ImportFileError
+    saying what is missing, doubled or unknown. `kind` names the file type."""
+    expected = ", ".join(columns)
+    known = [name for name in header if name in columns]
+    if not known:
+        raise ImportFileError(
+            f"This does not look like the expected {kind} file: its first line "
+            f"must be the header {expected}."
+        )
+    problems = []
+    duplicated = sorted({name for name in known if header.count(name) > 1})
+    if duplicated:
+        problems.append(f"column(s) given twice: {', '.join(duplicated)}")
+    missing = [name for name in columns if name not in header]
+    if missing:
+        problems.append(f"missing column(s): {', '.join(missing)}")
+    unknown = [name for name in header if name not in columns]
+    if unknown:
+        problems.append(f"unknown column(s): {_listed(unknown)}")
+    if problems:
+        raise ImportFileError(
+            f"Header: {'; '.join(problems)}. The header must be: {expected}.",
+            row=1,
+        )
+    return header
 
 
 def _listed(names: list[str]) -> str:

@@ -23,14 +23,15 @@ from django.utils import timezone
 from .. import activity, context, tasks
 from ..integrity import explain_integrity_error
 from ..models import ActivityEvent, Department, Doctor, ImportRun, Membership
+from ..resources import DEPARTMENT_COLUMNS, DOCTOR_COLUMNS
 from .diff import (
     FINGERPRINT_SIZE,
     RowChange,
     plan_department_chunk,
     plan_doctor_chunk,
 )
-from .formats import DEPARTMENT_COLUMNS, DOCTOR_COLUMNS
-from .parsing import CsvSource, ImportFileError
+from .parsing import ImportFileError
+from .sources import open_source
 from .validation import (
     MAX_PROBLEMS,
     DepartmentChecker,
@@ -56,6 +57,7 @@ class ImportResult:
     file_name: str
     dry_run: bool
     encoding: str = ""
+    file_format: str = ""
     total_rows: int = 0
     created: int = 0
     updated: int = 0
@@ -152,6 +154,7 @@ def run_import(
     user=None,
     dry_run: bool = False,
     encoding: str | None = None,
+    file_format: str | None = None,
     progress: Progress | None = None,
     expected_rows: int | None = None,
     run: ImportRun | None = None,
@@ -165,6 +168,7 @@ def run_import(
 
     `run` is the ImportRun of an earlier preview to complete; otherwise a new
     one is recorded. `source` says where the run started (admin or command).
+    `file_format` is one of sources.FORMAT_CHOICES; detected when not given.
     `expected_seen` is what the preview saw (ImportResult.seen): when any row's
     stored state differs from it, nothing is written and those rows are listed.
     A confirmed run writes one change-set (with the optional `reason`), kept
@@ -181,11 +185,20 @@ def run_import(
         reason=reason,
     ) as change:
         try:
-            csv_source = CsvSource(stream, columns=kind.columns, encoding=encoding)
+            csv_source = open_source(
+                stream,
+                columns=kind.columns,
+                file_name=file_name,
+                file_format=file_format,
+                encoding=encoding,
+                sheet_name=kind.name.title(),
+                key_model=kind.locked[0],
+            )
         except ImportFileError as error:
             result.add_problem(Problem(error.row, "", error.message))
         else:
             result.encoding = csv_source.encoding
+            result.file_format = csv_source.file_format
             with tempfile.TemporaryFile() as spool:
                 passes = _Passes(kind, csv_source, result, spool, report, chunk_size)
                 passes.expected_seen = expected_seen
@@ -256,6 +269,9 @@ class _Passes:
             checker.problems, key=lambda p: (p.row is not None, p.row or 0)
         )
         result.problem_count = checker.problem_count
+        locate = getattr(self.csv_source, "locate", None)
+        if locate is not None:  # spreadsheets and JSON: the cell or object
+            result.problems = [locate(problem) for problem in result.problems]
 
     def check_and_write(self, expected_rows: int | None, actor) -> None:
         kind, result = self.kind, self.result
@@ -445,6 +461,7 @@ def _record_run(
     run.status = status
     run.file_name = result.file_name[:255]
     run.encoding = result.encoding
+    run.file_format = result.file_format
     run.dry_run = result.dry_run
     run.finished_at = timezone.now()
     run.duration = round(result.duration, 3)
@@ -459,6 +476,7 @@ def _record_run(
         "status",
         "file_name",
         "encoding",
+        "file_format",
         "dry_run",
         "finished_at",
         "duration",

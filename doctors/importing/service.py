@@ -26,6 +26,7 @@ from django.utils import timezone
 from ..models import ActivityEvent, ImportRun
 from . import progress, storage
 from .runner import DEPARTMENTS, DOCTORS, ImportResult, Progress, run_import
+from .sources import estimate_rows
 from .validation import Problem
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ def import_file(
     user=None,
     dry_run: bool = False,
     encoding: str | None = None,
+    file_format: str | None = None,
     progress: Progress | None = None,
 ) -> ImportResult:
     """Check and import a file at once (the commands: no stored preview)."""
@@ -59,6 +61,7 @@ def import_file(
         user=user,
         dry_run=dry_run,
         encoding=encoding,
+        file_format=file_format,
         progress=progress,
         source=ActivityEvent.Source.COMMAND,
     )
@@ -67,10 +70,10 @@ def import_file(
 # Where the work runs ---------------------------------------------------------
 
 
-def estimated_rows(content: bytes) -> int:
+def estimated_rows(content: bytes, file_name: str = "", file_format: str = "") -> int:
     """An upper bound on the rows of a file, good enough to decide where to
-    preview it: its lines, whichever line ending it uses (CR LF, LF or CR)."""
-    return max(content.count(b"\n"), content.count(b"\r"))
+    preview it (see sources.estimate_rows)."""
+    return estimate_rows(content, file_name, file_format)
 
 
 def runs_in_background(rows: int) -> bool:
@@ -88,10 +91,17 @@ def visible_runs(user) -> QuerySet[ImportRun]:
 
 
 def start_preview(
-    kind, *, content: bytes, file_name: str, encoding: str, user
+    kind,
+    *,
+    content: bytes,
+    file_name: str,
+    encoding: str,
+    user,
+    file_format: str = "",
 ) -> ImportRun:
-    """Store an uploaded file and preview it: here, or in the worker when large."""
-    large = runs_in_background(estimated_rows(content))
+    """Store an uploaded file and preview it: here, or in the worker when large.
+    `file_format` is the user's choice (sources.FORMAT_CHOICES), or "" to detect."""
+    large = runs_in_background(estimated_rows(content, file_name, file_format))
     with transaction.atomic():
         run = ImportRun.objects.create(
             kind=kind.name,
@@ -101,6 +111,7 @@ def start_preview(
             source=ActivityEvent.Source.ADMIN,
             file_name=(file_name or "upload.csv")[:255],
             encoding=encoding,
+            file_format=file_format,
             dry_run=True,
         )
         storage.store(run.pk, content)
@@ -129,6 +140,7 @@ def preview_again(run: ImportRun, user) -> ImportRun | None:
         file_name=run.file_name,
         encoding=run.encoding,
         user=user,
+        file_format=run.file_format,
     )
 
 
@@ -230,6 +242,7 @@ def _run(run: ImportRun, *, report: Progress | None = None) -> ImportResult:
         user=run.user,
         dry_run=run.dry_run,
         encoding=run.encoding or None,
+        file_format=run.file_format or None,
         progress=report,
         expected_rows=run.total_rows or None,
         run=run,

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db.models.functions import Lower
 
 from ..models import Department, Doctor, Membership
+from ..resources import DEPARTMENT_COLUMNS, DOCTOR_COLUMNS
 from ..validators import SingleLineValidator
 from .formats import (
     DEPARTMENT_SEPARATOR,
@@ -22,9 +23,10 @@ from .formats import (
 from .parsing import Row
 from .text import quoted, shorten
 
-# Doctor fields a row sets, in this order in DoctorRow.values.
-DOCTOR_FIELDS = ("first_name", "last_name", "email", "phone", "specialty", "is_active")
-DEPARTMENT_FIELDS = ("name", "description", "is_active")
+# Fields a row sets besides its key, in the Resources' column order: the order
+# of DoctorRow.values and DepartmentRow.values.
+DOCTOR_FIELDS = tuple(c for c in DOCTOR_COLUMNS[1:] if c != "departments")
+DEPARTMENT_FIELDS = DEPARTMENT_COLUMNS[1:]
 
 # However hostile the file, the problem list stays small: the first
 # MAX_PROBLEMS problems are kept (the rest only counted), each message at most

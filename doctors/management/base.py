@@ -1,5 +1,7 @@
 import os
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -35,7 +37,7 @@ class ClinicCommand(BaseCommand):
 
 
 class UnterminatedStdout:
-    """A command's stdout, writing CSV lines as they are (no extra newline)."""
+    """A command's stdout, writing text as it is (no extra newline)."""
 
     def __init__(self, stdout):
         self.stdout = stdout
@@ -44,13 +46,19 @@ class UnterminatedStdout:
         self.stdout.write(text, ending="")
 
 
-def write_csv_to_stdout(command: BaseCommand, rows) -> int | None:
-    """Write CSV `rows` to the command's stdout; the number of data rows, or None
-    when the reader stopped early (`| head`), which is not an error."""
+def write_to_stdout(command: BaseCommand, write: Callable[[Any], int]) -> int | None:
+    """Call `write(stream)` on the command's stdout; the number of data rows it
+    wrote, or None when the reader stopped early (`| head`), which is not an
+    error."""
     try:
-        return write_csv(rows, UnterminatedStdout(command.stdout))
+        return write(UnterminatedStdout(command.stdout))
     except BrokenPipeError:
         # Point stdout at /dev/null so the interpreter's final flush does not
         # fail too.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return None
+
+
+def write_csv_to_stdout(command: BaseCommand, rows) -> int | None:
+    """Write CSV `rows` to the command's stdout (see write_to_stdout)."""
+    return write_to_stdout(command, lambda stream: write_csv(rows, stream))

@@ -11,6 +11,7 @@ from doctors.importing.parsing import (
     ImportFileError,
     check_encoding_name,
 )
+from doctors.importing.sources import FORMAT_CHOICES
 from doctors.management.base import ClinicCommand
 from doctors.management.progress import ProgressReporter
 
@@ -20,13 +21,24 @@ LISTED_PROBLEMS = 100
 
 
 class ImportCommand(ClinicCommand):
-    """Import a CSV file; every problem is listed and nothing is written then."""
+    """Import a file (CSV, TSV, JSON, .xlsx, .ods); every problem is listed and
+    nothing is written then."""
 
     kind = None  # doctors.importing.runner.DOCTORS or DEPARTMENTS
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
-        parser.add_argument("file", metavar="FILE", help="the CSV file to import")
+        parser.add_argument(
+            "file",
+            metavar="FILE",
+            help="the file to import: .csv, .tsv, .json, .xlsx or .ods",
+        )
+        parser.add_argument(
+            "--format",
+            dest="file_format",
+            choices=[name for name, _ in FORMAT_CHOICES if name],
+            help="the file's format; from its name (or content) when not given",
+        )
         parser.add_argument(
             "--dry-run",
             action="store_true",
@@ -39,7 +51,7 @@ class ImportCommand(ClinicCommand):
             help=f"the file's encoding ({names}, ...); detected when not given",
         )
 
-    def handle(self, *args, file, dry_run, encoding, **options):
+    def handle(self, *args, file, dry_run, encoding, file_format, **options):
         if encoding:
             try:
                 check_encoding_name(encoding)
@@ -58,6 +70,7 @@ class ImportCommand(ClinicCommand):
                 user=context.current().actor,
                 dry_run=dry_run,
                 encoding=encoding or None,
+                file_format=file_format,
                 progress=progress,
             )
         progress.close()

@@ -1,10 +1,12 @@
 from doctors.importing.runner import DEPARTMENTS
 from doctors.management.importing import ImportCommand
+from doctors.resources import DEPARTMENT_COLUMNS
 
 
 class Command(ImportCommand):
     help = (
-        "Import departments from a CSV file (code,name,description,is_active). "
-        "Rows are matched by code; if any row has a problem nothing is written."
+        "Import departments from a CSV, TSV, JSON, Excel (.xlsx) or OpenDocument "
+        f"(.ods) file with the columns {','.join(DEPARTMENT_COLUMNS)}. Rows are "
+        "matched by code; if any row has a problem nothing is written."
     )
     kind = DEPARTMENTS

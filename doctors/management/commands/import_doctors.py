@@ -1,11 +1,12 @@
 from doctors.importing.runner import DOCTORS
 from doctors.management.importing import ImportCommand
+from doctors.resources import DOCTOR_COLUMNS
 
 
 class Command(ImportCommand):
     help = (
-        "Import doctors from a CSV file (license_number,first_name,last_name,email,"
-        "phone,specialty,departments,is_active). Rows are matched by license "
-        "number; if any row has a problem nothing is written."
+        "Import doctors from a CSV, TSV, JSON, Excel (.xlsx) or OpenDocument (.ods) "
+        f"file with the columns {','.join(DOCTOR_COLUMNS)}. Rows are matched by "
+        "license number; if any row has a problem nothing is written."
     )
     kind = DOCTORS
