@@ -72,6 +72,11 @@ class DoctorAdmin(
         ("Status", {"fields": ["is_active", "created_at", "updated_at", "version"]}),
     ]
     inlines = [MembershipInline]
+    actions = ["activate", "deactivate", "export_selected"]
+    list_per_page = 100
+    # The unfiltered total is a second COUNT over every doctor on each filtered
+    # page; "Show all" is enough there.
+    show_full_result_count = False
 
     def get_inlines(self, request, obj):
         # Up to DOCTOR_INLINE_LIMIT memberships are edited on the page; a doctor
@@ -103,12 +108,6 @@ class DoctorAdmin(
             reverse("admin:doctors_membership_changelist"),
             doctor.pk,
         )
-
-    actions = ["activate", "deactivate", "export_selected"]
-    list_per_page = 100
-    # The unfiltered total is a second COUNT over every doctor on each filtered
-    # page; "Show all" is enough there.
-    show_full_result_count = False
 
     def get_changelist(self, request, **kwargs):
         return DoctorChangeList
