@@ -40,3 +40,22 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "doctors.view_dashboard",
     ],
 }
+
+
+def grant_in_migration(apps, codename: str, group_name: str) -> None:
+    """Give `group_name` the doctors permission `codename`, from a data migration
+    that runs before Django's post-migrate signal has created the permissions of
+    a model added in the same migrate run."""
+    from django.contrib.auth.management import create_permissions
+
+    app_config = apps.get_app_config("doctors")
+    app_config.models_module = True
+    create_permissions(app_config, apps=apps, verbosity=0)
+    app_config.models_module = None
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    permission = Permission.objects.get(
+        content_type__app_label="doctors", codename=codename
+    )
+    for group in Group.objects.filter(name=group_name):
+        group.permissions.add(permission)

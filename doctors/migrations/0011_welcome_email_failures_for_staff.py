@@ -1,20 +1,11 @@
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
 
 def grant_view_to_clinic_staff(apps, schema_editor):
     """Clinic staff read the welcome emails that could not be sent."""
-    app_config = apps.get_app_config("doctors")
-    app_config.models_module = True
-    create_permissions(app_config, apps=apps, verbosity=0)
-    app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    permission = Permission.objects.get(
-        content_type__app_label="doctors", codename="view_welcomeemailfailure"
-    )
-    for group in Group.objects.filter(name="Clinic staff"):
-        group.permissions.add(permission)
+    from doctors.roles import CLINIC_STAFF, grant_in_migration
+
+    grant_in_migration(apps, "view_welcomeemailfailure", CLINIC_STAFF)
 
 
 def revoke_view(apps, schema_editor):
