@@ -21,6 +21,7 @@ from .memberships import (
     MembershipInline,
     MembershipMessagesMixin,
 )
+from .search import TrigramSearchMixin
 from .timetravel import TimeTravelAdminMixin
 
 
@@ -47,6 +48,7 @@ class DoctorAdmin(
     MembershipMessagesMixin,
     TimeTravelAdminMixin,
     MembershipHistoryMixin,
+    TrigramSearchMixin,
     SimpleHistoryAdmin,
 ):
     form = DoctorAdminForm
@@ -65,6 +67,7 @@ class DoctorAdmin(
     list_filter = ["specialty", DepartmentListFilter, "is_active"]
     search_fields = ["last_name", "first_name", "email", "^license_number"]
     search_help_text = "A name or an email, or the start of a license number."
+    search_index = ("doctors_doctor_fts", "pk")
     readonly_fields = ["memberships_link", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["license_number", "first_name", "last_name", "specialty"]}),
