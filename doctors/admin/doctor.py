@@ -21,6 +21,7 @@ from .memberships import (
     MembershipInline,
     MembershipMessagesMixin,
 )
+from .rows import ActionCheckboxMixin
 from .search import TrigramSearchMixin
 from .timetravel import TimeTravelAdminMixin
 
@@ -42,6 +43,7 @@ class DoctorChangeList(ChangeList):
 
 @admin.register(Doctor)
 class DoctorAdmin(
+    ActionCheckboxMixin,
     ChangeReasonMixin,
     CsvImportExportMixin,
     ConstraintSafeAdminMixin,

@@ -37,6 +37,7 @@ from ..models import Department, Doctor, Membership
 from .forms import MembershipAdminForm
 from .integrity import explain_integrity_error
 from .memberships import MembershipForm
+from .rows import ActionCheckboxMixin
 from .search import TrigramSearchMixin
 
 ROW_VERSION = "row-version-{}"
@@ -365,7 +366,7 @@ class AddDoctorsForm(forms.Form):
 
 
 @admin.register(Membership)
-class MembershipAdmin(TrigramSearchMixin, admin.ModelAdmin):
+class MembershipAdmin(ActionCheckboxMixin, TrigramSearchMixin, admin.ModelAdmin):
     change_list_template = "admin/doctors/membership_change_list.html"
     list_display = [
         "doctor_name",
