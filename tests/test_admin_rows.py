@@ -4,6 +4,7 @@ import pytest
 from django.contrib.admin import site
 from django.contrib.admin.options import ModelAdmin
 from django.urls import reverse
+from django.utils.http import urlencode
 
 from doctors.models import Doctor, Membership
 from tests.factories import DoctorFactory, MembershipFactory
@@ -28,3 +29,21 @@ def test_doctor_list_rows_can_be_selected(staff_client):
         f'<input type="checkbox" name="_selected_action" value="{doctor.pk}" '
         'class="action-select"'
     ) in response.content.decode()
+
+
+@pytest.mark.parametrize("params", [{}, {"q": "Kowal", "specialty": "cardiology"}])
+def test_doctor_row_links_keep_the_list_filters(staff_client, params):
+    """Each row links to its change page with the list's filters, as Django
+    links them (so that saving returns to the same list), twice per row."""
+    doctor = DoctorFactory(last_name="Kowalski", specialty="cardiology")
+    url = reverse("admin:doctors_doctor_changelist")
+    response = staff_client.get(url, params)
+    change = reverse("admin:doctors_doctor_change", args=[doctor.pk])
+    if params:
+        query = urlencode(params)
+        change += "?" + urlencode({"_changelist_filters": query})
+    html = response.content.decode()
+    assert html.count(f'<a href="{change}">') == 2
+    assert response.context["preserved_filters"] == (
+        urlencode({"_changelist_filters": urlencode(params)}) if params else ""
+    )

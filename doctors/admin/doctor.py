@@ -1,5 +1,4 @@
 from django.contrib import admin, messages
-from django.contrib.admin.views.main import ChangeList
 from django.db.models import Prefetch, Value
 from django.db.models.functions import Concat
 from django.urls import reverse
@@ -21,12 +20,12 @@ from .memberships import (
     MembershipInline,
     MembershipMessagesMixin,
 )
-from .rows import ActionCheckboxMixin
+from .rows import ActionCheckboxMixin, RowLinksChangeList
 from .search import TrigramSearchMixin
 from .timetravel import TimeTravelAdminMixin
 
 
-class DoctorChangeList(ChangeList):
+class DoctorChangeList(RowLinksChangeList):
     def get_queryset(self, request, exclude_parameters=None):
         # One query fetches every listed doctor's memberships with their
         # departments, so the two department columns cost nothing per row. Only
