@@ -1,5 +1,4 @@
 from django.contrib import admin, messages
-from django.contrib.admin.views.main import ChangeList
 from django.db.models import Prefetch, Value
 from django.db.models.functions import Concat
 from django.urls import reverse
@@ -21,10 +20,12 @@ from .memberships import (
     MembershipInline,
     MembershipMessagesMixin,
 )
+from .rows import ActionCheckboxMixin, RowLinksChangeList
+from .search import TrigramSearchMixin
 from .timetravel import TimeTravelAdminMixin
 
 
-class DoctorChangeList(ChangeList):
+class DoctorChangeList(RowLinksChangeList):
     def get_queryset(self, request, exclude_parameters=None):
         # One query fetches every listed doctor's memberships with their
         # departments, so the two department columns cost nothing per row. Only
@@ -41,12 +42,14 @@ class DoctorChangeList(ChangeList):
 
 @admin.register(Doctor)
 class DoctorAdmin(
+    ActionCheckboxMixin,
     ChangeReasonMixin,
     CsvImportExportMixin,
     ConstraintSafeAdminMixin,
     MembershipMessagesMixin,
     TimeTravelAdminMixin,
     MembershipHistoryMixin,
+    TrigramSearchMixin,
     SimpleHistoryAdmin,
 ):
     form = DoctorAdminForm
@@ -65,6 +68,7 @@ class DoctorAdmin(
     list_filter = ["specialty", DepartmentListFilter, "is_active"]
     search_fields = ["last_name", "first_name", "email", "^license_number"]
     search_help_text = "A name or an email, or the start of a license number."
+    search_index = ("doctors_doctor_fts", "pk")
     readonly_fields = ["memberships_link", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["license_number", "first_name", "last_name", "specialty"]}),

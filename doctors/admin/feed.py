@@ -10,6 +10,7 @@ from .. import activity
 from ..models import ActivityEvent, Department, Doctor
 from .changesets import ChangeSetFilter, change_set_id_link
 from .readonly import ReadOnlyAdminMixin
+from .search import TrigramSearchMixin
 
 
 def mark_existing_targets(events) -> None:
@@ -64,7 +65,7 @@ class FeedChangeList(ChangeList):
 
 
 @admin.register(ActivityEvent)
-class ActivityEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ActivityEventAdmin(ReadOnlyAdminMixin, TrigramSearchMixin, admin.ModelAdmin):
     """The feed: read-only for everyone, superusers included."""
 
     list_display = [
@@ -85,6 +86,7 @@ class ActivityEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "occurred_at",
     ]
     search_fields = ["target_text", "department_text", "actor_name"]
+    search_index = ("doctors_activityevent_fts", "pk")
     # No date_hierarchy: its year and month links read every event's date on
     # each view (a scan of the whole feed); the "occurred at" filter offers
     # today, the past 7 days, this month and this year instead.

@@ -37,6 +37,8 @@ from ..models import Department, Doctor, Membership
 from .forms import MembershipAdminForm
 from .integrity import explain_integrity_error
 from .memberships import MembershipForm
+from .rows import ActionCheckboxMixin
+from .search import TrigramSearchMixin
 
 ROW_VERSION = "row-version-{}"
 # Doctors one "Add doctors" submission may add: the form posts one field per doctor.
@@ -364,7 +366,7 @@ class AddDoctorsForm(forms.Form):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(ActionCheckboxMixin, TrigramSearchMixin, admin.ModelAdmin):
     change_list_template = "admin/doctors/membership_change_list.html"
     list_display = [
         "doctor_name",
@@ -391,6 +393,7 @@ class MembershipAdmin(admin.ModelAdmin):
         "^doctor__license_number",
     ]
     search_help_text = "A doctor's name, or the start of a license number."
+    search_index = ("doctors_doctor_fts", "doctor_id")
     # By name, then the (doctor, department) pair, which is unique: the database
     # can walk the doctors' name index and each doctor's memberships in order
     # instead of sorting every membership of the department for each page.
