@@ -317,6 +317,19 @@ class Membership(TracksLoadedValues):
         return f"{self.doctor} in {self.department}"
 
 
+def membership_save_order(
+    *, was_head: bool, was_primary: bool, is_head: bool, is_primary: bool
+) -> tuple[bool, bool]:
+    """A sort key for saving several membership rows one by one without passing
+    through a state the constraints refuse (two heads of a department, two
+    primary departments of a doctor): rows that only give up a head role or a
+    primary flag first, rows that take one last, so a row that gives up one
+    flag and takes the other waits for the rows that only give up."""
+    gives_up = (was_head and not is_head) or (was_primary and not is_primary)
+    takes = (is_head and not was_head) or (is_primary and not was_primary)
+    return (takes, not gives_up)
+
+
 class ActivityEvent(models.Model):
     """One entry of the change-history feed managers read.
 

@@ -207,6 +207,33 @@ class TestDoctorFormErrors:
         primary = Membership.objects.get(doctor=doctor, is_primary=True)
         assert primary.department == second
 
+    def test_primary_moves_to_a_row_that_gives_up_the_head_role_in_one_save(
+        self, staff_client
+    ):
+        """The row taking the primary flag is saved after the row giving it up,
+        even when it gives something up itself (its head role)."""
+        headed, other = DepartmentFactory.create_batch(2)
+        doctor = DoctorFactory()
+        head_row = MembershipFactory(doctor=doctor, department=headed, role="head")
+        primary_row = MembershipFactory(
+            doctor=doctor, department=other, is_primary=True
+        )
+        data = doctor_form(
+            doctor,
+            rows=[
+                membership_row(
+                    head_row, other=headed.pk, side="department", is_primary=True
+                ),
+                membership_row(primary_row, other=other.pk, side="department"),
+            ],
+        )
+        response = self.post(staff_client, data, doctor)
+        assert response.status_code == 302
+        head_row.refresh_from_db()
+        primary_row.refresh_from_db()
+        assert (head_row.role, head_row.is_primary) == ("member", True)
+        assert primary_row.is_primary is False
+
 
 class TestDepartmentFormErrors:
     def post(self, client, department, data):

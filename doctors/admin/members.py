@@ -33,7 +33,7 @@ from django.utils.http import urlencode
 from django.utils.text import capfirst
 
 from .. import concurrency, context, membership_report
-from ..models import Department, Doctor, Membership
+from ..models import Department, Doctor, Membership, membership_save_order
 from .forms import MembershipAdminForm
 from .integrity import explain_integrity_error
 from .memberships import MembershipForm
@@ -302,20 +302,21 @@ class MembershipRowFormSet(BaseModelFormSet):
                 form.add_error(field, within.format(name=name))
 
     def release_first(self):
-        """The changed rows, those giving up a head role or a primary flag
-        first: saving in page order could pass through a state the database
-        refuses (two heads while a head is handed over)."""
+        """The changed rows, in an order the constraints allow at every step
+        (models.membership_save_order): saving in page order could pass through
+        a state the database refuses (two heads while a head is handed over)."""
 
-        def gives_up(form):
+        def save_order(form):
             data = form.cleaned_data
-            was_head = form.initial.get("role") == Membership.Role.HEAD
-            was_primary = bool(form.initial.get("is_primary"))
-            return (was_head and data.get("role") != Membership.Role.HEAD) or (
-                was_primary and data.get("is_primary") is False
+            return membership_save_order(
+                was_head=form.initial.get("role") == Membership.Role.HEAD,
+                was_primary=bool(form.initial.get("is_primary")),
+                is_head=data.get("role") == Membership.Role.HEAD,
+                is_primary=bool(data.get("is_primary")),
             )
 
         changed = [form for form in self.forms if form.has_changed()]
-        return sorted(changed, key=lambda form: not gives_up(form))
+        return sorted(changed, key=save_order)
 
 
 class AddDoctorsForm(forms.Form):

@@ -12,7 +12,7 @@ from django.forms.models import BaseInlineFormSet
 from django.utils.text import capfirst
 
 from .. import activity, context, membership_report
-from ..models import ActivityEvent, Doctor, Membership
+from ..models import ActivityEvent, Doctor, Membership, membership_save_order
 from .changesets import chosen_change_set
 
 
@@ -113,8 +113,9 @@ class MembershipFormSet(BaseInlineFormSet):
 
     def save_existing_objects(self, commit=True):
         # Saving rows in page order could pass through a state the database
-        # refuses (two heads while a head is handed over), so rows that give up
-        # a head role or a primary flag are saved first.
+        # refuses (two heads while a head is handed over, two primary rows while
+        # the primary flag moves), so rows are saved in the order of
+        # `_save_order`.
         self._release_first = True
         try:
             return super().save_existing_objects(commit)
@@ -125,18 +126,19 @@ class MembershipFormSet(BaseInlineFormSet):
     def initial_forms(self):
         forms = super().initial_forms
         if getattr(self, "_release_first", False):
-            return sorted(forms, key=self._gives_up_nothing)
+            return sorted(forms, key=self._save_order)
         return forms
 
-    def _gives_up_nothing(self, form) -> bool:
+    def _save_order(self, form) -> tuple[bool, bool]:
         if self._should_delete_form(form):
-            return False
+            return (False, False)  # gives up whatever it holds, takes nothing
         data = form.cleaned_data
-        was_head = form.initial.get("role") == Membership.Role.HEAD
-        was_primary = bool(form.initial.get("is_primary"))
-        gives_up_head = was_head and data.get("role") != Membership.Role.HEAD
-        gives_up_primary = was_primary and not data.get("is_primary")
-        return not (gives_up_head or gives_up_primary)
+        return membership_save_order(
+            was_head=form.initial.get("role") == Membership.Role.HEAD,
+            was_primary=bool(form.initial.get("is_primary")),
+            is_head=data.get("role") == Membership.Role.HEAD,
+            is_primary=bool(data.get("is_primary")),
+        )
 
 
 class MembershipInline(admin.TabularInline):

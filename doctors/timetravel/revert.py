@@ -24,7 +24,7 @@ from django.db import transaction
 from django.db.models.functions import Lower
 
 from .. import context
-from ..models import Department, Doctor, Membership
+from ..models import Department, Doctor, Membership, membership_save_order
 from .moments import (
     HistoricalMembership,
     MembershipThen,
@@ -313,7 +313,7 @@ def apply_revert(
             step.now._change_reason = reason
             step.now.delete()
     changes = [s for s in steps if s.action == CHANGE]
-    changes.sort(key=_gives_up_nothing)
+    changes.sort(key=_save_order)
     for step in changes:
         for name in MEMBERSHIP_FIELDS:
             setattr(step.now, name, getattr(step.then, name))
@@ -347,9 +347,10 @@ def apply_revert(
     return plan
 
 
-def _gives_up_nothing(step: MembershipStep) -> bool:
-    gives_up_head = (
-        step.now.role == Membership.Role.HEAD and step.then.role != Membership.Role.HEAD
+def _save_order(step: MembershipStep) -> tuple[bool, bool]:
+    return membership_save_order(
+        was_head=step.now.role == Membership.Role.HEAD,
+        was_primary=step.now.is_primary,
+        is_head=step.then.role == Membership.Role.HEAD,
+        is_primary=step.then.is_primary,
     )
-    gives_up_primary = step.now.is_primary and not step.then.is_primary
-    return not (gives_up_head or gives_up_primary)
