@@ -7,6 +7,18 @@ from .. import concurrency
 from ..models import Department, Doctor, Membership
 
 
+def set_submitted_value(data, key: str, field: forms.Field, value) -> None:
+    """Put `value` in bound form `data` under `key` as a browser would send it
+    (an unticked checkbox sends nothing)."""
+    if isinstance(field.widget, forms.CheckboxInput):
+        if value:
+            data[key] = "on"
+        else:
+            data.pop(key, None)
+    else:
+        data[key] = "" if value is None else str(value)
+
+
 class VersionedAdminForm(forms.ModelForm):
     """Refuses to save over a change someone else made since the page was opened.
 
@@ -79,13 +91,8 @@ class VersionedAdminForm(forms.ModelForm):
                 if field.has_changed(opened_with, getattr(stored, name)):
                     both_changed.append(str(field.label or name).lower())
                 # What was stored when they looked is now the stored value.
-            elif isinstance(field.widget, forms.CheckboxInput):
-                if value:
-                    data[key] = "on"
-                else:
-                    data.pop(key, None)
             else:
-                data[key] = "" if value is None else str(value)
+                set_submitted_value(data, key, field, value)
             data[self.add_initial_prefix(name)] = "" if value is None else str(value)
         data[self.add_prefix("version")] = version
         self.data = data

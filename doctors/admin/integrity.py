@@ -5,6 +5,7 @@ from django.db import IntegrityError
 from django.http import HttpResponseRedirect
 
 from ..integrity import explain_integrity_error
+from .memberships import forget_membership_changes
 
 __all__ = ["ConstraintSafeAdminMixin", "explain_integrity_error"]
 
@@ -21,6 +22,7 @@ class ConstraintSafeAdminMixin:
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except IntegrityError as error:
+            forget_membership_changes()
             self.message_user(
                 request,
                 f"Nothing was saved: {explain_integrity_error(error)} "

@@ -32,11 +32,16 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.text import capfirst
 
-from .. import concurrency, context, membership_report
+from .. import concurrency
 from ..models import Department, Doctor, Membership, membership_save_order
-from .forms import MembershipAdminForm
-from .integrity import explain_integrity_error
-from .memberships import MembershipForm
+from .filters import DepartmentFilter
+from .forms import MembershipAdminForm, set_submitted_value
+from .integrity import ConstraintSafeAdminMixin, explain_integrity_error
+from .memberships import (
+    MembershipForm,
+    forget_membership_changes,
+    report_membership_changes,
+)
 from .rows import ActionCheckboxMixin
 from .search import TrigramSearchMixin
 
@@ -48,34 +53,11 @@ ADD_DOCTORS_LIMIT = 100
 ACTION_LIMIT = 500
 
 
-def report_membership_changes(request, model_admin) -> None:
-    """One success message per department for the membership changes this
-    request made (the signal receivers collected them)."""
-    collected = context.current().membership_changes
-    for sentence in membership_report.sentences(collected, per="department"):
-        model_admin.message_user(request, sentence, messages.SUCCESS)
-    collected.clear()
-
-
-def forget_membership_changes() -> None:
-    """Changes collected by a save that was rolled back were never made."""
-    context.current().membership_changes.clear()
-
-
-class DepartmentScopeFilter(admin.SimpleListFilter):
-    title = "department"
+class DepartmentScopeFilter(DepartmentFilter):
     parameter_name = "department"
 
-    def lookups(self, request, model_admin):
-        return Department.objects.order_by("name").values_list("pk", "name")
-
-    def queryset(self, request, queryset):
-        if self.value() is None:
-            return queryset
-        try:
-            return queryset.filter(department_id=int(self.value()))
-        except ValueError:
-            return queryset.none()
+    def in_department(self, queryset, department_id: int):
+        return queryset.filter(department_id=department_id)
 
 
 class DoctorScopeFilter(admin.SimpleListFilter):
@@ -138,15 +120,9 @@ class MembershipRowForm(MembershipForm):
         for name, field in self.fields.items():
             if name == self.instance._meta.pk.name:
                 continue
-            key = self.add_prefix(name)
-            value = self.initial.get(name)
-            if isinstance(field.widget, forms.CheckboxInput):
-                if value:
-                    data[key] = "on"
-                else:
-                    data.pop(key, None)
-            else:
-                data[key] = "" if value is None else str(value)
+            set_submitted_value(
+                data, self.add_prefix(name), field, self.initial.get(name)
+            )
         self.data = data
 
 
@@ -367,7 +343,9 @@ class AddDoctorsForm(forms.Form):
 
 
 @admin.register(Membership)
-class MembershipAdmin(ActionCheckboxMixin, TrigramSearchMixin, admin.ModelAdmin):
+class MembershipAdmin(
+    ConstraintSafeAdminMixin, ActionCheckboxMixin, TrigramSearchMixin, admin.ModelAdmin
+):
     change_list_template = "admin/doctors/membership_change_list.html"
     list_display = [
         "doctor_name",
@@ -514,24 +492,14 @@ class MembershipAdmin(ActionCheckboxMixin, TrigramSearchMixin, admin.ModelAdmin)
                 request, f"Nothing was saved: {reason} Please review.", messages.ERROR
             )
             return HttpResponseRedirect(request.get_full_path())
-        report_membership_changes(request, self)
+        report_membership_changes(request, self, per="department")
         return response
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            response = super().changeform_view(
-                request, object_id, form_url, extra_context
-            )
-        except IntegrityError as error:
-            forget_membership_changes()
-            self.message_user(
-                request,
-                f"Nothing was saved: {explain_integrity_error(error)} "
-                "Someone may have saved a change at the same time; please review.",
-                messages.ERROR,
-            )
-            return HttpResponseRedirect(request.get_full_path())
-        report_membership_changes(request, self)
+        # ConstraintSafeAdminMixin turns a refused save into a message and
+        # forgets the changes it collected; a save that went through is reported.
+        response = super().changeform_view(request, object_id, form_url, extra_context)
+        report_membership_changes(request, self, per="department")
         return response
 
     def _scoped_department(self, request):
@@ -674,7 +642,7 @@ class MembershipAdmin(ActionCheckboxMixin, TrigramSearchMixin, admin.ModelAdmin)
                 forget_membership_changes()
                 form.add_error(None, explain_integrity_error(error))
             else:
-                report_membership_changes(request, self)
+                report_membership_changes(request, self, per="department")
                 return HttpResponseRedirect(self.members_url(department))
         department = (
             form.cleaned_data.get("department")

@@ -25,6 +25,7 @@ from django.db.models.functions import Lower
 
 from .. import context
 from ..models import Department, Doctor, Membership, membership_save_order
+from ..resources import DEPARTMENT_COLUMNS, DOCTOR_COLUMNS
 from .moments import (
     HistoricalMembership,
     MembershipThen,
@@ -34,17 +35,10 @@ from .moments import (
 )
 
 # The fields a revert restores: the tracked ones a user edits.
+# A record's own fields, as the Resources declare them (memberships apart).
 REVERTED_FIELDS = {
-    Doctor: (
-        "license_number",
-        "first_name",
-        "last_name",
-        "email",
-        "phone",
-        "specialty",
-        "is_active",
-    ),
-    Department: ("code", "name", "description", "is_active"),
+    Doctor: tuple(name for name in DOCTOR_COLUMNS if name != "departments"),
+    Department: DEPARTMENT_COLUMNS,
 }
 MEMBERSHIP_FIELDS = ("role", "is_primary", "joined_on")
 ADD = "add"
