@@ -1,0 +1,270 @@
+"""How a row is written down for the history chain: deterministic bytes.
+
+Version 1 of the format ("clinic-history-chain/1"):
+
+- A row is the JSON text of a list: the table's tag, then the listed columns in
+  the order below. JSON with no spaces (separators "," and ":"), object keys
+  sorted, non-ASCII written as \\u escapes, encoded as UTF-8.
+- A date-time is written in UTC as "YYYY-MM-DDTHH:MM:SS.ffffffZ", a date as
+  "YYYY-MM-DD"; numbers, text, true/false and null are JSON's own; the JSON
+  columns (an event's changes and counts, a change-set's counts) are their
+  JSON value.
+- Personal values are not written themselves but as one keyed commitment per
+  row: the hex HMAC-SHA256, under the doctor's (or the change-set's) random
+  key, of the JSON text of [tag, row id, the personal values...]. Erasure
+  deletes the key and the values and keeps the commitment
+  (ErasedCommitment), so the row's bytes, and the chain, stay the same.
+- Which user acted (actor_id, history_user_id) is left out: deleting a user
+  sets those to null. The change-set's `who` (actor_name) is in.
+- A link lists the rows of its change-set, table by table (changeset, event,
+  doctor, department, membership), each table by id: 8 bytes of id (big
+  endian) and the first 16 bytes of the SHA-256 of the row's bytes. The link's
+  hash is the SHA-256 of the JSON text of [format, position, previous hash,
+  change-set id, rows per table, SHA-256 of the manifest, sealed at].
+
+Adding a column to a chained table does not change old links: a new column
+is in the chain only once a new version of this format lists it.
+"""
+
+import datetime
+import hashlib
+import hmac
+import json
+import struct
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+FORMAT = "clinic-history-chain/1"
+ENTRY_SIZE = 24  # 8 bytes of id, 16 of hash
+_ID = struct.Struct(">Q")
+
+# The personal values of a doctor (ActivityEvent.changes names them the same).
+PERSONAL_DOCTOR_FIELDS = ("license_number", "first_name", "last_name", "email", "phone")
+_PERSONAL_SET = frozenset(PERSONAL_DOCTOR_FIELDS)
+
+_encoder = json.JSONEncoder(
+    ensure_ascii=True, sort_keys=True, separators=(",", ":"), allow_nan=False
+)
+_UTC = datetime.UTC
+
+
+def dumps(value: Any) -> bytes:
+    return _encoder.encode(value).encode()
+
+
+def plain(value: Any) -> Any:
+    """A column's value as the format writes it."""
+    if isinstance(value, datetime.datetime):
+        return value.astimezone(_UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    if isinstance(value, memoryview | bytes):
+        return bytes(value).hex()
+    return value
+
+
+# commit(table, row id, key kind, key object id, personal values) -> hex
+Commit = Callable[[str, int, str, int, list[Any]], str]
+
+
+def commitment(key: bytes, table: str, row_id: int, values: list[Any]) -> str:
+    return hmac.digest(key, dumps([table, row_id, *values]), "sha256").hex()
+
+
+@dataclass(frozen=True)
+class Table:
+    """A chained table: what is hashed as it is and what is committed."""
+
+    tag: str
+    # The row's id first; the columns hashed as they are.
+    public: tuple[str, ...]
+    # Columns committed under a key, and the column naming the key's object.
+    personal: tuple[str, ...] = ()
+    key_kind: str = ""
+    key_column: str = ""
+    # The column that says which change-set wrote the row.
+    change_set_column: str = "change_set_id"
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (*self.public, *self.personal)
+
+    def model(self):
+        from ..models import ActivityEvent, ChangeSet, Department, Doctor, Membership
+
+        return {
+            "changeset": ChangeSet,
+            "event": ActivityEvent,
+            "doctor": Doctor.history.model,
+            "department": Department.history.model,
+            "membership": Membership.history.model,
+        }[self.tag]
+
+    def key_of(self, row: tuple) -> tuple[str, int] | None:
+        """Which key commits this row's personal values (None: no personal
+        values)."""
+        if not self.personal:
+            return None
+        return (self.key_kind, row[self.public.index(self.key_column)])
+
+    def row_bytes(self, row: tuple, commit: Commit) -> bytes:
+        width = len(self.public)
+        values = [self.tag, *map(plain, row[:width])]
+        if self.personal:
+            kind, object_id = self.key_of(row)
+            values.append(
+                commit(self.tag, row[0], kind, object_id, list(map(plain, row[width:])))
+            )
+        return dumps(values)
+
+
+class EventTable(Table):
+    """Feed events: for an event about a doctor, its text and the personal
+    values in its changes are committed under the doctor's key; the rest of
+    the changes (roles, dates, departments) is hashed as it is."""
+
+    def key_of(self, row: tuple) -> tuple[str, int] | None:
+        target_type, target_id = row[6], row[7]
+        if target_type == "doctor" and target_id is not None:
+            return ("doctor", target_id)
+        return None
+
+    def row_bytes(self, row: tuple, commit: Commit) -> bytes:
+        values = list(map(plain, row))
+        changes = values[10] or {}
+        key = self.key_of(row)
+        if key is None:
+            return dumps([self.tag, *values])
+        public_changes = {k: v for k, v in changes.items() if k not in _PERSONAL_SET}
+        personal_changes = {k: v for k, v in changes.items() if k in _PERSONAL_SET}
+        text = values.pop(8)  # target_text
+        values[9] = public_changes  # changes (index shifted by the pop)
+        sealed = commit(self.tag, row[0], key[0], key[1], [text, personal_changes])
+        return dumps([self.tag, *values, sealed])
+
+
+_HISTORY = ("history_date", "history_change_reason", "history_type", "change_set_id")
+
+CHANGE_SETS = Table(
+    tag="changeset",
+    public=(
+        "id",
+        "actor_name",
+        "source",
+        "started_at",
+        "ended_at",
+        "counts",
+        "undoes_id",
+    ),
+    personal=("description", "reason"),
+    key_kind="changeset",
+    key_column="id",
+    change_set_column="id",
+)
+EVENTS = EventTable(
+    tag="event",
+    public=(
+        "id",
+        "occurred_at",
+        "actor_name",
+        "source",
+        "verb",
+        "change_set_id",
+        "target_type",
+        "target_id",
+        "target_text",
+        "department_id",
+        "changes",
+        "department_text",
+        "counts",
+    ),
+)
+DOCTORS = Table(
+    tag="doctor",
+    public=("history_id", "id", "specialty", "is_active", "created_at", *_HISTORY),
+    personal=PERSONAL_DOCTOR_FIELDS,
+    key_kind="doctor",
+    key_column="id",
+)
+DEPARTMENTS = Table(
+    tag="department",
+    public=(
+        "history_id",
+        "id",
+        "code",
+        "name",
+        "description",
+        "is_active",
+        "created_at",
+        "updated_at",
+        *_HISTORY,
+    ),
+)
+MEMBERSHIPS = Table(
+    tag="membership",
+    public=(
+        "history_id",
+        "id",
+        "doctor_id",
+        "department_id",
+        "role",
+        "joined_on",
+        "is_primary",
+        *_HISTORY,
+    ),
+)
+TABLES: tuple[Table, ...] = (CHANGE_SETS, EVENTS, DOCTORS, DEPARTMENTS, MEMBERSHIPS)
+TABLE_NAMES = {
+    "changeset": "change-sets",
+    "event": "feed events",
+    "doctor": "doctor history",
+    "department": "department history",
+    "membership": "membership history",
+}
+
+
+def entry(row_id: int, row_bytes: bytes) -> bytes:
+    return _ID.pack(row_id) + hashlib.sha256(row_bytes).digest()[:16]
+
+
+def entries(manifest: bytes) -> Iterator[tuple[int, bytes]]:
+    view = memoryview(manifest)
+    for start in range(0, len(view), ENTRY_SIZE):
+        (row_id,) = _ID.unpack_from(view, start)
+        yield row_id, bytes(view[start + 8 : start + ENTRY_SIZE])
+
+
+def sections(rows: dict[str, int], manifest: bytes) -> dict[str, bytes]:
+    """The manifest cut into its tables' parts."""
+    parts, start = {}, 0
+    for table in TABLES:
+        end = start + rows.get(table.tag, 0) * ENTRY_SIZE
+        parts[table.tag] = manifest[start:end]
+        start = end
+    return parts
+
+
+def link_hash(
+    *,
+    position: int,
+    previous_hash: str,
+    change_set_id: int,
+    rows: dict[str, int],
+    manifest: bytes,
+    sealed_at: datetime.datetime,
+) -> str:
+    header = [
+        FORMAT,
+        position,
+        previous_hash,
+        change_set_id,
+        rows,
+        hashlib.sha256(manifest).hexdigest(),
+        plain(sealed_at),
+    ]
+    return hashlib.sha256(dumps(header)).hexdigest()
+
+
+def keys_needed(table: Table, rows: Iterable[tuple]) -> set[tuple[str, int]]:
+    return {key for row in rows if (key := table.key_of(row)) is not None}
