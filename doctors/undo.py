@@ -40,6 +40,7 @@ from .bulk import (
     update_rows,
 )
 from .importing import progress as import_progress
+from .ledger import erasure
 from .models import ActivityEvent, ChangeSet, Department, Doctor, ImportRun, Membership
 
 CHUNK_SIZE = 2000
@@ -318,6 +319,11 @@ class _Planner:
         self.total = 0
 
     def plan(self) -> None:
+        # Restoring rows of an erased doctor could bring their personal data
+        # back: that refusal comes before (and instead of) any other.
+        self.result.problem = erasure.undo_refusal(self.target_id)
+        if self.result.problem:
+            return
         ids = {
             name: list(
                 model.history.filter(change_set_id=self.target_id)

@@ -255,3 +255,42 @@ def test_chain_off_writes_no_link(settings):
     with acting_as(description="unsealed"):
         DoctorFactory()
     assert not ChainLink.objects.exists()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's guard")
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE doctors_historicaldoctor SET first_name = 'X'",
+        "DELETE FROM doctors_historicaldoctor",
+        "UPDATE doctors_activityevent SET target_text = 'X'",
+        "DELETE FROM doctors_activityevent",
+        "DELETE FROM doctors_chainlink",
+    ],
+)
+def test_postgresql_refuses_changes_to_history_outside_erasure(statement):
+    from django.db import DatabaseError, transaction
+
+    _history_in_three_change_sets()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL clinic.erasing = 'off'")
+    with pytest.raises(DatabaseError, match="kept as written"):
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(statement)
+    with guard.sanctioned(), connection.cursor() as cursor:
+        cursor.execute("UPDATE doctors_activityevent SET target_text = 'Y'")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL's guard")
+def test_postgresql_lets_a_deleted_user_leave_the_history():
+    from tests.factories import UserFactory
+
+    user = UserFactory()
+    with acting_as(user, description="by a user"):
+        DoctorFactory()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL clinic.erasing = 'off'")
+    user.delete()
+    assert ActivityEvent.objects.get().actor_id is None
+    assert Doctor.history.get().history_user_id is None
+    assert verify().ok

@@ -27,6 +27,7 @@ is in the chain only once a new version of this format lists it.
 """
 
 import datetime
+import functools
 import hashlib
 import hmac
 import json
@@ -90,6 +91,14 @@ class Table:
     def columns(self) -> tuple[str, ...]:
         return (*self.public, *self.personal)
 
+    @functools.cached_property
+    def key_index(self) -> int:
+        return self.public.index(self.key_column) if self.key_column else -1
+
+    @functools.cached_property
+    def change_set_index(self) -> int:
+        return self.public.index(self.change_set_column)
+
     def model(self):
         from ..models import ActivityEvent, ChangeSet, Department, Doctor, Membership
 
@@ -103,18 +112,29 @@ class Table:
 
     def key_of(self, row: tuple) -> tuple[str, int] | None:
         """Which key commits this row's personal values (None: no personal
-        values)."""
+        values, or no object to hold the key)."""
         if not self.personal:
             return None
-        return (self.key_kind, row[self.public.index(self.key_column)])
+        object_id = row[self.key_index]
+        return None if object_id is None else (self.key_kind, object_id)
+
+    def sealed_personal(self, row: tuple, commit: Commit) -> str | None:
+        """The keyed commitment of the row's personal values (None: none)."""
+        key = self.key_of(row)
+        if key is None:
+            return None
+        width = len(self.public)
+        return commit(self.tag, row[0], *key, list(map(plain, row[width:])))
 
     def row_bytes(self, row: tuple, commit: Commit) -> bytes:
         width = len(self.public)
         values = [self.tag, *map(plain, row[:width])]
         if self.personal:
-            kind, object_id = self.key_of(row)
+            sealed = self.sealed_personal(row, commit)
+            # A row with no key (written outside any change-set) keeps its
+            # values as they are.
             values.append(
-                commit(self.tag, row[0], kind, object_id, list(map(plain, row[width:])))
+                sealed if sealed is not None else list(map(plain, row[width:]))
             )
         return dumps(values)
 
@@ -130,21 +150,31 @@ class EventTable(Table):
             return ("doctor", target_id)
         return None
 
-    def row_bytes(self, row: tuple, commit: Commit) -> bytes:
-        values = list(map(plain, row))
-        changes = values[10] or {}
+    # Positions in `public` of target_text and changes.
+    TEXT, CHANGES = 8, 10
+
+    def sealed_personal(self, row: tuple, commit: Commit) -> str | None:
         key = self.key_of(row)
         if key is None:
+            return None
+        changes = row[self.CHANGES] or {}
+        personal = {k: v for k, v in changes.items() if k in _PERSONAL_SET}
+        return commit(self.tag, row[0], key[0], key[1], [row[self.TEXT], personal])
+
+    def row_bytes(self, row: tuple, commit: Commit) -> bytes:
+        values = list(map(plain, row))
+        sealed = self.sealed_personal(row, commit)
+        if sealed is None:
             return dumps([self.tag, *values])
-        public_changes = {k: v for k, v in changes.items() if k not in _PERSONAL_SET}
-        personal_changes = {k: v for k, v in changes.items() if k in _PERSONAL_SET}
-        text = values.pop(8)  # target_text
-        values[9] = public_changes  # changes (index shifted by the pop)
-        sealed = commit(self.tag, row[0], key[0], key[1], [text, personal_changes])
+        changes = values[self.CHANGES] or {}
+        values[self.CHANGES] = {
+            k: v for k, v in changes.items() if k not in _PERSONAL_SET
+        }
+        del values[self.TEXT]
         return dumps([self.tag, *values, sealed])
 
 
-_HISTORY = ("history_date", "history_change_reason", "history_type", "change_set_id")
+_HISTORY = ("history_date", "history_type", "change_set_id")
 
 CHANGE_SETS = Table(
     tag="changeset",
@@ -180,10 +210,13 @@ EVENTS = EventTable(
         "counts",
     ),
 )
+# A history row's reason is free text typed by staff: committed like the
+# personal values (under the doctor's key, or the change-set's for a
+# department), so erasure can take a doctor's name out of it.
 DOCTORS = Table(
     tag="doctor",
     public=("history_id", "id", "specialty", "is_active", "created_at", *_HISTORY),
-    personal=PERSONAL_DOCTOR_FIELDS,
+    personal=(*PERSONAL_DOCTOR_FIELDS, "history_change_reason"),
     key_kind="doctor",
     key_column="id",
 )
@@ -200,6 +233,9 @@ DEPARTMENTS = Table(
         "updated_at",
         *_HISTORY,
     ),
+    personal=("history_change_reason",),
+    key_kind="changeset",
+    key_column="change_set_id",
 )
 MEMBERSHIPS = Table(
     tag="membership",
@@ -213,6 +249,9 @@ MEMBERSHIPS = Table(
         "is_primary",
         *_HISTORY,
     ),
+    personal=("history_change_reason",),
+    key_kind="doctor",
+    key_column="doctor_id",
 )
 TABLES: tuple[Table, ...] = (CHANGE_SETS, EVENTS, DOCTORS, DEPARTMENTS, MEMBERSHIPS)
 TABLE_NAMES = {

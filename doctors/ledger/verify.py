@@ -191,7 +191,7 @@ def _check_table(
 
     for chunk in table_rows(table):
         for row in chunk:
-            change_set_id = row[table.public.index(table.change_set_column)]
+            change_set_id = row[table.change_set_index]
             if change_set_id != current_set:
                 finish()
                 current_set, group = change_set_id, []
