@@ -104,7 +104,7 @@ class ChangeContext:
         change_set.counts = dict(self.counts)
         change_set.description = self.description[:255]
         change_set.reason = self.reason[:255]
-        with transaction.atomic(using=router.db_for_write(ChangeSet)):
+        with transaction.atomic(using=router.db_for_write(ChangeSet), savepoint=False):
             ChangeSet.objects.filter(pk=change_set.pk).update(
                 ended_at=change_set.ended_at,
                 counts=change_set.counts,

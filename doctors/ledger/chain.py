@@ -17,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import router, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from ..models import ChainHead, ChainLink, ChangeSet, ErasedCommitment, PersonalDataKey
@@ -25,6 +25,9 @@ from . import canonical
 from .canonical import TABLES, Table
 
 CHUNK_SIZE = 5000
+# What sealing a small change-set costs: lock the head, read its rows (five
+# tables), read and make keys, write the link, move the head.
+SEAL_QUERIES = 10
 
 
 def enabled() -> bool:
@@ -37,7 +40,9 @@ class Keyring:
     """The keys of the keyed commitments, and the commitments erasure kept.
 
     `create` (sealing) makes a random key for a doctor or change-set that has
-    none yet; verification never makes keys.
+    none yet. Sealing holds the chain head's lock, as erasure does, so no key
+    appears or goes meanwhile. Verification never makes keys, and uses the
+    commitments erasure kept (`load_all`).
     """
 
     def __init__(self, *, create: bool):
@@ -45,7 +50,6 @@ class Keyring:
         self.keys: dict[tuple[str, int], bytes] = {}
         self.erased: dict[tuple[str, int], str] = {}
         self.missing: set[tuple[str, int]] = set()
-        self._any_erased = ErasedCommitment.objects.exists()
 
     def load_all(self) -> None:
         for kind, object_id, key in PersonalDataKey.objects.values_list(
@@ -56,43 +60,31 @@ class Keyring:
             "table", "row_id", "commitment"
         ).iterator(chunk_size=CHUNK_SIZE):
             self.erased[(table, row_id)] = commitment
-        self._any_erased = False  # all loaded
 
-    def prepare(self, table: Table, rows: list[tuple]) -> None:
-        """Load (or make) the keys that `rows` need."""
-        needed = canonical.keys_needed(table, rows) - self.keys.keys()
-        if needed:
-            self._load_keys(needed)
-        if self._any_erased and (table.personal or table.tag == "event"):
-            for row_id, commitment in ErasedCommitment.objects.filter(
-                table=table.tag, row_id__in=[row[0] for row in rows]
-            ).values_list("row_id", "commitment"):
-                self.erased[(table.tag, row_id)] = commitment
-
-    def _load_keys(self, needed: set[tuple[str, int]]) -> None:
+    def prepare(self, needed: set[tuple[str, int]]) -> None:
+        """Load (or make) the keys not loaded yet among `needed`."""
+        needed = needed - self.keys.keys()
+        if not needed:
+            return
         by_kind: dict[str, list[int]] = {}
         for kind, object_id in needed:
             by_kind.setdefault(kind, []).append(object_id)
+        query = Q()
         for kind, ids in by_kind.items():
-            self._read_keys(kind, ids)
-            absent = [i for i in ids if (kind, i) not in self.keys]
-            if absent and self.create:
-                PersonalDataKey.objects.bulk_create(
-                    [
-                        PersonalDataKey(kind=kind, object_id=i, key=os.urandom(32))
-                        for i in absent
-                    ],
-                    batch_size=2000,
-                    ignore_conflicts=True,
-                )
-                self._read_keys(kind, absent)
-
-    def _read_keys(self, kind: str, ids: list[int]) -> None:
-        for start in range(0, len(ids), 2000):
-            for object_id, key in PersonalDataKey.objects.filter(
-                kind=kind, object_id__in=ids[start : start + 2000]
-            ).values_list("object_id", "key"):
-                self.keys[(kind, object_id)] = bytes(key)
+            query |= Q(kind=kind, object_id__in=ids)
+        for kind, object_id, key in PersonalDataKey.objects.filter(query).values_list(
+            "kind", "object_id", "key"
+        ):
+            self.keys[(kind, object_id)] = bytes(key)
+        absent = needed - self.keys.keys()
+        if absent and self.create:
+            made = [
+                PersonalDataKey(kind=kind, object_id=object_id, key=os.urandom(32))
+                for kind, object_id in sorted(absent)
+            ]
+            PersonalDataKey.objects.bulk_create(made, batch_size=2000)
+            for key in made:
+                self.keys[(key.kind, key.object_id)] = key.key
 
     def commit(
         self, table: str, row_id: int, kind: str, object_id: int, values: list[Any]
@@ -120,21 +112,37 @@ def table_rows(table: Table, **filters) -> Iterator[list[tuple]]:
 
 
 def manifest_of(change_set_id: int, keyring: Keyring) -> tuple[bytes, dict[str, int]]:
-    """The manifest of one change-set's rows, and its row count per table."""
+    """The manifest of one change-set's rows, and its row count per table.
+
+    Rows are read table by table and hashed a few thousand at a time, with the
+    keys of each batch loaded (or made) in one query.
+    """
     parts: list[bytes] = []
     rows: dict[str, int] = {}
+    pending: list[tuple[Table, tuple]] = []
+
+    def flush():
+        keyring.prepare(
+            {key for table, row in pending if (key := table.key_of(row)) is not None}
+        )
+        for table, row in pending:
+            parts.append(canonical.entry(row[0], table.row_bytes(row, keyring.commit)))
+        pending.clear()
+
     for table in TABLES:
-        count = 0
         for chunk in table_rows(table, **{table.change_set_column: change_set_id}):
-            keyring.prepare(table, chunk)
-            for row in chunk:
-                parts.append(
-                    canonical.entry(row[0], table.row_bytes(row, keyring.commit))
-                )
-            count += len(chunk)
-        if count:
-            rows[table.tag] = count
+            pending.extend((table, row) for row in chunk)
+            rows[table.tag] = rows.get(table.tag, 0) + len(chunk)
+            if len(pending) >= CHUNK_SIZE:
+                flush()
+    flush()
     return b"".join(parts), rows
+
+
+def lock_head() -> ChainHead:
+    """Lock the chain head until the transaction ends: no link is added
+    meanwhile (erasure holds it while keys and commitments change)."""
+    return _locked_head()
 
 
 def _locked_head() -> ChainHead:
@@ -149,10 +157,8 @@ def seal(change_set_id: int) -> ChainLink | None:
     """Add the change-set to the chain as its next link (once)."""
     if not enabled():
         return None
-    with transaction.atomic(using=router.db_for_write(ChainLink)):
+    with transaction.atomic(using=router.db_for_write(ChainLink), savepoint=False):
         head = _locked_head()
-        if ChainLink.objects.filter(change_set_id=change_set_id).exists():
-            return None
         manifest, rows = manifest_of(change_set_id, Keyring(create=True))
         position = head.position + 1
         sealed_at = timezone.now()

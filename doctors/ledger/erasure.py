@@ -38,6 +38,7 @@ from .. import context, dashboard
 from ..importing import storage
 from ..models import (
     ActivityEvent,
+    ChainLink,
     ChangeSet,
     Department,
     Doctor,
@@ -130,6 +131,8 @@ def erase_doctor(
         raise ErasureError("Give the reason for the erasure; nothing was changed.")
     result = ErasureResult(doctor_id=doctor.pk)
     with guard.sanctioned():
+        # No link is sealed while keys and commitments change.
+        chain.lock_head()
         doctor = Doctor.objects.select_for_update().filter(pk=doctor.pk).first()
         if doctor is None:
             raise ErasureError("The doctor no longer exists; nothing was changed.")
@@ -247,17 +250,25 @@ class _Finder:
 
 
 def _keep_commitments(table: canonical.Table, rows: list[tuple], keyring) -> int:
-    """Keep the commitment of each row's personal values before they go."""
-    keyring.prepare(table, rows)
-    kept = []
-    for row in rows:
-        key = table.key_of(row)
-        if key is None:
-            continue
-        if (table.tag, row[0]) not in keyring.erased and key not in keyring.keys:
-            continue  # never sealed with a key: nothing to keep
-        sealed = table.sealed_personal(row, keyring.commit)
-        kept.append(ErasedCommitment(table=table.tag, row_id=row[0], commitment=sealed))
+    """Keep the commitment of each sealed row's personal values before the
+    values and the key go. A row whose change-set is not sealed yet keeps
+    nothing: it will be sealed as it is after the erasure."""
+    sealed_sets = set(
+        ChainLink.objects.filter(
+            change_set_id__in={row[table.change_set_index] for row in rows}
+        ).values_list("change_set_id", flat=True)
+    )
+    rows = [row for row in rows if row[table.change_set_index] in sealed_sets]
+    keyring.prepare({key for row in rows if (key := table.key_of(row)) is not None})
+    kept = [
+        ErasedCommitment(
+            table=table.tag,
+            row_id=row[0],
+            commitment=table.sealed_personal(row, keyring.commit),
+        )
+        for row in rows
+        if table.key_of(row) is not None
+    ]
     ErasedCommitment.objects.bulk_create(kept, batch_size=2000, ignore_conflicts=True)
     return len(kept)
 
