@@ -375,6 +375,19 @@ IMPORT_PREVIEW_KEEP_HOURS = env_int("IMPORT_PREVIEW_KEEP_HOURS", 24)
 IMPORT_RUN_TIME_LIMIT_SECONDS = env_int("IMPORT_RUN_TIME_LIMIT_SECONDS", 2 * 3600)
 IMPORT_SWEEP_SECONDS = env_int("IMPORT_SWEEP_SECONDS", 300)
 
+# The history chain and erasure (docs/history-and-erasure.md). HISTORY_CHAIN off
+# only to measure what the chain costs: history written meanwhile no longer
+# verifies. The replay file lists erasures outside the database, so a restore
+# from an older backup can erase those doctors again (manage.py
+# replay_erasures): keep it on storage that outlives the database's backups.
+# PERSONAL_DATA_RETENTION_DAYS (0: off) has the task worker erase doctors who
+# have been inactive and in no department for longer than that.
+HISTORY_CHAIN = env_bool("HISTORY_CHAIN", True)
+ERASURE_REPLAY_FILE = os.environ.get("ERASURE_REPLAY_FILE") or str(
+    VAR_DIR / "erasures.jsonl"
+)
+PERSONAL_DATA_RETENTION_DAYS = env_int("PERSONAL_DATA_RETENTION_DAYS", 0)
+
 # Admin lists of doctors are long: keep pages moderate and counting cheap.
 ADMIN_LIST_PER_PAGE = 100
 

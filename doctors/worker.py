@@ -5,7 +5,9 @@
 at start, then at most every WORKER_HEARTBEAT_SECONDS. The beat is tied to the
 loop, not to a side thread, so a worker stuck in one task stops beating.
 The same loop clears up import runs (importing.service.sweep) every
-IMPORT_SWEEP_SECONDS: stored files nobody confirmed, runs left "running".
+IMPORT_SWEEP_SECONDS: stored files nobody confirmed, runs left "running"; and
+once a day (doctors.ledger.daily) logs the history chain's anchor and erases
+the personal data past PERSONAL_DATA_RETENTION_DAYS.
 """
 
 import datetime
@@ -20,6 +22,7 @@ from django.utils import timezone
 from django_tasks_db.management.commands.db_worker import Worker
 
 from .importing import service as import_service
+from .ledger import daily as ledger_daily
 from .models import WorkerHeartbeat
 
 logger = logging.getLogger(__name__)
@@ -66,6 +69,7 @@ class HeartbeatWorker(Worker):
         self._started_at = timezone.now()
         self._next_beat = 0.0
         self._next_sweep = 0.0
+        self._next_daily = 0.0
         super().__init__(**kwargs)
 
     @property
@@ -74,6 +78,8 @@ class HeartbeatWorker(Worker):
             self.beat()
         if self._running and time.monotonic() >= self._next_sweep:
             self.sweep()
+        if self._running and time.monotonic() >= self._next_daily:
+            self.daily()
         return self._running
 
     @running.setter
@@ -95,3 +101,10 @@ class HeartbeatWorker(Worker):
         except DatabaseError:
             logger.warning("Could not clear up import runs", exc_info=True)
         self._next_sweep = time.monotonic() + sweep_seconds()
+
+    def daily(self) -> None:
+        try:
+            ledger_daily.run()
+        except DatabaseError:
+            logger.warning("Could not run the daily history work", exc_info=True)
+        self._next_daily = time.monotonic() + ledger_daily.SECONDS

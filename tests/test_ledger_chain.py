@@ -294,3 +294,26 @@ def test_postgresql_lets_a_deleted_user_leave_the_history():
     assert ActivityEvent.objects.get().actor_id is None
     assert Doctor.history.get().history_user_id is None
     assert verify().ok
+
+
+def test_seal_history_seals_what_the_chain_lacks():
+    """After an upgrade (or a writer that stopped before sealing), seal_history
+    folds the rows in; verify_history then passes."""
+    _history_in_three_change_sets()
+    DoctorFactory()  # outside any change-set
+    unsealed = ChangeSet.objects.create(source="command", description="stopped")
+    with guard.sanctioned():
+        ActivityEvent.objects.create(
+            verb="bulk_updated",
+            source="command",
+            target_type="doctor",
+            target_text="stopped",
+            change_set=unsealed,
+        )
+    assert "not in the chain" in _failure()
+    out = io.StringIO()
+    call_command("seal_history", stdout=out)
+    assert "2 change-set(s) sealed, 2 row(s) of no change-set among them" in (
+        out.getvalue()
+    )
+    assert "verifies: 5 links" in _verify_command()
