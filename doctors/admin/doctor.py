@@ -12,6 +12,7 @@ from ..models import Doctor, Membership
 from ..services import set_doctors_active
 from .changesets import ChangeReasonMixin
 from .csv_io import CsvImportExportMixin
+from .erasure import ErasureAdminMixin
 from .filters import DepartmentListFilter
 from .forms import DoctorAdminForm
 from .integrity import ConstraintSafeAdminMixin
@@ -46,6 +47,7 @@ class DoctorAdmin(
     ChangeReasonMixin,
     CsvImportExportMixin,
     ConstraintSafeAdminMixin,
+    ErasureAdminMixin,
     MembershipMessagesMixin,
     TimeTravelAdminMixin,
     MembershipHistoryMixin,
@@ -76,7 +78,7 @@ class DoctorAdmin(
         ("Status", {"fields": ["is_active", "created_at", "updated_at", "version"]}),
     ]
     inlines = [MembershipInline]
-    actions = ["activate", "deactivate", "export_selected"]
+    actions = ["activate", "deactivate", "export_selected", "erase_personal_data"]
     list_per_page = 100
     # The unfiltered total is a second COUNT over every doctor on each filtered
     # page; "Show all" is enough there.
