@@ -93,11 +93,9 @@ def test_history_anchor_prints_hash_count_time():
 def test_personal_values_are_committed_not_hashed():
     """The link's bytes hold a keyed commitment, never the name itself."""
     doctor = _history_in_three_change_sets()
-    row = (
-        Doctor.history.filter(id=doctor.pk)
-        .order_by("history_id")
-        .values_list(*canonical.DOCTORS.columns)
-        .first()
+    first = Doctor.history.filter(id=doctor.pk).order_by("history_id")[0]
+    (row,) = next(
+        chain.table_rows(canonical.DOCTORS, change_set_id=first.change_set_id)
     )
     keyring = chain.Keyring(create=False)
     keyring.load_all()

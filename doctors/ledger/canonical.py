@@ -8,11 +8,12 @@ Version 1 of the format ("clinic-history-chain/1"):
 - A date-time is written in UTC as "YYYY-MM-DDTHH:MM:SS.ffffffZ", a date as
   "YYYY-MM-DD"; numbers, text, true/false and null are JSON's own; the JSON
   columns (an event's changes and counts, a change-set's counts) are their
-  JSON value.
+  JSON value. SQLite and PostgreSQL give the same bytes.
 - Personal values are not written themselves but as one keyed commitment per
   row: the hex HMAC-SHA256, under the doctor's (or the change-set's) random
-  key, of the JSON text of [tag, row id, the personal values...]. Erasure
-  deletes the key and the values and keeps the commitment
+  key, of the JSON text of [tag, row id, the personal values...]; a row whose
+  personal values are all empty (null or "") commits to "" with no key.
+  Erasure deletes the key and the values and keeps the commitment
   (ErasedCommitment), so the row's bytes, and the chain, stay the same.
 - Which user acted (actor_id, history_user_id) is left out: deleting a user
   sets those to null. The change-set's `who` (actor_name) is in.
@@ -54,10 +55,33 @@ def dumps(value: Any) -> bytes:
     return _encoder.encode(value).encode()
 
 
+def plain_datetime(value: Any) -> str:
+    """A date-time as the format writes it, from a datetime (PostgreSQL, the
+    ORM) or from SQLite's stored text ("YYYY-MM-DD HH:MM:SS[.ffffff]", UTC)."""
+    if isinstance(value, str):
+        fraction = value[20:26] if len(value) > 19 else ""
+        return f"{value[:10]}T{value[11:19]}.{fraction:0<6}Z"
+    if value.utcoffset():
+        value = value.astimezone(_UTC)
+    return value.isoformat(timespec="microseconds")[:26] + "Z"
+
+
+def plain_date(value: Any) -> str:
+    return value if isinstance(value, str) else value.isoformat()
+
+
+def plain_bool(value: Any) -> bool:
+    return bool(value)
+
+
+def plain_json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def plain(value: Any) -> Any:
-    """A column's value as the format writes it."""
+    """A value as the format writes it, whatever its Python type."""
     if isinstance(value, datetime.datetime):
-        return value.astimezone(_UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return plain_datetime(value)
     if isinstance(value, datetime.date):
         return value.isoformat()
     if isinstance(value, memoryview | bytes):
@@ -116,27 +140,30 @@ class Table:
         if not self.personal:
             return None
         object_id = row[self.key_index]
-        return None if object_id is None else (self.key_kind, object_id)
+        if object_id is None or not any(row[len(self.public) :]):
+            return None
+        return (self.key_kind, object_id)
 
     def sealed_personal(self, row: tuple, commit: Commit) -> str | None:
-        """The keyed commitment of the row's personal values (None: none)."""
-        key = self.key_of(row)
-        if key is None:
+        """The keyed commitment of the row's personal values: "" when they
+        are all empty, None when the table has none."""
+        if not self.personal:
             return None
+        key = self.key_of(row)
         width = len(self.public)
-        return commit(self.tag, row[0], *key, list(map(plain, row[width:])))
+        if key is None:
+            # All empty (nothing to commit), or no object to hold a key (a
+            # row written outside any change-set): the values as they are.
+            values = row[width:]
+            return "" if not any(values) else dumps(list(values)).decode()
+        return commit(self.tag, row[0], *key, list(row[width:]))
 
     def row_bytes(self, row: tuple, commit: Commit) -> bytes:
+        """The row's bytes, from a row as `chain.table_rows` reads it."""
+        if not self.personal:
+            return dumps([self.tag, *row])
         width = len(self.public)
-        values = [self.tag, *map(plain, row[:width])]
-        if self.personal:
-            sealed = self.sealed_personal(row, commit)
-            # A row with no key (written outside any change-set) keeps its
-            # values as they are.
-            values.append(
-                sealed if sealed is not None else list(map(plain, row[width:]))
-            )
-        return dumps(values)
+        return dumps([self.tag, *row[:width], self.sealed_personal(row, commit)])
 
 
 class EventTable(Table):
@@ -150,6 +177,11 @@ class EventTable(Table):
             return ("doctor", target_id)
         return None
 
+    def personal_values(self, row: tuple) -> list[Any]:
+        changes = row[self.CHANGES] or {}
+        personal = {k: v for k, v in changes.items() if k in _PERSONAL_SET}
+        return [row[self.TEXT], personal]
+
     # Positions in `public` of target_text and changes.
     TEXT, CHANGES = 8, 10
 
@@ -157,15 +189,13 @@ class EventTable(Table):
         key = self.key_of(row)
         if key is None:
             return None
-        changes = row[self.CHANGES] or {}
-        personal = {k: v for k, v in changes.items() if k in _PERSONAL_SET}
-        return commit(self.tag, row[0], key[0], key[1], [row[self.TEXT], personal])
+        return commit(self.tag, row[0], *key, self.personal_values(row))
 
     def row_bytes(self, row: tuple, commit: Commit) -> bytes:
-        values = list(map(plain, row))
         sealed = self.sealed_personal(row, commit)
         if sealed is None:
-            return dumps([self.tag, *values])
+            return dumps([self.tag, *row])
+        values = list(row)
         changes = values[self.CHANGES] or {}
         values[self.CHANGES] = {
             k: v for k, v in changes.items() if k not in _PERSONAL_SET

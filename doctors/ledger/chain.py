@@ -9,15 +9,14 @@ at a time. Concurrent writers thus make one linear chain.
 """
 
 import datetime
-import itertools
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import router, transaction
-from django.db.models import F, Q
+from django.db import connection, models, router, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ..models import ChainHead, ChainLink, ChangeSet, ErasedCommitment, PersonalDataKey
@@ -99,16 +98,59 @@ class Keyring:
         return canonical.commitment(key, table, row_id, values)
 
 
-def table_rows(table: Table, **filters) -> Iterator[list[tuple]]:
-    """The rows of `table` matching `filters`, by change-set then id, in chunks."""
-    column = table.change_set_column
-    queryset = (
-        table.model()
-        ._base_manager.filter(**filters)
-        .order_by(F(column).asc(nulls_first=True), table.public[0])
-        .values_list(*table.columns)
-    )
-    return itertools.batched(queryset.iterator(chunk_size=CHUNK_SIZE), CHUNK_SIZE)
+def _normalisers(table: Table) -> list[tuple[int, Any]]:
+    """(column index, function) for the columns whose stored form differs
+    between the databases: date-times, dates, booleans, JSON."""
+    fields = {f.attname: f for f in table.model()._meta.concrete_fields}
+    found = []
+    for index, name in enumerate(table.columns):
+        field = fields[name]
+        if isinstance(field, models.DateTimeField):
+            found.append((index, canonical.plain_datetime))
+        elif isinstance(field, models.DateField):
+            found.append((index, canonical.plain_date))
+        elif isinstance(field, models.BooleanField):
+            found.append((index, canonical.plain_bool))
+        elif isinstance(field, models.JSONField):
+            found.append((index, canonical.plain_json))
+    return found
+
+
+def table_rows(
+    table: Table, *, change_set_id: int | None = None
+) -> Iterator[list[tuple]]:
+    """The rows of `table` (of one change-set, or all of them by change-set),
+    by id, in chunks, as the canonical format writes their values.
+
+    Read with plain SQL (a server-side cursor on PostgreSQL) and converted
+    here, column by column: the ORM's per-value converters cost more than the
+    hashing.
+    """
+    model = table.model()
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(name) for name in table.columns)
+    order_column = quote(table.change_set_column)
+    sql = f"SELECT {columns} FROM {quote(model._meta.db_table)}"
+    params: list[Any] = []
+    if change_set_id is not None:
+        sql += f" WHERE {order_column} = %s ORDER BY {quote(table.public[0])}"
+        params.append(change_set_id)
+    else:
+        sql += f" ORDER BY {order_column} NULLS FIRST, {quote(table.public[0])}"
+    normalisers = _normalisers(table)
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while chunk := cursor.fetchmany(CHUNK_SIZE):
+            if normalisers:
+                rows = []
+                for row in chunk:
+                    row = list(row)
+                    for index, normalise in normalisers:
+                        if row[index] is not None:
+                            row[index] = normalise(row[index])
+                    rows.append(tuple(row))
+                chunk = rows
+            yield chunk
 
 
 def manifest_of(change_set_id: int, keyring: Keyring) -> tuple[bytes, dict[str, int]]:
@@ -130,7 +172,7 @@ def manifest_of(change_set_id: int, keyring: Keyring) -> tuple[bytes, dict[str, 
         pending.clear()
 
     for table in TABLES:
-        for chunk in table_rows(table, **{table.change_set_column: change_set_id}):
+        for chunk in table_rows(table, change_set_id=change_set_id):
             pending.extend((table, row) for row in chunk)
             rows[table.tag] = rows.get(table.tag, 0) + len(chunk)
             if len(pending) >= CHUNK_SIZE:

@@ -358,8 +358,12 @@ def _erase_change_sets(finder: _Finder, keyring: Keyring) -> int:
     _keep_commitments(canonical.CHANGE_SETS, found, keyring)
     # Department history rows are sealed under their change-set's key, which
     # goes too.
-    for chunk in chain.table_rows(canonical.DEPARTMENTS, change_set_id__in=ids):
-        _keep_commitments(canonical.DEPARTMENTS, list(chunk), keyring)
+    department_rows = list(
+        Department.history.filter(change_set_id__in=ids).values_list(
+            *canonical.DEPARTMENTS.columns
+        )
+    )
+    _keep_commitments(canonical.DEPARTMENTS, department_rows, keyring)
     for row in found:
         ChangeSet.objects.filter(pk=row[0]).update(
             description=finder.scrub(row[-2])[:255],
