@@ -12,6 +12,7 @@ import pytest
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django_tasks_db.models import DBTaskResult
 
 from doctors import dashboard, undo
 from doctors.context import acting_as
@@ -70,6 +71,14 @@ def _doctor_with_a_past(tmp_path=None):
         errors=[[3, "phone", f"{PHONE} is not a phone number"]],
     )
     storage.store(run.pk, data)
+    DBTaskResult.objects.create(
+        task_path="doctors.tasks.send_welcome_emails",
+        args_kwargs={"args": [[doctor.pk]], "kwargs": {}},
+        backend_name="default",
+        queue_name="default",
+        priority=0,
+        traceback=f"SMTPRecipientsRefused: {{'{EMAIL}': (550, b'No such user')}}",
+    )
     return Doctor.objects.get(pk=doctor.pk)
 
 

@@ -3,9 +3,10 @@
 Removes the doctor's names, email, phone and license number from the doctor
 row, every history row, feed event (text and changes), change-set descriptions
 and reasons that quote them, stored import files, previews and problem lists,
-and the dashboard pages cached in Redis. What remains reads "Erased doctor #N"
-and keeps the facts that are not personal (departments, roles, dates), so
-counts, members on a date and the timeline stay right.
+background tasks' results, and the dashboard pages cached in Redis. What
+remains reads "Erased doctor #N" and keeps the facts that are not personal
+(departments, roles, dates), so counts, members on a date and the timeline
+stay right.
 
 The history chain commits to personal values through keyed commitments
 (doctors.ledger.canonical): before the values and the key go, the commitment
@@ -154,6 +155,7 @@ def erase_doctor(
                 finder, keyring
             )
             result.counts["import runs"] = _erase_import_runs(finder)
+            result.counts["task results"] = _erase_task_results(finder)
             _erase_doctor_row(doctor)
             PersonalDataKey.objects.filter(
                 kind=PersonalDataKey.Kind.DOCTOR, object_id=doctor.pk
@@ -406,6 +408,25 @@ def _erase_import_runs(finder: _Finder) -> int:
                 error_count=1,
                 errors=[[None, "", FILE_DISCARDED]],
             )
+        touched += 1
+    return touched
+
+
+def _erase_task_results(finder: _Finder) -> int:
+    """Background tasks' results and tracebacks (a refused welcome email
+    quotes the address)."""
+    from django_tasks_db.models import DBTaskResult
+
+    found = DBTaskResult.objects.filter(
+        finder.any_in("traceback", "return_value", "args_kwargs")
+    ).only("pk", "traceback", "return_value", "args_kwargs")
+    touched = 0
+    for result in found.iterator(chunk_size=200):
+        DBTaskResult.objects.filter(pk=result.pk).update(
+            traceback=finder.scrub(result.traceback or ""),
+            return_value=finder.scrub_json(result.return_value),
+            args_kwargs=finder.scrub_json(result.args_kwargs),
+        )
         touched += 1
     return touched
 
