@@ -105,6 +105,8 @@ class HeartbeatWorker(Worker):
     def daily(self) -> None:
         try:
             ledger_daily.run()
-        except DatabaseError:
-            logger.warning("Could not run the daily history work", exc_info=True)
+        except Exception:
+            # The task loop must go on whatever the retention sweep met; the
+            # next day's run tries again.
+            logger.exception("Could not run the daily history work")
         self._next_daily = time.monotonic() + ledger_daily.SECONDS

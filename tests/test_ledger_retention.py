@@ -68,3 +68,25 @@ def test_healthz_shows_the_anchor(doctors):
     report = health_report()
     assert report["checks"]["history"]["anchor"] == str(chain.anchor())
     assert str(chain.anchor()).split()[1] == "1"
+
+
+def test_the_worker_loop_runs_the_daily_work_once_a_day(monkeypatch):
+    """At start, then not again for a day."""
+    from doctors.worker import HeartbeatWorker
+
+    calls = []
+    monkeypatch.setattr(daily, "run", lambda: calls.append(1))
+    monkeypatch.setattr(HeartbeatWorker, "beat", lambda self: None)
+    monkeypatch.setattr(HeartbeatWorker, "sweep", lambda self: None)
+    worker = HeartbeatWorker(
+        queue_names=["default"],
+        interval=0,
+        batch=True,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id="w1",
+        excluded_queue_names=[],
+    )
+    assert worker.running and worker.running
+    assert calls == [1]
