@@ -315,3 +315,23 @@ def test_seal_history_seals_what_the_chain_lacks():
         out.getvalue()
     )
     assert "verifies: 5 links" in _verify_command()
+
+
+@pytest.mark.parametrize(
+    ("stored", "moment"),
+    [
+        ("2026-12-04 20:53:55.817626", (2026, 12, 4, 20, 53, 55, 817626)),
+        ("2026-12-04 20:53:55", (2026, 12, 4, 20, 53, 55, 0)),
+        ("2026-12-04 20:53:55.5", (2026, 12, 4, 20, 53, 55, 500000)),
+    ],
+)
+def test_sqlite_text_and_postgresql_datetimes_write_the_same(stored, moment):
+    """The same instant gives the same bytes from SQLite's stored text and
+    from a datetime, in UTC or not."""
+    import datetime
+
+    utc = datetime.datetime(*moment, tzinfo=datetime.UTC)
+    paris = utc.astimezone(datetime.timezone(datetime.timedelta(hours=1)))
+    assert canonical.plain_datetime(stored) == canonical.plain_datetime(utc)
+    assert canonical.plain_datetime(paris) == canonical.plain_datetime(utc)
+    assert canonical.plain_datetime(utc).endswith("Z")

@@ -59,7 +59,7 @@ def plain_datetime(value: Any) -> str:
     """A date-time as the format writes it, from a datetime (PostgreSQL, the
     ORM) or from SQLite's stored text ("YYYY-MM-DD HH:MM:SS[.ffffff]", UTC)."""
     if isinstance(value, str):
-        fraction = value[20:26] if len(value) > 19 else ""
+        fraction = value[20:26] if value[19:20] == "." else ""
         return f"{value[:10]}T{value[11:19]}.{fraction:0<6}Z"
     if value.utcoffset():
         value = value.astimezone(_UTC)

@@ -98,22 +98,35 @@ class Keyring:
         return canonical.commitment(key, table, row_id, values)
 
 
-def _normalisers(table: Table) -> list[tuple[int, Any]]:
-    """(column index, function) for the columns whose stored form differs
-    between the databases: date-times, dates, booleans, JSON."""
+def _read_columns(table: Table) -> tuple[list[str], list[tuple[int, Any]]]:
+    """The SELECT list, and (column index, function) for the columns whose
+    stored form differs between the databases: date-times, dates, booleans,
+    JSON.
+
+    On SQLite the date, date-time and boolean columns are read as an
+    expression, which keeps the driver from parsing each value into a Python
+    object only for it to be written back as text: the stored text is turned
+    into the format's directly.
+    """
     fields = {f.attname: f for f in table.model()._meta.concrete_fields}
-    found = []
+    sqlite = connection.vendor == "sqlite"
+    quote = connection.ops.quote_name
+    select, found = [], []
     for index, name in enumerate(table.columns):
-        field = fields[name]
+        field, column = fields[name], quote(name)
         if isinstance(field, models.DateTimeField):
             found.append((index, canonical.plain_datetime))
+            column = f"({column} || '')" if sqlite else column
         elif isinstance(field, models.DateField):
             found.append((index, canonical.plain_date))
+            column = f"({column} || '')" if sqlite else column
         elif isinstance(field, models.BooleanField):
             found.append((index, canonical.plain_bool))
+            column = f"({column} + 0)" if sqlite else column
         elif isinstance(field, models.JSONField):
             found.append((index, canonical.plain_json))
-    return found
+        select.append(column)
+    return select, found
 
 
 def table_rows(
@@ -128,7 +141,8 @@ def table_rows(
     """
     model = table.model()
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(name) for name in table.columns)
+    select, normalisers = _read_columns(table)
+    columns = ", ".join(select)
     order_column = quote(table.change_set_column)
     sql = f"SELECT {columns} FROM {quote(model._meta.db_table)}"
     params: list[Any] = []
@@ -137,7 +151,6 @@ def table_rows(
         params.append(change_set_id)
     else:
         sql += f" ORDER BY {order_column} NULLS FIRST, {quote(table.public[0])}"
-    normalisers = _normalisers(table)
     with connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)
         while chunk := cursor.fetchmany(CHUNK_SIZE):
