@@ -20,7 +20,7 @@ from django.utils import timezone
 from faker import Faker
 from simple_history.utils import bulk_create_with_history
 
-from . import activity
+from . import activity, context
 from .bulk import insert_history_rows, insert_rows, tracked_columns
 from .importing.validation import DOCTOR_FIELDS
 from .models import ActivityEvent, Department, Doctor, Membership, Specialty
@@ -113,7 +113,12 @@ def _seed_departments(count: int, report: SeedReport) -> list[Department]:
         if code not in existing
     ]
     if new:
-        bulk_create_with_history(new, Department, batch_size=BATCH_SIZE)
+        bulk_create_with_history(
+            new,
+            Department,
+            batch_size=BATCH_SIZE,
+            custom_historical_attrs={"change_set": context.current_change_set()},
+        )
     report.departments_created = len(new)
     return list(
         Department.objects.filter(code__in=[code for code, _, _ in specs]).order_by(
