@@ -141,7 +141,10 @@ class TimeTravelAdminMixin:
         if obj is None:
             raise Http404
         if not self.may_revert(request, obj):
-            raise PermissionDenied
+            raise PermissionDenied(
+                f"Reverting needs permission to change {self.opts.verbose_name_plural}"
+                " and their memberships."
+            )
         moment = parse_moment(request.POST.get("at") or request.GET.get("at", ""))
         if moment is None:
             messages.error(request, "Choose a version to revert to from the history.")
