@@ -60,7 +60,9 @@ def render_block(name: str, filters: DashboardFilters) -> str:
     elif name == "per_day":
         context = {
             "chart": charts.daily_chart(data),
-            "days": data,
+            "rows": [
+                (day["day"], [day[key] for key, _name in charts.SERIES]) for day in data
+            ],
             "series": charts.SERIES,
         }
     else:
