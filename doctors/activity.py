@@ -263,6 +263,56 @@ def record_memberships_added(
         record_membership_change(membership_change(membership, Verb.MEMBERSHIP_ADDED))
 
 
+# How a change-set with no name of its own is named after its events, e.g.
+# "Removed 3 doctors from Cardiology". {n} is the count, {what} the doctor(s)
+# or department(s), {where} the department.
+_EVENT_SENTENCES = {
+    Verb.MEMBERSHIP_ADDED: "Added {n} {what} to {where}",
+    Verb.MEMBERSHIP_REMOVED: "Removed {n} {what} from {where}",
+    Verb.MEMBERSHIP_CHANGED: "Changed the membership of {n} {what} in {where}",
+    Verb.CREATED: "Added {n} {what}",
+    Verb.UPDATED: "Changed {n} {what}",
+    Verb.DELETED: "Deleted {n} {what}",
+    Verb.BULK_CREATED: "Added {what} in bulk",
+    Verb.BULK_UPDATED: "Changed {what} in bulk",
+    Verb.IMPORTED: "Imported {what}",
+    Verb.UNDONE: "Undid changes to {what}",
+}
+_NAMED_GROUPS = 3
+
+
+def name_after_events(change_set, counts: dict[str, int]) -> str:
+    """A change-set's name from what its events did: "Removed 3 doctors from
+    Cardiology; Added 1 doctor to Neurology". One grouped query, bounded."""
+
+    groups = list(
+        ActivityEvent.objects.filter(change_set=change_set)
+        .values("verb", "target_type", "department_text")
+        .annotate(n=models.Count("id"))
+        .order_by("-n", "verb", "department_text")[: _NAMED_GROUPS + 1]
+    )
+    sentences = []
+    for group in groups[:_NAMED_GROUPS]:
+        n = group["n"]
+        kind = "doctor" if group["verb"].startswith("membership") else None
+        kind = kind or group["target_type"] or "record"
+        what = kind if n == 1 and group["verb"] not in _BULK_VERBS else f"{kind}s"
+        sentences.append(
+            _EVENT_SENTENCES.get(group["verb"], "Changed {n} {what}").format(
+                n=localize(n), what=what, where=group["department_text"] or "—"
+            )
+        )
+    if len(groups) > _NAMED_GROUPS:
+        sentences.append("and more")
+    if sentences:
+        return "; ".join(sentences)
+    rows = sum(counts.values())
+    return f"Changed {localize(rows)} record{'s' if rows != 1 else ''}"
+
+
+_BULK_VERBS = {Verb.BULK_CREATED, Verb.BULK_UPDATED, Verb.IMPORTED, Verb.UNDONE}
+
+
 def verb_label(event: ActivityEvent) -> str:
     """What happened, in words: the verb's label, except that the undo of an
     undo is a redo. Reads event.change_set.undoes: select_related it."""

@@ -3,7 +3,9 @@ change-set's own page listing everything it did."""
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin import helpers
 from django.contrib.admin.helpers import ActionForm
+from django.contrib.admin.utils import model_format_dict
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -61,9 +63,27 @@ class ChangeReasonMixin:
         take_reason(request)
         action = request.POST.get("action") if request.method == "POST" else None
         if action:
-            name = self.opts.verbose_name_plural
-            describe(f"Action “{action}” on {name}")
+            describe(self.action_change_set_name(request, action))
         return super().changelist_view(request, extra_context)
+
+    def action_change_set_name(self, request, action: str) -> str:
+        """What the person did, in the action's own words with the number of
+        records chosen: "Deactivate 3 doctors"."""
+        found = self.get_action(action)
+        opts = self.opts
+        description = (
+            str(found.description) % model_format_dict(opts) if found else action
+        )
+        if request.POST.get("select_across") == "1":
+            chosen = f"every {opts.verbose_name} listed"
+        else:
+            count = len(request.POST.getlist(helpers.ACTION_CHECKBOX_NAME))
+            noun = opts.verbose_name if count == 1 else opts.verbose_name_plural
+            chosen = f"{count} {noun}"
+        selected = f"selected {opts.verbose_name_plural}"
+        if selected in description:
+            return description.replace(selected, chosen)
+        return f"{description} ({chosen})"
 
     # The admin logs each save; the same words name the change-set.
 
