@@ -8,6 +8,8 @@ from django.contrib.admin.templatetags.admin_list import result_headers
 from django.urls import reverse
 
 from doctors import activity
+from doctors.admin.changesets import rows_written
+from doctors.admin.exports import ExportForm
 from doctors.context import acting_as
 from doctors.models import ActivityEvent, ChangeSet, Membership
 from tests.factories import DepartmentFactory, DoctorFactory, MembershipFactory
@@ -99,3 +101,16 @@ def test_the_feed_list_is_headed_in_words(client, superuser):
         "what changed",
         "change-set",
     ]
+
+
+def test_a_change_set_lists_its_rows_in_words():
+    assert rows_written({"doctor": 2000, "membership": 1, "events": 13}) == (
+        "2,000 doctors, 1 membership, 13 feed events"
+    )
+    assert rows_written({}) == "—"
+
+
+def test_export_columns_are_offered_by_their_verbose_names():
+    choices = dict(ExportForm(model_name="doctor").fields["columns"].choices)
+    assert choices["license_number"] == "License number"
+    assert choices["is_active"] == "Active"

@@ -7,7 +7,9 @@ from django.contrib.admin import helpers
 from django.contrib.admin.helpers import ActionForm
 from django.contrib.admin.utils import model_format_dict
 from django.urls import reverse
+from django.utils.formats import localize
 from django.utils.html import format_html
+from django.utils.text import Truncator
 
 from .. import activity, context
 from ..models import ActivityEvent, ChangeSet, Department, Doctor, Membership
@@ -141,6 +143,26 @@ def change_set_id_link(change_set_id: int | None) -> str:
     return format_html('<a href="{}">#{}</a>', url, change_set_id)
 
 
+# Long texts in a list are cut to this many characters; the page has them whole.
+LIST_TEXT_CHARS = 80
+# What a change-set's counts count, singular and plural.
+ROW_KINDS = {
+    "doctor": ("doctor", "doctors"),
+    "department": ("department", "departments"),
+    "membership": ("membership", "memberships"),
+    "events": ("feed event", "feed events"),
+}
+
+
+def rows_written(counts: dict[str, int]) -> str:
+    """e.g. "200 doctors, 13 feed events"; "—" for none."""
+    parts = []
+    for kind, count in counts.items():
+        singular, plural = ROW_KINDS.get(kind, (kind, kind))
+        parts.append(f"{localize(count)} {singular if count == 1 else plural}")
+    return ", ".join(parts) or "—"
+
+
 class ChangeSetFilter(admin.SimpleListFilter):
     """Filter by one change-set (the link from a change-set's page); the
     sidebar lists only the chosen one, never every change-set."""
@@ -165,17 +187,17 @@ class ChangeSetFilter(admin.SimpleListFilter):
 class ChangeSetAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: a change-set is a record of what happened."""
 
+    # The source is a filter and what it undoes is on its page: the list keeps
+    # what a person scans for, long texts cut (whole on the page).
     list_display = [
-        "id",
+        "number",
         "started_at",
-        "actor_name",
-        "source",
-        "description",
-        "reason",
+        "actor_column",
+        "what_column",
+        "reason_column",
         "count_summary",
-        "undoes_link",
     ]
-    list_display_links = ["id", "started_at"]
+    list_display_links = ["number", "started_at"]
     list_filter = ["source", ("actor", admin.RelatedOnlyFieldListFilter), "started_at"]
     search_fields = ["description", "reason", "actor_name"]
     date_hierarchy = "started_at"
@@ -196,10 +218,25 @@ class ChangeSetAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     readonly_fields = fields
 
+    @admin.display(description="change-set", ordering="id")
+    def number(self, change_set):
+        return f"#{change_set.pk}"
+
+    @admin.display(description="who", ordering="actor_name")
+    def actor_column(self, change_set):
+        return change_set.actor_name or "—"
+
+    @admin.display(description="what", ordering="description")
+    def what_column(self, change_set):
+        return Truncator(change_set.description).chars(LIST_TEXT_CHARS) or "—"
+
+    @admin.display(description="reason", ordering="reason")
+    def reason_column(self, change_set):
+        return Truncator(change_set.reason).chars(LIST_TEXT_CHARS) or "—"
+
     @admin.display(description="rows written")
     def count_summary(self, change_set):
-        counts = change_set.counts or {}
-        return ", ".join(f"{name}: {value}" for name, value in counts.items()) or "—"
+        return rows_written(change_set.counts or {})
 
     @admin.display(description="undoes")
     def undoes_link(self, change_set):
