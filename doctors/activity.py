@@ -288,7 +288,7 @@ def name_after_events(change_set, counts: dict[str, int]) -> str:
     groups = list(
         ActivityEvent.objects.filter(change_set=change_set)
         .values("verb", "target_type", "department_text")
-        .annotate(n=models.Count("id"))
+        .annotate(n=models.Count("id"), name=models.Min("target_text"))
         .order_by("-n", "verb", "department_text")[: _NAMED_GROUPS + 1]
     )
     sentences = []
@@ -296,10 +296,17 @@ def name_after_events(change_set, counts: dict[str, int]) -> str:
         n = group["n"]
         kind = "doctor" if group["verb"].startswith("membership") else None
         kind = kind or group["target_type"] or "record"
-        what = kind if n == 1 and group["verb"] not in _BULK_VERBS else f"{kind}s"
+        sentence = _EVENT_SENTENCES.get(group["verb"], "Changed {n} {what}")
+        if n == 1 and group["verb"] not in _BULK_VERBS:
+            # One record: named, "Changed Dr Ada Byron".
+            sentence = sentence.replace("{n} {what}", "{name}")
+        what = kind if n == 1 else f"{kind}s"
         sentences.append(
-            _EVENT_SENTENCES.get(group["verb"], "Changed {n} {what}").format(
-                n=localize(n), what=what, where=group["department_text"] or "—"
+            sentence.format(
+                n=localize(n),
+                what=what,
+                name=group["name"],
+                where=group["department_text"] or "—",
             )
         )
     if len(groups) > _NAMED_GROUPS:
