@@ -380,7 +380,7 @@ class MembersOnDateMixin:
             self.members_on_template,
             {
                 **self.admin_site.each_context(request),
-                "title": f"Members of {department} on {day:%Y-%m-%d}",
+                "title": f"Members of {department} on {date_format(day)}",
                 "opts": self.opts,
                 "original": department,
                 "form": form,
