@@ -7,7 +7,8 @@ from django.urls import path, reverse
 
 from clinic import errors
 from clinic.urls import urlpatterns as clinic_urlpatterns
-from tests.factories import DoctorFactory
+from doctors.models import ChangeSet
+from tests.factories import DepartmentFactory, DoctorFactory
 
 
 def broken_view(request):
@@ -92,3 +93,20 @@ def test_a_server_error_shows_the_admin_frame_and_a_way_home(db, clinic_staff):
     assert "error on the server" in body
     assert 'href="/admin/"' in body
     assert "the database went away" not in body
+
+
+def test_no_view_on_site_link_leads_back_to_the_same_page(client, superuser):
+    """Doctors, departments and change-sets live in the admin: their pages offer
+    no "View on site" that would loop back to themselves."""
+    doctor = DoctorFactory()
+    department = DepartmentFactory()
+    change_set = ChangeSet.objects.create(source="admin", description="A change")
+    client.force_login(superuser)
+    for url in [
+        reverse("admin:doctors_doctor_change", args=[doctor.pk]),
+        reverse("admin:doctors_department_change", args=[department.pk]),
+        reverse("admin:doctors_changeset_change", args=[change_set.pk]),
+    ]:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert "viewsitelink" not in response.content.decode(), url

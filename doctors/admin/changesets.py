@@ -52,6 +52,8 @@ class ChangeReasonMixin:
     (?change_set=N)."""
 
     action_form = ReasonActionForm
+    # The record's URL is this admin page: "View on site" would lead back here.
+    view_on_site = False
     # simple-history heads the column with the attribute's name as it is.
     history_list_display = ["Change-set"]
     change_form_template = "admin/doctors/change_form_reason.html"
@@ -186,6 +188,9 @@ class ChangeSetFilter(admin.SimpleListFilter):
 @admin.register(ChangeSet)
 class ChangeSetAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: a change-set is a record of what happened."""
+
+    # The change-set's URL is this page: no "View on site" leading back here.
+    view_on_site = False
 
     # The source is a filter and what it undoes is on its page: the list keeps
     # what a person scans for, long texts cut (whole on the page).
