@@ -48,7 +48,7 @@ def moment_param(moment: datetime.datetime) -> str:
 
 
 def _local(moment: datetime.datetime) -> str:
-    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M:%S}"
+    return date_format(timezone.localtime(moment), "DATETIME_FORMAT")
 
 
 def parse_moment(text: str) -> datetime.datetime | None:
