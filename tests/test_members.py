@@ -1,4 +1,4 @@
-"""Member management (doctors/admin/members.py): department page, member list."""
+"""Member management (doctors/admin/member_list/): department page, member list."""
 
 import datetime
 
@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from doctors import concurrency, dashboard
-from doctors.admin.members import ROW_VERSION
+from doctors.admin.member_list import ROW_VERSION
 from doctors.models import ActivityEvent, Doctor, Membership
 from tests.admin_forms import as_post_data, submitted_fields
 from tests.factories import DepartmentFactory, DoctorFactory, MembershipFactory
@@ -633,9 +633,9 @@ class TestOneMembershipPage:
 
 
 def test_an_action_on_too_many_rows_is_refused(staff_client, monkeypatch):
-    from doctors.admin import members
+    from doctors.admin.member_list import actions
 
-    monkeypatch.setattr(members, "ACTION_LIMIT", 3)
+    monkeypatch.setattr(actions, "ACTION_LIMIT", 3)
     department = department_with_members(5)
     response = staff_client.post(
         members_url(department),

@@ -27,9 +27,10 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
-from .. import context, exporting, membership_report
+from .. import context, exporting, membership_sentences
 from ..models import Doctor
 from ..timetravel import moments, revert, timeline
+from ..validators import validate_date_in_range
 from .changesets import change_set_link, take_reason
 from .integrity import explain_integrity_error
 
@@ -216,7 +217,7 @@ class TimeTravelAdminMixin:
         )
         collected = context.current().membership_changes
         per = "doctor" if self.model is Doctor else "department"
-        for sentence in membership_report.sentences(collected, per=per):
+        for sentence in membership_sentences.sentences(collected, per=per):
             self.message_user(request, sentence, messages.SUCCESS)
         collected.clear()
         if plan.conflicts:
@@ -246,6 +247,7 @@ class MembersOnDateForm(forms.Form):
     on = forms.DateField(
         label="Members on",
         widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[validate_date_in_range],
         help_text="As the system knew it at the end of that day.",
     )
 

@@ -8,16 +8,21 @@ from doctors.exporting import member_rows, write_csv
 from doctors.management.base import ClinicCommand, write_csv_to_stdout
 from doctors.models import Department
 from doctors.timetravel.moments import department_members_on
+from doctors.validators import date_range_problem
 
 
 def _day(text: str) -> datetime.date:
     try:
-        return datetime.date.fromisoformat(text)
+        day = datetime.date.fromisoformat(text)
     except ValueError:
         # argparse names the option: "argument --on: '1 March' is not a date".
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a date; write it as YYYY-MM-DD."
         ) from None
+    problem = date_range_problem(day)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return day
 
 
 class Command(ClinicCommand):

@@ -1,19 +1,19 @@
-"""Membership rows on the doctor and department pages: validation as a whole,
-safe save order, the History page rows and the message after a save."""
+"""The membership rows on the doctor page (an inline): validated as a whole,
+saved in an order the constraints allow."""
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
-from django.db.models import (
-    Q,
-)
 from django.forms.models import BaseInlineFormSet
 from django.utils.text import capfirst
 
-from .. import activity, context, membership_report
-from ..models import ActivityEvent, Doctor, Membership, membership_save_order
-from .changesets import chosen_change_set
+from ..models import (
+    HEAD_RULE,
+    PRIMARY_RULE,
+    RULE_WORDS,
+    Membership,
+    membership_save_order,
+)
 
 
 class MembershipForm(forms.ModelForm):
@@ -58,28 +58,31 @@ class MembershipFormSet(BaseInlineFormSet):
         ]
         if self.fk.name == "doctor":
             self._check_within(
-                kept, "is_primary", True, "Only one department can be primary."
+                kept,
+                "is_primary",
+                True,
+                RULE_WORDS[PRIMARY_RULE].twice.format(owner="This doctor"),
             )
             self._check_against_database(
                 kept,
                 flag_field="role",
                 flag_value=Membership.Role.HEAD,
                 other_side="department",
-                message="{other} already has a head: {holder}.",
+                message=RULE_WORDS[HEAD_RULE].held_by,
             )
         else:
             self._check_within(
                 kept,
                 "role",
                 Membership.Role.HEAD,
-                "A department can have only one head.",
+                RULE_WORDS[HEAD_RULE].twice.format(owner="This department"),
             )
             self._check_against_database(
                 kept,
                 flag_field="is_primary",
                 flag_value=True,
                 other_side="doctor",
-                message="{other} already has a primary department: {holder}.",
+                message=RULE_WORDS[PRIMARY_RULE].held_by,
             )
 
     def _check_within(self, kept, field, value, message):
@@ -108,7 +111,7 @@ class MembershipFormSet(BaseInlineFormSet):
             other = getattr(holder, other_side)
             holder_side = holder.department if other_side == "doctor" else holder.doctor
             flagged[other.pk].add_error(
-                flag_field, message.format(other=other, holder=holder_side)
+                flag_field, message.format(owner=other, holder=holder_side)
             )
 
     def save_existing_objects(self, commit=True):
@@ -154,64 +157,3 @@ class MembershipInline(admin.TabularInline):
     def get_queryset(self, request):
         # The rows show the department's name; fetch it with the membership.
         return super().get_queryset(request).select_related("department")
-
-
-class MembershipHistoryMixin:
-    """The History page also lists the object's membership changes, from the
-    feed, a page at a time (an object may have a hundred thousand)."""
-
-    object_history_template = "admin/doctors/object_history.html"
-    membership_history_per_page = 100
-    membership_page_var = "events_page"
-
-    def history_view(self, request, object_id, extra_context=None):
-        if self.model is Doctor:
-            about = Q(target_type="doctor", target_id=object_id)
-        else:
-            about = Q(department_id=object_id)
-        events = ActivityEvent.objects.filter(about, verb__startswith="membership_")
-        change_set_id = chosen_change_set(request)
-        if change_set_id is not None:
-            events = events.filter(change_set_id=change_set_id)
-        events = events.order_by("-occurred_at", "-id")
-        paginator = Paginator(events, self.membership_history_per_page)
-        page = paginator.get_page(request.GET.get(self.membership_page_var))
-        for event in page.object_list:
-            event.details = activity.describe_membership_change(event)
-        return super().history_view(
-            request,
-            object_id,
-            extra_context={
-                **(extra_context or {}),
-                "membership_events": page.object_list,
-                "change_set_id": change_set_id,
-                "membership_page": page,
-                "membership_page_range": paginator.get_elided_page_range(page.number),
-                "membership_page_var": self.membership_page_var,
-            },
-        )
-
-
-def report_membership_changes(request, model_admin, *, per: str) -> None:
-    """One success message per doctor or department (`per`) for the membership
-    changes this request made (the signal receivers collected them)."""
-    collected = context.current().membership_changes
-    for sentence in membership_report.sentences(collected, per=per):
-        model_admin.message_user(request, sentence, messages.SUCCESS)
-    collected.clear()
-
-
-def forget_membership_changes() -> None:
-    """Changes collected by a save that was rolled back were never made."""
-    context.current().membership_changes.clear()
-
-
-class MembershipMessagesMixin:
-    """After a save, one message per changed object saying what happened to its
-    memberships, from what the signal receivers collected in this request."""
-
-    membership_message_per: str
-
-    def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)
-        report_membership_changes(request, self, per=self.membership_message_per)
