@@ -19,9 +19,6 @@ def _day(text: str) -> datetime.date:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a date; write it as YYYY-MM-DD."
         ) from None
-    problem = date_range_problem(day)
-    if problem is not None:
-        raise argparse.ArgumentTypeError(problem)
     return day
 
 
@@ -41,6 +38,10 @@ class Command(ClinicCommand):
         )
 
     def handle(self, *args, department, day, output, **options):
+        # Here rather than in the option's parser: one line, without usage.
+        problem = date_range_problem(day) if day is not None else None
+        if problem is not None:
+            raise CommandError(f"--on: {problem}")
         try:
             found = Department.objects.get(code=department)
         except Department.DoesNotExist:
