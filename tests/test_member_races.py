@@ -7,6 +7,7 @@ changed what it asked for or was refused with a message naming the doctor, and
 the feed, replayed from the state before the try, gives the stored row.
 """
 
+import datetime
 import re
 import secrets
 import threading
@@ -93,6 +94,7 @@ class Browser:
                 location.path + (f"?{location.query}" if location.query else "")
             )
         assert status == 200, (status, page[-2000:])
+        self.last_page = page
         return [
             unescape(re.sub(r"<[^>]+>", "", text)) for _, text in MESSAGE.findall(page)
         ]
@@ -273,3 +275,162 @@ def test_the_same_action_twice_at_once_changes_once_and_says_so(two_people):
             first,
             second,
         )
+
+
+def in_place_edit(membership: Membership, **changes) -> dict:
+    """The member list's form as sent after editing one row in place."""
+    values = {
+        "role": membership.role,
+        "joined_on": membership.joined_on.isoformat(),
+        **changes,
+    }
+    data = {
+        "form-TOTAL_FORMS": "1",
+        "form-INITIAL_FORMS": "1",
+        "form-MIN_NUM_FORMS": "0",
+        "form-MAX_NUM_FORMS": "1000",
+        "form-0-id": str(membership.pk),
+        "form-0-role": values["role"],
+        "form-0-joined_on": values["joined_on"],
+        f"row-version-{membership.pk}": concurrency.version_of(membership),
+        "_save": "Save",
+    }
+    if changes.get("is_primary", membership.is_primary):
+        data["form-0-is_primary"] = "on"
+    return data
+
+
+@pytest.mark.parametrize(
+    ("name", "start", "already"),
+    [
+        ("remove_selected", {}, "{doctor} was already removed from Surgery."),
+        (
+            "set_primary",
+            {},
+            "Surgery is already the primary department of {doctor}.",
+        ),
+        (
+            "unset_primary",
+            {"is_primary": True},
+            "Surgery is already not the primary department of {doctor}.",
+        ),
+    ],
+)
+def test_each_action_sent_twice_at_once_changes_once(two_people, name, start, already):
+    alice, bob = two_people
+    department = DepartmentFactory(name="Surgery")
+    url = f"{LIST_URL}?department={department.pk}"
+    for attempt in range(TRIES // 2):
+        Membership.objects.filter(department=department).delete()
+        row = MembershipFactory(
+            department=department,
+            doctor=DoctorFactory(first_name=f"Eve{attempt}", last_name="Moss"),
+            **start,
+        )
+        since = ActivityEvent.objects.order_by("-pk").values_list("pk").first()
+        first, second = at_once(
+            partial(alice.post, url, action(row, name)),
+            partial(bob.post, url, action(row, name)),
+        )
+        events = ActivityEvent.objects.filter(
+            pk__gt=since[0] if since else 0, verb__startswith="membership_"
+        )
+        assert events.count() == 1
+        sentence = already.format(doctor=row.doctor)
+        assert sorted([sentence in first, sentence in second]) == [False, True], (
+            first,
+            second,
+        )
+
+
+def test_an_in_place_edit_sent_twice_at_once_is_saved_once(two_people):
+    alice, bob = two_people
+    department = DepartmentFactory(name="Radiology")
+    url = f"{LIST_URL}?department={department.pk}"
+    for attempt in range(TRIES // 2):
+        Membership.objects.filter(department=department).delete()
+        row = MembershipFactory(
+            department=department,
+            joined_on=datetime.date(2020, 1, 1),
+            doctor=DoctorFactory(first_name=f"Flo{attempt}", last_name="Reed"),
+        )
+        since = ActivityEvent.objects.order_by("-pk").values_list("pk").first()
+        edit = in_place_edit(row, joined_on="2021-06-01")
+        first, second = at_once(
+            partial(alice.post, url, edit), partial(bob.post, url, edit)
+        )
+        events = list(
+            ActivityEvent.objects.filter(
+                pk__gt=since[0] if since else 0, verb__startswith="membership_"
+            )
+        )
+        assert [event.changes for event in events] == [
+            {"joined_on": ["2020-01-01", "2021-06-01"]}
+        ]
+        sentence = f"Already saved, left as it is: {row}."
+        assert sorted([sentence in first, sentence in second]) == [False, True], (
+            first,
+            second,
+        )
+
+
+def test_in_place_edits_of_one_row_by_two_people_lose_nothing(two_people):
+    """Alice changes the joining date while Bob makes the row head: one of
+    them is saved and the other is refused in the row, naming the doctor."""
+    alice, bob = two_people
+    department = DepartmentFactory(name="Urology")
+    url = f"{LIST_URL}?department={department.pk}"
+    for attempt in range(TRIES // 2):
+        Membership.objects.filter(department=department).delete()
+        row = MembershipFactory(
+            department=department,
+            joined_on=datetime.date(2020, 1, 1),
+            doctor=DoctorFactory(first_name=f"Gus{attempt}", last_name="Hart"),
+        )
+        before = state(row)
+        since = ActivityEvent.objects.order_by("-pk").values_list("pk").first()
+        dated, headed = at_once(
+            partial(alice.post, url, in_place_edit(row, joined_on="2021-06-01")),
+            partial(bob.post, url, in_place_edit(row, role="head")),
+        )
+        stored = state(row)
+        assert replay_feed(before, row, since[0] if since else 0) == stored
+        saved_date = stored["joined_on"] == "2021-06-01"
+        assert saved_date != (stored["role"] == "head")
+        refused_page = bob.last_page if saved_date else alice.last_page
+        assert f"{row} was changed by" in unescape(refused_page)
+        assert "since you opened this page" in refused_page
+        assert (dated if saved_date else headed) == [
+            f"Urology: joining date changed for {row.doctor}."
+            if saved_date
+            else f"Urology: {row.doctor} is now head."
+        ]
+
+
+def test_deactivating_doctors_twice_at_once_changes_them_once(two_people):
+    alice, bob = two_people
+    url = reverse("admin:doctors_doctor_changelist")
+    for attempt in range(TRIES // 2):
+        doctors = [
+            DoctorFactory(first_name=f"Hal{attempt}", last_name=name, is_active=True)
+            for name in ("Ives", "Judd")
+        ]
+        since = ActivityEvent.objects.order_by("-pk").values_list("pk").first()
+        data = {
+            "action": "deactivate",
+            "index": "0",
+            "_selected_action": [str(doctor.pk) for doctor in doctors],
+        }
+        first, second = at_once(
+            partial(alice.post, url, data), partial(bob.post, url, data)
+        )
+        events = ActivityEvent.objects.filter(
+            pk__gt=since[0] if since else 0, verb="bulk_updated"
+        )
+        assert [event.counts for event in events] == [
+            {"doctors": 2, "is_active": False}
+        ]
+        done = "2 doctors marked inactive."
+        already = f"Already inactive, left as they were: {doctors[0]}, {doctors[1]}."
+        assert sorted([done in first, done in second]) == [False, True]
+        assert sorted([already in first, already in second]) == [False, True]
