@@ -44,7 +44,9 @@ class Outcome:
 
 def _locked(condition: Q) -> list[Membership]:
     """The rows matching `condition`, locked in primary key order (the same
-    order in every request, so two actions cannot deadlock) and re-read."""
+    order in every request, so two actions cannot deadlock) and re-read, their
+    doctors locked first (concurrency.lock_doctors)."""
+    concurrency.lock_doctors(Membership.objects.filter(condition).values("doctor_id"))
     return list(
         Membership.objects.select_for_update(of=("self",))
         .filter(condition)
@@ -177,21 +179,17 @@ def set_primary(model_admin, request, queryset) -> None:
     outcome = Outcome()
     with transaction.atomic():
         # One primary department per doctor: the chosen doctors' changes
-        # happen one at a time, each seeing the other's primary flag.
+        # happen one at a time (their rows are locked first), each seeing the
+        # other's primary flag.
+        chosen_pks = set(queryset.values_list("pk", flat=True))
         doctor_ids = sorted(
             set(
-                Membership.objects.filter(pk__in=queryset.values("pk")).values_list(
+                Membership.objects.filter(pk__in=chosen_pks).values_list(
                     "doctor_id", flat=True
                 )
             )
         )
-        list(
-            Doctor.objects.select_for_update(no_key=True)
-            .filter(pk__in=doctor_ids)
-            .order_by("pk")
-            .values_list("pk")
-        )
-        chosen_pks = set(queryset.values_list("pk", flat=True))
+        concurrency.lock_doctors(doctor_ids)
         rows = _locked(
             Q(pk__in=chosen_pks) | Q(doctor_id__in=doctor_ids, is_primary=True)
         )

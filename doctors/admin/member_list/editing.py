@@ -97,8 +97,10 @@ class MembershipRowFormSet(BaseModelFormSet):
 
     def get_queryset(self):
         # A posted page locks the rows it edits as it reads them, in primary
-        # key order (the same in every request, so two saves cannot deadlock).
+        # key order (the same in every request, so two saves cannot deadlock),
+        # their doctors first (concurrency.lock_doctors).
         if not hasattr(self, "_queryset") and self.is_bound:
+            concurrency.lock_doctors(self.queryset.values("doctor_id"))
             self.queryset = self.queryset.select_for_update(of=("self",))
         return super().get_queryset()
 
