@@ -3,6 +3,7 @@
 import datetime
 import re
 import unicodedata
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -36,13 +37,19 @@ FORMAT_NAMES = {
 }
 
 
-def _first_refused(text: str) -> tuple[int, str] | None:
+class Refused(NamedTuple):
+    position: int  # from 0
+    character: str
+
+
+def _first_refused(text: str) -> Refused | None:
+    """The first control or format character of `text`, if any."""
     match = CONTROL_CHARACTERS.search(text)
     end = match.start() if match else len(text)
     for position, character in enumerate(text[:end]):
         if unicodedata.category(character) == "Cf":
-            return position, character
-    return (match.start(), match.group()) if match else None
+            return Refused(position, character)
+    return Refused(match.start(), match.group()) if match else None
 
 
 def _character_name(character: str) -> str:
@@ -66,12 +73,14 @@ class SingleLineValidator:
         found = _first_refused(str(value))
         if found is None:
             return
-        position, character = found
         raise ValidationError(
             "Must be on one line without control characters: found %(name)s at "
             "character %(position)d.",
             code=self.code,
-            params={"name": _character_name(character), "position": position + 1},
+            params={
+                "name": _character_name(found.character),
+                "position": found.position + 1,
+            },
         )
 
     def __eq__(self, other) -> bool:
@@ -84,9 +93,14 @@ class SingleLineValidator:
 validate_single_line = SingleLineValidator()
 
 
-def date_range() -> tuple[datetime.date, datetime.date]:
+class DateRange(NamedTuple):
+    earliest: datetime.date
+    latest: datetime.date
+
+
+def date_range() -> DateRange:
     """The dates the clinic accepts: CLINIC_EARLIEST_DATE to CLINIC_LATEST_DATE."""
-    return settings.CLINIC_EARLIEST_DATE, settings.CLINIC_LATEST_DATE
+    return DateRange(settings.CLINIC_EARLIEST_DATE, settings.CLINIC_LATEST_DATE)
 
 
 def date_range_problem(value: datetime.date) -> str | None:

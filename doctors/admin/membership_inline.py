@@ -25,11 +25,17 @@ class MembershipForm(forms.ModelForm):
         # "One head per department" and "one primary per doctor" depend on the
         # other rows of the same formset (a head can be handed over in one save),
         # so MembershipFormSet checks them against the state after the save.
-        exclude = self._get_validation_exclusions() | {"role", "is_primary"}
+        # Like Django's own hook, fields the form does not edit or already
+        # refused are left out.
+        exclude = {
+            field.name
+            for field in Membership._meta.concrete_fields
+            if field.name not in self.fields or field.name in self.errors
+        } | {"role", "is_primary"}
         try:
             self.instance.validate_constraints(exclude=exclude)
         except ValidationError as error:
-            self._update_errors(error)
+            self.add_error(None, error)
 
 
 class MembershipFormSet(BaseInlineFormSet):

@@ -89,17 +89,17 @@ def _already_removed(request, found: list[Membership]) -> list[str]:
     removed = list(
         Membership.history.filter(id__in=missing, history_type="-")
         .order_by("id", "-history_date")
-        .values_list("id", "doctor_id", "department_id")
+        .values_list("id", "doctor_id", "department_id", named=True)
     )
-    doctors = Doctor.objects.in_bulk({doctor for _, doctor, _ in removed})
-    departments = Department.objects.in_bulk({dept for _, _, dept in removed})
+    doctors = Doctor.objects.in_bulk({row.doctor_id for row in removed})
+    departments = Department.objects.in_bulk({row.department_id for row in removed})
     sentences = {}
-    for pk, doctor_id, department_id in removed:
-        if doctor_id in doctors and department_id in departments:
+    for row in removed:
+        if row.doctor_id in doctors and row.department_id in departments:
             sentences.setdefault(
-                pk,
-                f"{doctors[doctor_id]} was already removed from "
-                f"{departments[department_id]}.",
+                row.id,
+                f"{doctors[row.doctor_id]} was already removed from "
+                f"{departments[row.department_id]}.",
             )
     return list(sentences.values())
 
