@@ -30,7 +30,7 @@ from django.utils.http import urlencode
 from .. import context, exporting, membership_sentences
 from ..models import Doctor
 from ..timetravel import moments, revert, timeline
-from ..validators import validate_date_in_range
+from ..validators import date_range_problem, validate_date_in_range
 from .changesets import change_set_link, take_reason
 from .integrity import explain_integrity_error
 
@@ -54,7 +54,11 @@ def parse_moment(text: str) -> datetime.datetime | None:
         moment = datetime.datetime.fromisoformat(text)
     except ValueError:
         return None
-    return moment if timezone.is_aware(moment) else None
+    if not timezone.is_aware(moment) or date_range_problem(moment.date()):
+        # A moment outside the clinic's dates is no version of anything (and
+        # near year 9999 converting it to another time zone overflows).
+        return None
+    return moment
 
 
 class TimeTravelAdminMixin:
