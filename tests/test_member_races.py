@@ -31,6 +31,7 @@ from tests.factories import (
     MembershipFactory,
     UserFactory,
 )
+from tests.test_members import row_post
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -165,6 +166,27 @@ def refused(messages: list[str], doctor) -> bool:
     return any(str(doctor) in m and "Nothing was changed" in m for m in messages)
 
 
+def in_place_edit(membership: Membership, **changes) -> dict:
+    """The member list's form as sent after editing one row in place."""
+    return row_post(membership, **changes)
+
+
+def fresh_row(department, first_name: str, **fields) -> Membership:
+    """The department's only member, made anew for one try."""
+    Membership.objects.filter(department=department).delete()
+    return MembershipFactory(
+        department=department,
+        doctor=DoctorFactory(first_name=first_name, last_name="Moss"),
+        **fields,
+    )
+
+
+def last_event_id() -> int:
+    return (
+        ActivityEvent.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    )
+
+
 @pytest.fixture
 def two_people(live_server):
     return (
@@ -187,13 +209,13 @@ def test_make_head_and_unset_primary_on_one_row_lose_nothing(two_people):
             doctor=DoctorFactory(first_name=f"Ann{attempt}", last_name="Lee"),
         )
         before = state(row)
-        since = ActivityEvent.objects.order_by("-pk").values_list("pk").first()
+        since = last_event_id()
         made_head, unset = at_once(
             partial(alice.post, url, action(row, "make_head")),
             partial(bob.post, url, action(row, "unset_primary")),
         )
         stored = state(row)
-        feed_wrong += replay_feed(before, row, since[0] if since else 0) != stored
+        feed_wrong += replay_feed(before, row, since) != stored
         head_kept = stored["role"] == "head" or refused(made_head, row.doctor)
         unset_kept = stored["is_primary"] is False or refused(unset, row.doctor)
         lost += not (head_kept and unset_kept)
@@ -220,7 +242,7 @@ def test_two_people_make_two_doctors_head_at_once(two_people):
             department=department,
             doctor=DoctorFactory(first_name=f"Cy{attempt}", last_name="Oak"),
         )
-        since = ActivityEvent.objects.order_by("-pk").values_list("pk").first()
+        since = last_event_id()
         seen = {
             f"row-version-{m.pk}": concurrency.version_of(m)
             for m in (old, first, second)
@@ -246,9 +268,7 @@ def test_two_people_make_two_doctors_head_at_once(two_people):
                 "is_primary": False,
                 "joined_on": membership.joined_on.isoformat(),
             }
-            assert replay_feed(before, membership, since[0] if since else 0) == (
-                state(membership)
-            )
+            assert replay_feed(before, membership, since) == (state(membership))
 
 
 def test_the_same_action_twice_at_once_changes_once_and_says_so(two_people):
@@ -256,48 +276,19 @@ def test_the_same_action_twice_at_once_changes_once_and_says_so(two_people):
     department = DepartmentFactory(name="Oncology")
     url = f"{LIST_URL}?department={department.pk}"
     for attempt in range(TRIES):
-        Membership.objects.filter(department=department).delete()
-        row = MembershipFactory(
-            department=department,
-            doctor=DoctorFactory(first_name=f"Di{attempt}", last_name="Fox"),
-        )
-        since = ActivityEvent.objects.order_by("-pk").values_list("pk").first()
+        row = fresh_row(department, f"Di{attempt}")
+        since = last_event_id()
         first, second = at_once(
             partial(alice.post, url, action(row, "make_head")),
             partial(bob.post, url, action(row, "make_head")),
         )
-        events = ActivityEvent.objects.filter(
-            pk__gt=since[0] if since else 0, verb="membership_changed"
-        )
+        events = ActivityEvent.objects.filter(pk__gt=since, verb="membership_changed")
         assert events.count() == 1
         already = f"{row.doctor} is already head of Oncology."
         assert sorted([already in first, already in second]) == [False, True], (
             first,
             second,
         )
-
-
-def in_place_edit(membership: Membership, **changes) -> dict:
-    """The member list's form as sent after editing one row in place."""
-    values = {
-        "role": membership.role,
-        "joined_on": membership.joined_on.isoformat(),
-        **changes,
-    }
-    data = {
-        "form-TOTAL_FORMS": "1",
-        "form-INITIAL_FORMS": "1",
-        "form-MIN_NUM_FORMS": "0",
-        "form-MAX_NUM_FORMS": "1000",
-        "form-0-id": str(membership.pk),
-        "form-0-role": values["role"],
-        "form-0-joined_on": values["joined_on"],
-        f"row-version-{membership.pk}": concurrency.version_of(membership),
-        "_save": "Save",
-    }
-    if changes.get("is_primary", membership.is_primary):
-        data["form-0-is_primary"] = "on"
-    return data
 
 
 @pytest.mark.parametrize(
@@ -321,19 +312,14 @@ def test_each_action_sent_twice_at_once_changes_once(two_people, name, start, al
     department = DepartmentFactory(name="Surgery")
     url = f"{LIST_URL}?department={department.pk}"
     for attempt in range(TRIES // 2):
-        Membership.objects.filter(department=department).delete()
-        row = MembershipFactory(
-            department=department,
-            doctor=DoctorFactory(first_name=f"Eve{attempt}", last_name="Moss"),
-            **start,
-        )
-        since = ActivityEvent.objects.order_by("-pk").values_list("pk").first()
+        row = fresh_row(department, f"Eve{attempt}", **start)
+        since = last_event_id()
         first, second = at_once(
             partial(alice.post, url, action(row, name)),
             partial(bob.post, url, action(row, name)),
         )
         events = ActivityEvent.objects.filter(
-            pk__gt=since[0] if since else 0, verb__startswith="membership_"
+            pk__gt=since, verb__startswith="membership_"
         )
         assert events.count() == 1
         sentence = already.format(doctor=row.doctor)
@@ -348,21 +334,16 @@ def test_an_in_place_edit_sent_twice_at_once_is_saved_once(two_people):
     department = DepartmentFactory(name="Radiology")
     url = f"{LIST_URL}?department={department.pk}"
     for attempt in range(TRIES // 2):
-        Membership.objects.filter(department=department).delete()
-        row = MembershipFactory(
-            department=department,
-            joined_on=datetime.date(2020, 1, 1),
-            doctor=DoctorFactory(first_name=f"Flo{attempt}", last_name="Reed"),
+        row = fresh_row(
+            department, f"Flo{attempt}", joined_on=datetime.date(2020, 1, 1)
         )
-        since = ActivityEvent.objects.order_by("-pk").values_list("pk").first()
+        since = last_event_id()
         edit = in_place_edit(row, joined_on="2021-06-01")
         first, second = at_once(
             partial(alice.post, url, edit), partial(bob.post, url, edit)
         )
         events = list(
-            ActivityEvent.objects.filter(
-                pk__gt=since[0] if since else 0, verb__startswith="membership_"
-            )
+            ActivityEvent.objects.filter(pk__gt=since, verb__startswith="membership_")
         )
         assert [event.changes for event in events] == [
             {"joined_on": ["2020-01-01", "2021-06-01"]}
@@ -381,20 +362,17 @@ def test_in_place_edits_of_one_row_by_two_people_lose_nothing(two_people):
     department = DepartmentFactory(name="Urology")
     url = f"{LIST_URL}?department={department.pk}"
     for attempt in range(TRIES // 2):
-        Membership.objects.filter(department=department).delete()
-        row = MembershipFactory(
-            department=department,
-            joined_on=datetime.date(2020, 1, 1),
-            doctor=DoctorFactory(first_name=f"Gus{attempt}", last_name="Hart"),
+        row = fresh_row(
+            department, f"Gus{attempt}", joined_on=datetime.date(2020, 1, 1)
         )
         before = state(row)
-        since = ActivityEvent.objects.order_by("-pk").values_list("pk").first()
+        since = last_event_id()
         dated, headed = at_once(
             partial(alice.post, url, in_place_edit(row, joined_on="2021-06-01")),
             partial(bob.post, url, in_place_edit(row, role="head")),
         )
         stored = state(row)
-        assert replay_feed(before, row, since[0] if since else 0) == stored
+        assert replay_feed(before, row, since) == stored
         saved_date = stored["joined_on"] == "2021-06-01"
         assert saved_date != (stored["role"] == "head")
         refused_page = bob.last_page if saved_date else alice.last_page
@@ -415,7 +393,7 @@ def test_deactivating_doctors_twice_at_once_changes_them_once(two_people):
             DoctorFactory(first_name=f"Hal{attempt}", last_name=name, is_active=True)
             for name in ("Ives", "Judd")
         ]
-        since = ActivityEvent.objects.order_by("-pk").values_list("pk").first()
+        since = last_event_id()
         data = {
             "action": "deactivate",
             "index": "0",
@@ -424,9 +402,7 @@ def test_deactivating_doctors_twice_at_once_changes_them_once(two_people):
         first, second = at_once(
             partial(alice.post, url, data), partial(bob.post, url, data)
         )
-        events = ActivityEvent.objects.filter(
-            pk__gt=since[0] if since else 0, verb="bulk_updated"
-        )
+        events = ActivityEvent.objects.filter(pk__gt=since, verb="bulk_updated")
         assert [event.counts for event in events] == [
             {"doctors": 2, "is_active": False}
         ]

@@ -141,13 +141,18 @@ class MembershipFormSet(BaseInlineFormSet):
     def _save_order(self, form) -> tuple[bool, bool]:
         if self._should_delete_form(form):
             return (False, False)  # gives up whatever it holds, takes nothing
-        data = form.cleaned_data
-        return membership_save_order(
-            was_head=form.initial.get("role") == Membership.Role.HEAD,
-            was_primary=bool(form.initial.get("is_primary")),
-            is_head=data.get("role") == Membership.Role.HEAD,
-            is_primary=bool(data.get("is_primary")),
-        )
+        return form_save_order(form)
+
+
+def form_save_order(form: forms.ModelForm) -> tuple[bool, bool]:
+    """models.membership_save_order for a validated membership row form."""
+    data = form.cleaned_data
+    return membership_save_order(
+        was_head=form.initial.get("role") == Membership.Role.HEAD,
+        was_primary=bool(form.initial.get("is_primary")),
+        is_head=data.get("role") == Membership.Role.HEAD,
+        is_primary=bool(data.get("is_primary")),
+    )
 
 
 class MembershipInline(admin.TabularInline):

@@ -20,10 +20,9 @@ from ...models import (
     PRIMARY_RULE,
     RULE_WORDS,
     Membership,
-    membership_save_order,
 )
 from ..forms import set_submitted_value
-from ..membership_inline import MembershipForm
+from ..membership_inline import MembershipForm, form_save_order
 from .rendering import render_directly
 
 ROW_VERSION = "row-version-{}"
@@ -195,12 +194,4 @@ class MembershipRowFormSet(BaseModelFormSet):
 
     @staticmethod
     def _save_order(form) -> tuple[bool, bool]:
-        if not form.has_changed():
-            return (False, False)
-        data = form.cleaned_data
-        return membership_save_order(
-            was_head=form.initial.get("role") == Membership.Role.HEAD,
-            was_primary=bool(form.initial.get("is_primary")),
-            is_head=data.get("role") == Membership.Role.HEAD,
-            is_primary=bool(data.get("is_primary")),
-        )
+        return form_save_order(form) if form.has_changed() else (False, False)
