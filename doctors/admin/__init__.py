@@ -11,7 +11,9 @@
 - filters.py: list filters
 - csv_io.py: CSV import and export pages, and the import runs
 - feed.py: the change-history feed, read-only
-- changesets.py: the reason field on forms and actions, and change-set pages
+- changesets.py: the reason field on forms and actions (one field, one box:
+  doctors/templatetags/change_reason.py), and change-set pages
+- naming.py: records named in a message, a few at most
 - email_failures.py: welcome emails that could not be sent, and sending them again
 """
 
