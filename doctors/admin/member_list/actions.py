@@ -138,8 +138,9 @@ def remove(model_admin, request, queryset) -> None:
 def make_head(model_admin, request, queryset) -> None:
     chosen = list(queryset.values_list("pk", "department_id")[:2])
     if len(chosen) != 1:
-        if not chosen and _selected_pks(request):
-            _tell(model_admin, request, Outcome(already=_already_removed(request, [])))
+        removed = _already_removed(request, []) if not chosen else []
+        if removed:
+            _tell(model_admin, request, Outcome(already=removed))
             return
         model_admin.message_user(
             request, "Select exactly one member to make head.", messages.ERROR
@@ -150,9 +151,11 @@ def make_head(model_admin, request, queryset) -> None:
     with transaction.atomic():
         # Head changes of one department happen one at a time: the second
         # then sees the first's head among the rows it locks.
-        Department.objects.select_for_update(no_key=True).filter(
-            pk=department_id
-        ).exists()
+        list(
+            Department.objects.select_for_update(no_key=True)
+            .filter(pk=department_id)
+            .values_list("pk", flat=True)
+        )
         rows = _locked(
             Q(pk=pk) | Q(department_id=department_id, role=Membership.Role.HEAD)
         )
