@@ -410,3 +410,29 @@ def test_deactivating_doctors_twice_at_once_changes_them_once(two_people):
         already = f"Already inactive, left as they were: {doctors[0]}, {doctors[1]}."
         assert sorted([done in first, done in second]) == [False, True]
         assert sorted([already in first, already in second]) == [False, True]
+
+
+def test_adding_the_same_doctors_twice_at_once_adds_them_once(two_people):
+    alice, bob = two_people
+    department = DepartmentFactory(name="Pathology")
+    url = reverse("admin:doctors_membership_add_doctors")
+    for attempt in range(TRIES // 2):
+        doctors = [
+            DoctorFactory(first_name=f"Ida{attempt}", last_name=name)
+            for name in ("Kerr", "Lamb")
+        ]
+        since = last_event_id()
+        data = {
+            "department": str(department.pk),
+            "doctors": [str(doctor.pk) for doctor in doctors],
+            "joined_on": "2026-01-05",
+        }
+        first, second = at_once(
+            partial(alice.post, url, data), partial(bob.post, url, data)
+        )
+        added = ActivityEvent.objects.filter(pk__gt=since, verb="membership_added")
+        assert added.count() == 2
+        done = f"Pathology: added {doctors[0]}, {doctors[1]}."
+        assert sorted([done in first, done in second]) == [False, True]
+        refused_page = unescape(bob.last_page if done in first else alice.last_page)
+        assert f"Already in Pathology: {doctors[0]}, {doctors[1]}." in refused_page

@@ -286,22 +286,27 @@ class MembershipAdmin(
         )
         if request.method == "POST" and form.is_valid():
             department = form.cleaned_data["department"]
+            doctors = form.cleaned_data["doctors"].order_by(
+                "last_name", "first_name", "pk"
+            )
             try:
                 with transaction.atomic():
-                    for doctor in form.cleaned_data["doctors"].order_by(
-                        "last_name", "first_name", "pk"
-                    ):
-                        Membership.objects.create(
-                            doctor=doctor,
-                            department=department,
-                            joined_on=form.cleaned_data["joined_on"],
-                        )
+                    concurrency.lock_doctors([doctor.pk for doctor in doctors])
+                    refused = form.refuse_doctors_already_in()
+                    if not refused:
+                        for doctor in doctors:
+                            Membership.objects.create(
+                                doctor=doctor,
+                                department=department,
+                                joined_on=form.cleaned_data["joined_on"],
+                            )
             except IntegrityError as error:
                 forget_membership_changes()
                 form.add_error(None, explain_integrity_error(error))
             else:
-                report_membership_changes(request, self, per="department")
-                return HttpResponseRedirect(self.members_url(department))
+                if not refused:
+                    report_membership_changes(request, self, per="department")
+                    return HttpResponseRedirect(self.members_url(department))
         department = (
             form.cleaned_data.get("department")
             if form.is_bound and hasattr(form, "cleaned_data")

@@ -50,10 +50,19 @@ class AddDoctorsForm(forms.Form):
                 f"({len(doctors)} chosen).",
             )
             return cleaned_data
+        self.refuse_doctors_already_in()
+        return cleaned_data
+
+    def refuse_doctors_already_in(self) -> bool:
+        """Add an error naming the chosen doctors already in the department;
+        whether there were any. The view asks again once it holds the
+        doctors' locks: a second submission of the same form then says so."""
+        department = self.cleaned_data["department"]
         already = list(
             Doctor.objects.filter(
-                pk__in=[d.pk for d in doctors], memberships__department=department
-            )
+                pk__in=[d.pk for d in self.cleaned_data["doctors"]],
+                memberships__department=department,
+            ).order_by("last_name", "first_name", "pk")
         )
         if already:
             words = RULE_WORDS["membership_unique_doctor_department"]
@@ -64,4 +73,4 @@ class AddDoctorsForm(forms.Form):
                     holder=department,
                 ),
             )
-        return cleaned_data
+        return bool(already)
