@@ -720,3 +720,23 @@ def test_an_action_on_too_many_rows_is_refused(staff_client, monkeypatch):
         "with the search or the filters)."
     ]
     assert Membership.objects.filter(department=department).count() == 5
+
+
+def test_the_list_save_refuses_a_forged_extra_row(staff_client):
+    department = DepartmentFactory()
+    row = MembershipFactory(department=department)
+    other = DoctorFactory()
+    data = row_post(row)
+    data.update(
+        {
+            "form-TOTAL_FORMS": "2",
+            "form-1-role": "member",
+            "form-1-joined_on": "2026-01-01",
+            "form-1-doctor": str(other.pk),
+            "form-1-department": str(department.pk),
+            "form-1-is_primary": "on",
+        }
+    )
+    response = staff_client.post(members_url(department), data)
+    assert response.status_code == 400
+    assert not Membership.objects.filter(doctor=other).exists()

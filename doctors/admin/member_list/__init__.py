@@ -27,7 +27,7 @@ from contextlib import nullcontext
 from django.contrib import admin, messages
 from django.contrib.admin.options import ActionLocation
 from django.contrib.admin.widgets import AutocompleteSelectMultiple
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import BadRequest, PermissionDenied
 from django.db import IntegrityError, transaction
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -150,6 +150,7 @@ class MembershipAdmin(
 
     def get_changelist_formset(self, request, **kwargs):
         kwargs.setdefault("formset", MembershipRowFormSet)
+        kwargs.setdefault("edit_only", True)
         formset = super().get_changelist_formset(request, **kwargs)
 
         def report_already_saved(rows):
@@ -174,6 +175,9 @@ class MembershipAdmin(
             if form.has_changed() and self.has_change_permission(
                 request, form.instance
             ):
+                if form.instance.pk is None:
+                    # A forged extra row, as Django's loop refuses it.
+                    raise BadRequest("list_editable does not allow adding.")
                 obj = self.save_form(request, form, change=True)
                 self.save_model(request, obj, form, change=True)
                 self.save_related(request, form, formsets=[], change=True)

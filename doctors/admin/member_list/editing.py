@@ -11,7 +11,7 @@ a row already as posted (the same save sent twice) is left alone and said so.
 from collections.abc import Callable
 
 from django import forms
-from django.core.exceptions import ValidationError
+from django.core.exceptions import BadRequest, ValidationError
 from django.forms.models import BaseModelFormSet
 
 from ... import concurrency
@@ -119,6 +119,9 @@ class MembershipRowFormSet(BaseModelFormSet):
 
     def clean(self):
         super().clean()
+        if any(form.instance.pk is None and form.has_changed() for form in self.forms):
+            # The list edits rows, it never adds one: a forged extra row.
+            raise BadRequest("list_editable does not allow adding.")
         already = [
             form.instance
             for form in self.forms
