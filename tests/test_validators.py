@@ -55,7 +55,18 @@ def refused_at(text: str) -> int | None:
 
 
 class TestSingleLine:
-    @given(st.text(max_size=40))
+    # Any text, with control and format characters (rare in plain st.text())
+    # mixed in often.
+    @given(
+        st.text(
+            st.one_of(
+                st.characters(),
+                st.characters(categories=["Cf", "Cc", "Zl", "Zp"]),
+                st.sampled_from(BIDI_AND_INVISIBLE),
+            ),
+            max_size=40,
+        )
+    )
     def test_refuses_exactly_control_and_format_characters(self, text):
         expected = refused_at(text)
         if expected is None:
