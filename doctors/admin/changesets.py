@@ -33,6 +33,17 @@ class ReasonActionForm(ActionForm):
     change_reason = reason_field()
 
 
+class ReasonForm(forms.Form):
+    """The reason alone, for the pages that are not a model form (the
+    {% reason_box %} template tag)."""
+
+    change_reason = reason_field()
+
+    def __init__(self, *args, label: str = "Reason", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields[REASON_FIELD].label = label
+
+
 def take_reason(request) -> None:
     """The reason typed with a save, an action or a confirm names the request's
     change-set."""

@@ -30,9 +30,10 @@ from django.utils.http import urlencode
 from simple_history.models import SIMPLE_HISTORY_REVERSE_ATTR_NAME
 from simple_history.template_utils import HistoricalRecordContextHelper
 
-from .. import context, exporting, membership_report
+from .. import context, exporting, membership_sentences
 from ..models import Doctor
 from ..timetravel import moments, revert, timeline
+from ..validators import date_range_problem, validate_date_in_range
 from .changesets import change_set_link, take_reason
 from .integrity import explain_integrity_error
 
@@ -56,7 +57,11 @@ def parse_moment(text: str) -> datetime.datetime | None:
         moment = datetime.datetime.fromisoformat(text)
     except ValueError:
         return None
-    return moment if timezone.is_aware(moment) else None
+    if not timezone.is_aware(moment) or date_range_problem(moment.date()):
+        # A moment outside the clinic's dates is no version of anything (and
+        # near year 9999 converting it to another time zone overflows).
+        return None
+    return moment
 
 
 NOTHING = "—"
@@ -299,7 +304,7 @@ class TimeTravelAdminMixin:
         )
         collected = context.current().membership_changes
         per = "doctor" if self.model is Doctor else "department"
-        for sentence in membership_report.sentences(collected, per=per):
+        for sentence in membership_sentences.sentences(collected, per=per):
             self.message_user(request, sentence, messages.SUCCESS)
         collected.clear()
         if plan.conflicts:
@@ -329,6 +334,7 @@ class MembersOnDateForm(forms.Form):
     on = forms.DateField(
         label="Members on",
         widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[validate_date_in_range],
         help_text="As the system knew it at the end of that day.",
     )
 
