@@ -102,6 +102,10 @@ class ChangeContext:
         change_set = self.change_set
         change_set.ended_at = timezone.now()
         change_set.counts = dict(self.counts)
+        if not self.description:
+            from .activity import name_after_events
+
+            self.description = name_after_events(change_set, self.counts)
         change_set.description = self.description[:255]
         change_set.reason = self.reason[:255]
         with transaction.atomic(using=router.db_for_write(ChangeSet), savepoint=False):

@@ -335,3 +335,18 @@ def test_sqlite_text_and_postgresql_datetimes_write_the_same(stored, moment):
     assert canonical.plain_datetime(stored) == canonical.plain_datetime(utc)
     assert canonical.plain_datetime(paris) == canonical.plain_datetime(utc)
     assert canonical.plain_datetime(utc).endswith("Z")
+
+
+def test_a_fresh_demo_clinic_verifies():
+    """seed_demo dates its year of history back before sealing it: the chain
+    holds the story as told, oldest change-set first."""
+    call_command(
+        "seed_demo", "--doctors", "120", "--departments", "8", stdout=io.StringIO()
+    )
+    report = verify()
+    assert report.ok, [str(problem) for problem in report.problems]
+    assert report.links == ChangeSet.objects.count() > 20
+    positions = ChainLink.objects.order_by("position").values_list(
+        "change_set_id", flat=True
+    )
+    assert list(positions) == sorted(positions)

@@ -11,6 +11,8 @@ at a time. Concurrent writers thus make one linear chain.
 import datetime
 import os
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,10 +31,37 @@ CHUNK_SIZE = 5000
 SEAL_QUERIES = 10
 
 
+# Sealing waits while a writer stages a past (the demo clinic dates its
+# change-sets back, then seals them all, oldest first: `paused`).
+_paused: ContextVar[bool] = ContextVar("history_chain_paused", default=False)
+
+
 def enabled() -> bool:
     """HISTORY_CHAIN (on by default) switches sealing off, for measuring what
     the chain costs; a chain left off while data changes no longer verifies."""
-    return bool(getattr(settings, "HISTORY_CHAIN", True))
+    return bool(getattr(settings, "HISTORY_CHAIN", True)) and not _paused.get()
+
+
+@contextmanager
+def paused() -> Iterator[None]:
+    """No change-set closed inside the block is sealed; call
+    `seal_unsealed()` after it."""
+    token = _paused.set(True)
+    try:
+        yield
+    finally:
+        _paused.reset(token)
+
+
+def seal_unsealed() -> int:
+    """Seal every change-set not in the chain yet, oldest first."""
+    with transaction.atomic(using=router.db_for_write(ChainLink)):
+        lock_head()
+        sealed = 0
+        for change_set_id in list(unsealed_change_sets()):
+            seal(change_set_id)
+            sealed += 1
+    return sealed
 
 
 class Keyring:

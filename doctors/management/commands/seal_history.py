@@ -19,11 +19,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         with transaction.atomic():
             chain.lock_head()
-            sealed = 0
             orphans = self._adopt_rows_of_no_change_set()
-            for change_set_id in list(chain.unsealed_change_sets()):
-                chain.seal(change_set_id)
-                sealed += 1
+            sealed = chain.seal_unsealed()
         self.stdout.write(
             f"{sealed} change-set(s) sealed"
             + (f", {orphans} row(s) of no change-set among them" if orphans else "")

@@ -26,7 +26,7 @@ class PostgreSQLOnlySQL(migrations.RunSQL):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("doctors", "0013_search_sqlite_fts"),
+        ("doctors", "0014_members_date_range"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
