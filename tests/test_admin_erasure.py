@@ -54,3 +54,18 @@ def test_staff_without_the_permission_do_not_see_the_action(
     assert "erase_personal_data" not in page.content.decode()
     _action(staff_client, doctor, post="yes", erasure_reason="x")
     assert not Erasure.objects.exists()
+
+
+def test_the_confirmation_page_sends_the_ids_back_unformatted(
+    client, superuser, settings, tmp_path
+):
+    """Numbers on pages get thousands separators; the ids sent back must not."""
+    settings.ERASURE_REPLAY_FILE = str(tmp_path / "erasures.jsonl")
+    with acting_as(description="set-up"):
+        doctor = DoctorFactory(id=12345)
+    client.force_login(superuser)
+    html = _action(client, doctor).content.decode()
+    assert 'value="12345"' in html
+    done = _action(client, doctor, post="yes", erasure_reason="Left")
+    assert done.status_code == 302
+    assert Erasure.objects.filter(doctor_id=12345).exists()
