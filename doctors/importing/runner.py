@@ -31,7 +31,7 @@ from .diff import (
     plan_doctor_chunk,
 )
 from .parsing import ImportFileError
-from .sources import open_source
+from .readers.sources import open_source
 from .validation import (
     MAX_PROBLEMS,
     DepartmentChecker,
@@ -168,7 +168,7 @@ def run_import(
 
     `run` is the ImportRun of an earlier preview to complete; otherwise a new
     one is recorded. `source` says where the run started (admin or command).
-    `file_format` is one of sources.FORMAT_CHOICES; detected when not given.
+    `file_format` is one of readers.detect.FILE_FORMAT_CHOICES; detected when not given.
     `expected_seen` is what the preview saw (ImportResult.seen): when any row's
     stored state differs from it, nothing is written and those rows are listed.
     A confirmed run writes one change-set (with the optional `reason`), kept
