@@ -31,7 +31,7 @@ from .diff import (
     plan_doctor_chunk,
 )
 from .parsing import ImportFileError
-from .readers.sources import open_source
+from .readers.sources import open_source, read_rows
 from .validation import (
     MAX_PROBLEMS,
     DepartmentChecker,
@@ -250,7 +250,7 @@ class _Passes:
             chunk.clear()
 
         try:
-            for row in self.csv_source.rows():
+            for row in read_rows(self.csv_source):
                 clean = checker.check_row(row)
                 if clean is not None:
                     chunk.append(clean)

@@ -8,6 +8,7 @@ many cells, and `<text:s text:c="N"/>` as N characters of its cell. Repeats of
 blank rows and cells cost nothing: they are only counted past.
 """
 
+import codecs
 import datetime
 import html
 import re
@@ -58,7 +59,16 @@ class OdsSheet:
     def _sheet_names(self) -> list[str]:
         names: list[str] = []
         tail = b""
-        for block in self.archive.blocks(CONTENT, self.limits.part_bytes):
+        wide = None  # a decoder when the part is UTF-16 (the pattern is ASCII)
+        for number, block in enumerate(
+            self.archive.blocks(CONTENT, self.limits.part_bytes)
+        ):
+            if number == 0 and block.startswith(
+                (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+            ):
+                wide = codecs.getincrementaldecoder("utf-16")("replace")
+            if wide is not None:
+                block = wide.decode(block).encode()
             data = tail + block
             for match in _TABLE_NAME.findall(data):
                 names.append(html.unescape(match.decode("utf-8", "replace")))
@@ -122,7 +132,7 @@ class _SheetRows(PartHandler):
                 self.capture = []
             elif self.capture is not None:
                 if name == SPACES:
-                    self._add(" " * self._spaces(attributes))
+                    self._add_spaces(self._spaces(attributes))
                 elif name == TAB:
                     self._add("\t")
                 elif name == BREAK:
@@ -151,6 +161,12 @@ class _SheetRows(PartHandler):
         if not text.isdigit() or len(text) > 9:
             return self.max_text + 1
         return int(text)
+
+    def _add_spaces(self, count: int) -> None:
+        # Counted before the spaces are made: c="400000000" makes none.
+        if self.captured + count > self.max_text:
+            self.too_much_text()
+        self._add(" " * count)
 
     def _add(self, text: str) -> None:
         self.captured += len(text)

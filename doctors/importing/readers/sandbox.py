@@ -41,6 +41,10 @@ CHUNK_ROWS = 2000
 OUT_OF_MEMORY = 3
 FAILED = 4
 ROOT = Path(__file__).resolve().parents[3]
+READING_FAILED = (
+    "This file cannot be read: reading it failed unexpectedly; nothing was "
+    "imported. Save it again from the spreadsheet program, or export it as CSV."
+)
 NEEDS_MORE = (
     "This file needs more {what} than is allowed to read it ({limit}); nothing "
     "was imported. Split it, or save it again from the spreadsheet program."
@@ -133,11 +137,7 @@ def _run_child(
         child.returncode,
         child.stderr.decode(errors="replace")[-4000:],
     )
-    raise ImportFileError(
-        "This file cannot be read: reading it failed unexpectedly; nothing was "
-        "imported. Save it again from the spreadsheet program and try again, or "
-        "export it as CSV."
-    )
+    raise ImportFileError(READING_FAILED)
 
 
 def _needs_more(what: str, sandbox: SandboxLimits) -> ImportFileError:

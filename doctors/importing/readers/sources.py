@@ -13,10 +13,12 @@ has lost any leading zeros it had; when the database holds the key with zeros
 in front, the row is refused rather than guessed at.
 """
 
+import logging
 from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
 from django.conf import settings
+from django.db import DatabaseError
 
 from ..errors import ImportFileError
 from ..parsing import CsvSource, Row
@@ -24,10 +26,11 @@ from ..validation import Problem
 from . import limits as reader_limits
 from .cells import cell_ref
 from .detect import CSV, JSON, TSV, sniff
-from .sandbox import SandboxLimits, read_table_in_child
+from .sandbox import READING_FAILED, SandboxLimits, read_table_in_child
 from .table import Table, TableRequest, TableRow, read_table
 
 KEY_CHECK_CHUNK = 1000
+logger = logging.getLogger(__name__)
 
 
 def open_source(
@@ -44,8 +47,56 @@ def open_source(
 
     `sheet_name` is the sheet to prefer in a workbook; `key_model` the model
     whose key (the first column) a number cell may have lost zeros from.
-    ImportFileError when the file cannot be read at all.
+    ImportFileError when the file cannot be read at all, whatever the reader
+    met.
     """
+    try:
+        return _open_source(
+            stream,
+            columns=columns,
+            file_name=file_name,
+            file_format=file_format,
+            encoding=encoding,
+            sheet_name=sheet_name,
+            key_model=key_model,
+        )
+    except (ImportFileError, DatabaseError):
+        raise
+    except Exception as error:
+        raise _reading_failed(error) from None
+
+
+def read_rows(source) -> Iterator[Row]:
+    """`source.rows()`; a failure of the reader is a refusal, never an error
+    page or a run left running (database errors are the importer's own)."""
+    try:
+        yield from source.rows()
+    except (ImportFileError, DatabaseError):
+        raise
+    except Exception as error:
+        raise _reading_failed(error) from None
+
+
+def _reading_failed(error: Exception) -> ImportFileError:
+    if isinstance(error, (MemoryError, RecursionError)):
+        return ImportFileError(
+            "This file needs more memory than is allowed to read it; nothing was "
+            "imported."
+        )
+    logger.exception("Reading an import file failed")
+    return ImportFileError(READING_FAILED)
+
+
+def _open_source(
+    stream: BinaryIO,
+    *,
+    columns: Sequence[str],
+    file_name: str,
+    file_format: str | None,
+    encoding: str | None,
+    sheet_name: str,
+    key_model,
+):
     found = sniff(stream, file_name, file_format or "")
     if found in (CSV, TSV):
         source = CsvSource(
@@ -70,13 +121,7 @@ def read(stream: BinaryIO, request: TableRequest) -> Table:
     """The table of a workbook or JSON file, read within the limits."""
     limits = reader_limits.from_settings()
     if not settings.IMPORT_READER_SANDBOX:
-        try:
-            return read_table(stream, request, limits)
-        except (MemoryError, RecursionError):
-            raise ImportFileError(
-                "This file needs more memory than is allowed to read it; nothing "
-                "was imported."
-            ) from None
+        return read_table(stream, request, limits)
     sandbox = SandboxLimits(
         memory_mb=settings.IMPORT_READER_MEMORY_MB,
         cpu_seconds=settings.IMPORT_READER_CPU_SECONDS,

@@ -36,6 +36,17 @@ from .limits import ReaderLimits
 from .xml_stream import PartHandler, local
 
 RELATIONSHIP_ID = "}id"  # in either namespace (transitional or strict)
+NAMESPACES = (
+    "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+    "http://purl.oclc.org/ooxml/spreadsheetml/main",  # "Strict Open XML"
+)
+# The sheet's element names, in either namespace, by their local name: one
+# dictionary look-up per element instead of splitting the name.
+SHEET_NAMES = {
+    f"{namespace}}}{name}": name
+    for namespace in NAMESPACES
+    for name in ("row", "c", "v", "t", "rPh", "mergeCell", "is", "r")
+}
 DIGITS = frozenset("0123456789")
 _COLUMNS: dict[str, int] = {}
 
@@ -77,6 +88,12 @@ class Workbook:
             index
             for index, code in enumerate(self.number_formats)
             if is_date_format(code)
+        )
+        # Styles whose format is zeros only (00000): the digits shown are kept.
+        self.padded_styles = frozenset(
+            index
+            for index, code in enumerate(self.number_formats)
+            if code and code.strip("0") == ""
         )
 
     def _parse_small(self, path: str, handler: PartHandler) -> None:
@@ -275,7 +292,7 @@ class _SheetRows(PartHandler):
         self.hints = 0
 
     def open(self, name, attributes):
-        name = local(name)
+        name = SHEET_NAMES.get(name, name)
         cells = self.cells
         if cells is None:
             if name == "row":
@@ -347,7 +364,7 @@ class _SheetRows(PartHandler):
     def close(self, name):
         if self.cells is None:
             return
-        name = local(name)
+        name = SHEET_NAMES.get(name, name)
         if name == "v" and self.capture is not None:
             self.value = self.end_text()
         elif name == "t" and self.capture is not None:
@@ -412,23 +429,35 @@ class _SheetRows(PartHandler):
                 return Cell(date_text(datetime.datetime.fromisoformat(value)))
             except ValueError:
                 return Cell(value.strip())
-        number = parse_number(value, self.limits)
-        if number is None:
-            if value.strip() and len(value.strip()) <= self.limits.number_chars:
-                return Cell(value.strip())
-            raise cell_error(
-                self.sheet,
-                column,
-                self.number,
-                "holds a number too long or too large to read",
-            )
-        style_text = cell.get("s") or "0"
-        style = -1
-        if len(style_text) <= 6 and DIGITS.issuperset(style_text):
+        if (
+            value.isdigit()
+            and value.isascii()
+            and len(value) <= self.limits.number_chars
+        ):
+            amount: int | float = int(value)
+            whole = True
+        else:
+            number = parse_number(value, self.limits)
+            if number is None:
+                text = value.strip()
+                if text and len(text) <= self.limits.number_chars:
+                    return Cell(text)
+                raise cell_error(
+                    self.sheet,
+                    column,
+                    self.number,
+                    "holds a number too long or too large to read",
+                )
+            written_as_float = "." in value or "e" in value or "E" in value
+            amount = float(number) if written_as_float else int(number)
+            whole = not written_as_float or amount.is_integer()
+        style_text = cell.get("s")
+        if not style_text:
+            style = 0
+        elif len(style_text) <= 6 and style_text.isdigit() and style_text.isascii():
             style = int(style_text)
-        written_as_float = "." in value or "e" in value or "E" in value
-        amount = float(number) if written_as_float else int(number)
-        whole = not written_as_float or amount.is_integer()
+        else:
+            style = -1
         if style in workbook.date_styles:
             try:
                 moment = from_excel(amount, workbook.epoch)
@@ -443,10 +472,8 @@ class _SheetRows(PartHandler):
                 return Cell(date_text(moment))
             return Cell(str(moment))
         shown = ""
-        if whole:
-            formats = workbook.number_formats
-            code = formats[style] if 0 <= style < len(formats) else ""
-            shown = zero_padded(int(amount), code)
+        if whole and style in workbook.padded_styles:
+            shown = zero_padded(int(amount), workbook.number_formats[style])
         return Cell(number_text(amount, shown), not shown)
 
 
