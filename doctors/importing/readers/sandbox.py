@@ -153,6 +153,7 @@ def _spooled_table(spool) -> Table:
     if first is None or first[0] == "end":
         raise ImportFileError("This file cannot be read; nothing was imported.")
     if first[0] == "refused":
+        _log_peak(first[3])
         raise ImportFileError(first[1], row=first[2])
     info = TableInfo(*first[1])
     start = spool.tell()
@@ -164,6 +165,7 @@ def _spooled_table(spool) -> Table:
             if record is None:
                 raise ImportFileError("This file cannot be read; nothing was imported.")
             if record[0] == "end":
+                _log_peak(record[1])
                 spool.close()
                 return
             if record[0] == "refused":
@@ -172,6 +174,15 @@ def _spooled_table(spool) -> Table:
                 yield TableRow(*values)
 
     return Table(info, rows)
+
+
+def _log_peak(peak_kb: int) -> None:
+    """The reading process's peak memory, for operators and the benchmarks."""
+    logger.info(
+        "The import file's reading process peaked at %.1f MB",
+        peak_kb / 1024,
+        extra={"reader_peak_mb": round(peak_kb / 1024, 1)},
+    )
 
 
 def _load(spool):
@@ -204,6 +215,18 @@ class _Spool:
             )
 
 
+def _peak_kb() -> int:
+    """This process's peak resident memory (VmHWM), in kB; 0 if unknown."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def child_main() -> int:
     order = json.loads(sys.stdin.buffer.read())
     _limit_self(order["memory_mb"], order["cpu_seconds"])
@@ -224,11 +247,11 @@ def child_main() -> int:
                     spool.write(("rows", chunk))
                     chunk = []
             spool.write(("rows", chunk))
-            spool.write(("end",))
+            spool.write(("end", _peak_kb()))
         except ImportFileError as error:
             output.seek(0)
             output.truncate()
-            marshal.dump(("refused", error.message, error.row), output)
+            marshal.dump(("refused", error.message, error.row, _peak_kb()), output)
         except MemoryError:
             return OUT_OF_MEMORY
     return 0
