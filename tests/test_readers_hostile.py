@@ -192,3 +192,43 @@ def test_the_command_prints_one_line_and_exits_non_zero(tmp_path, capsys):
     assert lines[1:] == [
         f"CommandError: Import of {name}: 1 problem found; nothing was imported."
     ]
+
+
+DOCTYPE = '<!DOCTYPE a [<!ENTITY b "x">]><a>&b;</a>'
+
+
+@pytest.mark.parametrize(
+    "document, fragment",
+    [
+        (b"\xef\xbb\xbf" + DOCTYPE.encode(), "document type declaration"),
+        (
+            ('<?xml version="1.0" encoding="ISO-8859-1"?>' + DOCTYPE).encode("latin-1"),
+            "document type declaration",
+        ),
+        (
+            ('<?xml version="1.0" encoding="UTF-16"?>' + DOCTYPE).encode("utf-16"),
+            "document type declaration",
+        ),
+        (
+            ('<?xml version="1.0" encoding="UTF-16LE"?>' + DOCTYPE).encode("utf-16-le"),
+            "document type declaration",
+        ),
+        (
+            ('<?xml version="1.0" encoding="windows-1252"?>' + DOCTYPE).encode(),
+            "document type declaration",
+        ),
+        (
+            b'<?xml version="1.0" encoding="UTF-7"?>+ADw-!DOCTYPE a+AD4-<a/>',
+            "text encoding that cannot be read",
+        ),
+        (DOCTYPE.encode("utf-32"), "is damaged"),
+        (b"<a>&ext;</a>", "undefined entity"),
+    ],
+)
+def test_a_doctype_is_refused_whatever_the_encoding(document, fragment):
+    from doctors.importing.readers import xml_stream
+
+    handler = xml_stream.PartHandler("part.xml", ReaderLimits())
+    with pytest.raises(ImportFileError) as refusal:
+        list(xml_stream.parse([document[:7], document[7:]], handler))
+    assert fragment in refusal.value.message

@@ -112,6 +112,12 @@ def parse(blocks: Iterable[bytes], handler: PartHandler) -> Iterator[None]:
             f"Part {handler.part} cannot be read: a document type declaration "
             "is not allowed (<!DOCTYPE>, which no spreadsheet writes)."
         ) from None
+    except (LookupError, ValueError):
+        # pyexpat's answer to an encoding it cannot decode (UTF-7, ...).
+        raise ImportFileError(
+            f"Part {handler.part} is written in a text encoding that cannot be "
+            "read; spreadsheet programs write UTF-8."
+        ) from None
     except expat.ExpatError as error:
         raise ImportFileError(
             f"Part {handler.part} is damaged: {expat.ErrorString(error.code)} "
