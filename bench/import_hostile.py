@@ -144,20 +144,20 @@ def make_files(folder: str) -> dict[str, str]:
 
 
 class ReaderPeak:
-    """The peak RSS of the file's reading process (the sandbox logs it)."""
+    """The peak RSS of the file's reading process, as the sandbox reports it
+    (to its debug log, which Django's logging set-up would filter out here)."""
 
     def __init__(self):
-        import logging
+        from doctors.importing.readers import sandbox
 
         self.mb = 0.0
-        handler = logging.Handler(logging.INFO)
-        handler.emit = self.emit
-        logger = logging.getLogger("doctors.importing.readers.sandbox")
-        logger.setLevel(logging.INFO)
-        logger.addHandler(handler)
+        report = sandbox._log_peak
 
-    def emit(self, record) -> None:
-        self.mb = max(self.mb, getattr(record, "reader_peak_mb", 0.0))
+        def record(peak_kb: int) -> None:
+            self.mb = max(self.mb, round(peak_kb / 1024, 1))
+            report(peak_kb)
+
+        sandbox._log_peak = record
 
 
 def peak_rss_mb() -> float:

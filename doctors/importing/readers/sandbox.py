@@ -178,7 +178,7 @@ def _spooled_table(spool) -> Table:
 
 def _log_peak(peak_kb: int) -> None:
     """The reading process's peak memory, for operators and the benchmarks."""
-    logger.info(
+    logger.debug(
         "The import file's reading process peaked at %.1f MB",
         peak_kb / 1024,
         extra={"reader_peak_mb": round(peak_kb / 1024, 1)},
