@@ -137,12 +137,12 @@ DEPARTMENTS = _Kind(
 
 
 def import_doctors(stream: BinaryIO, **options) -> ImportResult:
-    """Import a doctors CSV file (see formats.py); options as `run_import`."""
+    """Import a doctors CSV file (see values.py); options as `run_import`."""
     return run_import(DOCTORS, stream, **options)
 
 
 def import_departments(stream: BinaryIO, **options) -> ImportResult:
-    """Import a departments CSV file (see formats.py); options as `run_import`."""
+    """Import a departments CSV file (see values.py); options as `run_import`."""
     return run_import(DEPARTMENTS, stream, **options)
 
 

@@ -26,6 +26,7 @@ from django.utils import timezone
 from ..models import ActivityEvent, ImportRun
 from . import progress, storage
 from .readers.estimate import estimate_rows
+from .readers.limits import from_settings
 from .runner import DEPARTMENTS, DOCTORS, ImportResult, Progress, run_import
 from .validation import Problem
 
@@ -73,7 +74,7 @@ def import_file(
 def estimated_rows(content: bytes, file_name: str = "", file_format: str = "") -> int:
     """An upper bound on the rows of a file, good enough to decide where to
     preview it (see readers.estimate)."""
-    return estimate_rows(content, file_name, file_format)
+    return estimate_rows(content, file_name, file_format, limits=from_settings())
 
 
 def runs_in_background(rows: int) -> bool:

@@ -29,6 +29,13 @@ class Cell(NamedTuple):
 BLANK = Cell("")
 
 
+class SheetRow(NamedTuple):
+    """A sheet's row that has cells: its number as the sheet shows it."""
+
+    number: int
+    cells: list[Cell]
+
+
 class CellError(ImportFileError):
     """A cell that cannot be read as a value (#N/A, part of a merge, a number
     too long); the message names the sheet and cell."""

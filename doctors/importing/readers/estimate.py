@@ -13,12 +13,18 @@ SHEET_PARTS = ("content.xml",)
 SHEET_FOLDER = "xl/worksheets/sheet"
 
 
-def estimate_rows(content: bytes, file_name: str = "", chosen: str = "") -> int:
+def estimate_rows(
+    content: bytes,
+    file_name: str = "",
+    chosen: str = "",
+    *,
+    limits: ReaderLimits | None = None,
+) -> int:
     """An upper bound on the rows of an uploaded file: lines of text, objects
     of JSON, row elements of a sheet (without unpacking cells); 0 for a file
     that cannot be read at all, which the preview then refuses."""
     stream = io.BytesIO(content)
-    limits = ReaderLimits()
+    limits = limits or ReaderLimits()
     try:
         found = detect_format(stream, file_name, chosen, limits=limits)
     except ImportFileError:

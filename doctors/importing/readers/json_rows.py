@@ -12,13 +12,18 @@ import codecs
 import json
 import math
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from ..errors import ImportFileError
 from .cells import number_text
 from .limits import ReaderLimits
 
 BLOCK = 1 << 16
+
+
+class JsonObject(NamedTuple):
+    number: int  # the first object is 1
+    value: object
 
 
 class _Refused(Exception):
@@ -31,7 +36,7 @@ class _Refused(Exception):
 
 
 class JsonObjects:
-    """The objects of a JSON list, as (number, object) pairs."""
+    """The objects of a JSON list, numbered."""
 
     def __init__(self, stream: BinaryIO, encoding: str, limits: ReaderLimits):
         self.stream = stream
@@ -70,7 +75,7 @@ class JsonObjects:
     def _constant(self, text: str) -> float:
         raise _Refused(f"{text} is not a number JSON allows")
 
-    def __iter__(self) -> Iterator[tuple[int, object]]:
+    def __iter__(self) -> Iterator[JsonObject]:
         self.stream.seek(0)
         text = _Text(
             codecs.getreader(self.encoding)(self.stream), self.limits.json_object_chars
@@ -113,7 +118,7 @@ class JsonObjects:
             value, end = self._decode(text, number + 1)
             number += 1
             text.position = end
-            yield number, value
+            yield JsonObject(number, value)
 
     def _decode(self, text: "_Text", number: int) -> tuple[object, int]:
         while True:

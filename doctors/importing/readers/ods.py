@@ -20,6 +20,7 @@ from .archive import Archive
 from .cells import (
     BLANK,
     Cell,
+    SheetRow,
     cell_error,
     date_text,
     number_text,
@@ -78,7 +79,7 @@ class OdsSheet:
                 tail = b""
         return names
 
-    def rows(self) -> Iterator[tuple[int, list[Cell]]]:
+    def rows(self) -> Iterator[SheetRow]:
         handler = _SheetRows(self.name, self.limits)
         blocks = self.archive.blocks(CONTENT, self.limits.part_bytes)
         for _ in xml_stream.parse(blocks, handler):
@@ -108,7 +109,7 @@ class _SheetRows(PartHandler):
         self.sheet = sheet
         self.in_sheet = False
         self.finished = False
-        self.done: list[tuple[int, list[Cell]]] = []
+        self.done: list[SheetRow] = []
         self.number = 0  # the last row number passed
         self.rows = 0  # rows with values, after repeats
         self.cells: list[Cell] | None = None
@@ -294,4 +295,4 @@ class _SheetRows(PartHandler):
             )
         for _ in range(repeat):
             self.number += 1
-            self.done.append((self.number, cells))
+            self.done.append(SheetRow(self.number, cells))

@@ -77,17 +77,22 @@ def read_table_in_child(
     return _spooled_table(spool)
 
 
-def _file_path(stream: BinaryIO) -> tuple[str, bool]:
+class _SourceFile(NamedTuple):
+    path: str
+    temporary: bool  # a copy, removed once read
+
+
+def _file_path(stream: BinaryIO) -> _SourceFile:
     """A path the child can open: the stream's own file, else a copy."""
     name = getattr(stream, "name", None)
     if isinstance(name, str) and os.path.isfile(name):
-        return name, False
+        return _SourceFile(name, temporary=False)
     stream.seek(0)
     with tempfile.NamedTemporaryFile(prefix="import-file-", delete=False) as copy:
         while block := stream.read(1 << 20):
             copy.write(block)
     stream.seek(0)
-    return copy.name, True
+    return _SourceFile(copy.name, temporary=True)
 
 
 def _run_child(

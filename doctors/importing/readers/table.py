@@ -102,6 +102,7 @@ def _sheet_table(stream, request: TableRequest, limits: ReaderLimits, found: str
 
 
 def _sheet_row(info: TableInfo, number: int, cells: list[Cell]) -> TableRow:
+    """The row's cells by column name, or the first value outside the header."""
     header = info.header
     width = len(header)
     for position in range(width, len(cells)):

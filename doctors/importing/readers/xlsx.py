@@ -11,6 +11,7 @@ which must be one of the workbook's.
 
 import datetime
 from collections.abc import Iterator
+from typing import NamedTuple
 
 from openpyxl.styles.numbers import BUILTIN_FORMATS, is_date_format
 from openpyxl.utils.datetime import (
@@ -25,6 +26,7 @@ from .archive import Archive
 from .cells import (
     BLANK,
     Cell,
+    SheetRow,
     cell_error,
     date_text,
     number_text,
@@ -122,7 +124,7 @@ class Workbook:
         self._parse_small(path, handler)
         return handler.number_formats()
 
-    def rows(self) -> Iterator[tuple[int, list[Cell]]]:
+    def rows(self) -> Iterator[SheetRow]:
         """(row number, cells) of the sheet's rows; then the merged ranges
         (mergeCell, after the cells) are refused if any."""
         handler = _SheetRows(self)
@@ -141,12 +143,16 @@ class Workbook:
             )
 
 
-class _Relation:
-    __slots__ = ("kind", "target")
+class _Relation(NamedTuple):
+    kind: str
+    target: str
 
-    def __init__(self, kind: str, target: str):
-        self.kind = kind
-        self.target = target
+
+class _SheetEntry(NamedTuple):
+    """A sheet in the workbook's list: its name and its relationship id."""
+
+    name: str
+    relation: str
 
 
 class _Relations(PartHandler):
@@ -166,7 +172,7 @@ class _Relations(PartHandler):
 class _SheetList(PartHandler):
     def __init__(self, part, limits):
         super().__init__(part, limits)
-        self.sheets: list[tuple[str, str]] = []
+        self.sheets: list[_SheetEntry] = []
         self.date1904 = False
 
     def open(self, name, attributes):
@@ -175,7 +181,7 @@ class _SheetList(PartHandler):
             key = next(
                 (v for k, v in attributes.items() if k.endswith(RELATIONSHIP_ID)), ""
             )
-            self.sheets.append((attributes.get("name", ""), key))
+            self.sheets.append(_SheetEntry(attributes.get("name", ""), key))
         elif name == "workbookPr":
             self.date1904 = attributes.get("date1904", "false").lower() in (
                 "1",
@@ -281,7 +287,7 @@ class _SheetRows(PartHandler):
         super().__init__(workbook.sheet_path, workbook.limits)
         self.workbook = workbook
         self.sheet = workbook.name
-        self.done: list[tuple[int, list[Cell]]] = []
+        self.done: list[SheetRow] = []
         self.merges: list[str] = []
         self.number = 0
         self.rows = 0
@@ -376,7 +382,7 @@ class _SheetRows(PartHandler):
             self.cell = None
         elif name == "row":
             if self.cells:
-                self.done.append((self.number, self.cells))
+                self.done.append(SheetRow(self.number, self.cells))
             self.cells = None
 
     def too_much_text(self):
