@@ -28,7 +28,7 @@ class ReaderLimits:
     xml_elements: int = 20_000_000
     xml_depth: int = 64
     # Shared strings of a workbook: how many, and their characters in all.
-    shared_strings: int = 2_000_000
+    shared_strings: int = 1_000_000
     shared_string_chars: int = 64 * MB
     # Cell styles (cellXfs) and number formats of a workbook's styles part.
     styles: int = 65_000

@@ -120,7 +120,11 @@ class _SheetRows(PartHandler):
         self.paragraphs: list[str] = []
         self.skipped = 0  # inside an annotation
 
-    def open(self, name, attributes):
+    def start(self, name, attributes):
+        self.depth += 1
+        self.elements += 1
+        if self.depth > self.max_depth or self.elements > self.max_elements:
+            self.too_large()
         if name == SHEET:
             self.in_sheet = attributes.get(TABLE + "name") == self.sheet
             return
@@ -175,7 +179,8 @@ class _SheetRows(PartHandler):
             self.too_much_text()
         self.capture.append(text)
 
-    def close(self, name):
+    def end(self, name):
+        self.depth -= 1
         if not self.in_sheet:
             return
         if self.cell is not None:

@@ -42,12 +42,12 @@ NAMESPACES = (
     "http://schemas.openxmlformats.org/spreadsheetml/2006/main",
     "http://purl.oclc.org/ooxml/spreadsheetml/main",  # "Strict Open XML"
 )
-# The sheet's element names, in either namespace, by their local name: one
-# dictionary look-up per element instead of splitting the name.
+# The element names of the sheet and the shared strings, in either namespace,
+# by their local name: one dictionary look-up per element, not a split.
 SHEET_NAMES = {
     f"{namespace}}}{name}": name
     for namespace in NAMESPACES
-    for name in ("row", "c", "v", "t", "rPh", "mergeCell", "is", "r")
+    for name in ("row", "c", "v", "t", "rPh", "mergeCell", "is", "r", "si")
 }
 DIGITS = frozenset("0123456789")
 _COLUMNS: dict[str, int] = {}
@@ -200,8 +200,12 @@ class _SharedStrings(PartHandler):
         self.chars = 0
         self.hints = 0
 
-    def open(self, name, attributes):
-        name = local(name)
+    def start(self, name, attributes):
+        self.depth += 1
+        self.elements += 1
+        if self.depth > self.max_depth or self.elements > self.max_elements:
+            self.too_large()
+        name = SHEET_NAMES.get(name, name)
         if name == "t" and not self.hints:
             self.begin_text()
         elif name == "rPh":
@@ -215,8 +219,9 @@ class _SharedStrings(PartHandler):
                     "than can be imported."
                 )
 
-    def close(self, name):
-        name = local(name)
+    def end(self, name):
+        self.depth -= 1
+        name = SHEET_NAMES.get(name, name)
         if name == "t" and self.capture is not None:
             self.pieces.append(self.end_text())
         elif name == "rPh":
@@ -297,7 +302,11 @@ class _SheetRows(PartHandler):
         self.inline: list[str] = []
         self.hints = 0
 
-    def open(self, name, attributes):
+    def start(self, name, attributes):
+        self.depth += 1
+        self.elements += 1
+        if self.depth > self.max_depth or self.elements > self.max_elements:
+            self.too_large()
         name = SHEET_NAMES.get(name, name)
         cells = self.cells
         if cells is None:
@@ -367,7 +376,8 @@ class _SheetRows(PartHandler):
             _COLUMNS[letters] = index
         return index
 
-    def close(self, name):
+    def end(self, name):
+        self.depth -= 1
         if self.cells is None:
             return
         name = SHEET_NAMES.get(name, name)

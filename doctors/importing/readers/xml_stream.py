@@ -34,25 +34,32 @@ class PartHandler:
         self.capture: list[str] | None = None
         self.captured = 0
         self.max_text = limits.cell_chars
+        self.max_depth = limits.xml_depth
+        self.max_elements = limits.xml_elements
 
     def start(self, name: str, attributes: dict[str, str]) -> None:
+        # The handlers of the large parts (a sheet, the shared strings) repeat
+        # these three lines rather than call this: one call less per element.
         self.depth += 1
         self.elements += 1
-        if self.depth > self.limits.xml_depth:
-            raise ImportFileError(
-                f"Part {self.part} nests elements more than "
-                f"{self.limits.xml_depth} deep; no spreadsheet does."
-            )
-        if self.elements > self.limits.xml_elements:
-            raise ImportFileError(
-                f"Part {self.part} has more than {self.limits.xml_elements:,} "
-                "elements; that is more than can be imported."
-            )
+        if self.depth > self.max_depth or self.elements > self.max_elements:
+            self.too_large()
         self.open(name, attributes)
 
     def end(self, name: str) -> None:
         self.depth -= 1
         self.close(name)
+
+    def too_large(self) -> None:
+        if self.depth > self.max_depth:
+            raise ImportFileError(
+                f"Part {self.part} nests elements more than "
+                f"{self.max_depth} deep; no spreadsheet does."
+            )
+        raise ImportFileError(
+            f"Part {self.part} has more than {self.max_elements:,} "
+            "elements; that is more than can be imported."
+        )
 
     def data(self, text: str) -> None:
         if self.capture is not None:
