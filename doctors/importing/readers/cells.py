@@ -12,8 +12,6 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import NamedTuple
 
-from openpyxl.utils import get_column_letter
-
 from ..errors import ImportFileError
 from .limits import ReaderLimits
 
@@ -41,9 +39,19 @@ class CellError(ImportFileError):
     too long); the message names the sheet and cell."""
 
 
+def column_letters(column: int) -> str:
+    """The letters of a 0-based column number: 0 -> A, 26 -> AA."""
+    letters = ""
+    column += 1
+    while column:
+        column, remainder = divmod(column - 1, 26)
+        letters = chr(65 + remainder) + letters
+    return letters
+
+
 def cell_ref(column: int, row: int) -> str:
     """Spreadsheet notation of 0-based `column` and `row` number: B7."""
-    return f"{get_column_letter(column + 1)}{row}"
+    return f"{column_letters(column)}{row}"
 
 
 def cell_error(sheet: str, column: int, row: int, message: str) -> CellError:

@@ -16,8 +16,6 @@ from .cells import Cell, cell_ref
 from .detect import FILE_FORMAT_NAMES, JSON, ODS, XLSX, detect_format
 from .json_rows import JsonObjects, cell_text
 from .limits import ReaderLimits
-from .ods import OdsSheet
-from .xlsx import Workbook
 
 
 class TableRequest(NamedTuple):
@@ -67,6 +65,11 @@ def read_table(stream: BinaryIO, request: TableRequest, limits: ReaderLimits) ->
 
 
 def _sheet_table(stream, request: TableRequest, limits: ReaderLimits, found: str):
+    # Imported here: the reading process then loads openpyxl (a twentieth of
+    # a second) only for the format that needs it.
+    from .ods import OdsSheet
+    from .xlsx import Workbook
+
     kind = FILE_FORMAT_NAMES[found]
     archive = Archive(stream, limits, kind=kind)
     if found == XLSX:
