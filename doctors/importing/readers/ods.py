@@ -52,6 +52,8 @@ class OdsSheet:
     def __init__(self, archive: Archive, limits: ReaderLimits, preferred: str):
         self.archive = archive
         self.limits = limits
+        # Known once the header is read; repeated cells already cost nothing.
+        self.header_width: int | None = None
         names = self._sheet_names()
         if not names:
             raise ImportFileError("The spreadsheet has no sheets.")

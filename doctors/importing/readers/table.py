@@ -94,6 +94,7 @@ def _sheet_table(stream, request: TableRequest, limits: ReaderLimits, found: str
             f"Sheet {sheet.name}: {error.message}", row=header_row
         ) from None
     info = TableInfo(found, "", sheet.name, header, header_row)
+    sheet.header_width = len(header)
 
     def rows() -> Iterator[TableRow]:
         # The header was read from the same stream of rows: go on from there.

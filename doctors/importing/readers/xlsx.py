@@ -59,6 +59,8 @@ class Workbook:
     def __init__(self, archive: Archive, limits: ReaderLimits, preferred: str):
         self.archive = archive
         self.limits = limits
+        # The header's columns, once the header is read (see table).
+        self.header_width: int | None = None
         workbook_path = _office_document(self)
         folder = workbook_path.rpartition("/")[0]
         relations = self._relations(workbook_path)
@@ -301,6 +303,8 @@ class _SheetRows(PartHandler):
         self.value: str | None = None
         self.inline: list[str] = []
         self.hints = 0
+        self.row_cells = 0  # cell elements in the row, with values or not
+        self.outside_header = False
 
     def start(self, name, attributes):
         self.depth += 1
@@ -316,13 +320,21 @@ class _SheetRows(PartHandler):
                 self.merges.append(attributes.get("ref", "")[:40])
             return
         if name == "c":
-            if len(cells) >= self.limits.columns:
+            self.row_cells += 1
+            if (
+                len(cells) >= self.limits.columns
+                or self.row_cells > self.limits.columns
+            ):
                 raise cell_error(
                     self.sheet,
-                    len(cells),
+                    max(len(cells), self.row_cells - 1),
                     self.number,
                     f"is past the last column a row may have ({self.limits.columns:,})",
                 )
+            if self.outside_header:
+                # The row is refused for its first value outside the header:
+                # the cells after it are counted, not read.
+                return
             reference = attributes.get("r")
             if reference:
                 column = self._column(reference)
@@ -356,6 +368,8 @@ class _SheetRows(PartHandler):
             )
         self.number = number
         self.cells = []
+        self.row_cells = 0
+        self.outside_header = False
 
     def _column(self, reference: str) -> int:
         letters = reference.rstrip("0123456789")
@@ -388,8 +402,12 @@ class _SheetRows(PartHandler):
         elif name == "rPh":
             self.hints -= 1
         elif name == "c" and self.cell is not None:
-            self.cells.append(self._cell(self.cell, len(self.cells)))
+            cell = self._cell(self.cell, len(self.cells))
+            self.cells.append(cell)
             self.cell = None
+            width = self.workbook.header_width
+            if cell.text and width is not None and len(self.cells) > width:
+                self.outside_header = True
         elif name == "row":
             if self.cells:
                 self.done.append(SheetRow(self.number, self.cells))
