@@ -100,6 +100,7 @@ class Archive:
             zlib.error,
             OSError,
             EOFError,
+            ValueError,  # a member's name that is not UTF-8, among others
             RuntimeError,
             NotImplementedError,
         ) as error:
