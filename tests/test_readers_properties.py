@@ -136,9 +136,10 @@ def test_zip_archives_built_from_real_parts(parts, name):
 
 @SETTINGS
 @given(source=st.sampled_from(sorted(WORKBOOKS)), cuts=alterations)
-# A member's name in its local header that is not UTF-8 (zipfile raised
-# UnicodeDecodeError).
+# A member's name in its local header that is not UTF-8 (UnicodeDecodeError).
 @example(source="doctors.ods", cuts=[(30, b"\x80")])
+# An unknown zip version in the directory (NotImplementedError).
+@example(source="doctors.ods", cuts=[(8297, b"<!DOCTYPE x>")])
 def test_real_workbooks_with_bytes_changed(source, cuts):
     read_within_bounds(source, _altered(WORKBOOKS[source], cuts))
 

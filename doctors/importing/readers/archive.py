@@ -18,6 +18,18 @@ BLOCK = 1 << 16
 END_RECORD = b"PK\x05\x06"
 # The end record (22 bytes) and the longest comment after it.
 END_SEARCH = 22 + 65_535
+# What zipfile raises for a damaged or unusual archive: a member's name that
+# is not UTF-8 (ValueError), an unknown zip version or compression
+# (NotImplementedError), encryption (RuntimeError), broken deflate data.
+DAMAGED = (
+    zipfile.BadZipFile,
+    zlib.error,
+    OSError,
+    EOFError,
+    ValueError,
+    RuntimeError,
+    NotImplementedError,
+)
 # A directory entry's fixed part (46 bytes) and a generous name.
 DIRECTORY_ENTRY_BYTES = 46 + 512
 
@@ -34,7 +46,7 @@ class Archive:
         try:
             self.zip = zipfile.ZipFile(stream)
             infos = self.zip.infolist()
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        except DAMAGED:
             raise ImportFileError(
                 f"This {kind} is damaged or incomplete and cannot be opened."
             ) from None
@@ -95,15 +107,7 @@ class Archive:
                             "that can be imported. Split it."
                         )
                     yield block
-        except (
-            zipfile.BadZipFile,
-            zlib.error,
-            OSError,
-            EOFError,
-            ValueError,  # a member's name that is not UTF-8, among others
-            RuntimeError,
-            NotImplementedError,
-        ) as error:
+        except DAMAGED as error:
             raise ImportFileError(
                 f"Part {name} cannot be unpacked: the file is damaged "
                 f"({type(error).__name__}). Open it in the spreadsheet program "
