@@ -15,7 +15,7 @@ from doctors.importing.readers.limits import ReaderLimits
 from doctors.importing.readers.table import TableRequest, read_table
 from doctors.importing.runner import import_doctors
 from doctors.models import Doctor, ImportRun
-from tests.hostile_files import COLUMNS, build
+from tests.hostile_files import COLUMNS, build, ods
 from tests.test_admin_csv import upload
 
 # shape: (scale, limits lowered for the small file, what the refusal says)
@@ -232,3 +232,14 @@ def test_a_doctype_is_refused_whatever_the_encoding(document, fragment):
     with pytest.raises(ImportFileError) as refusal:
         list(xml_stream.parse([document[:7], document[7:]], handler))
     assert fragment in refusal.value.message
+
+
+def test_a_comment_inside_a_cells_paragraph_is_not_its_text():
+    cell = (
+        '<table:table-cell office:value-type="string"><text:p>L-<office:annotation>'
+        "<text:p>a note</text:p></office:annotation>7</text:p></table:table-cell>"
+    )
+    rows = read(
+        "f.ods", ods(f"<table:table-row>{cell}</table:table-row>"), ReaderLimits()
+    )
+    assert rows[0].cells["license_number"] == "L-7"

@@ -97,8 +97,8 @@ class Archive:
                     self.unpacked += len(block)
                     if read > max_bytes:
                         raise ImportFileError(
-                            f"Part {name} unpacks to more than {max_bytes // MB} "
-                            "MB; that is more than can be imported."
+                            f"Part {name} unpacks to more than "
+                            f"{_size(max_bytes)}; that is more than can be imported."
                         )
                     if self.unpacked > self.limits.unpacked_bytes:
                         raise ImportFileError(
@@ -119,3 +119,7 @@ class Archive:
 
     def close(self) -> None:
         self.zip.close()
+
+
+def _size(count: int) -> str:
+    return f"{count // MB:,} MB" if count >= MB else f"{count:,} bytes"

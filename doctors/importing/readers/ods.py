@@ -121,6 +121,7 @@ class _SheetRows(PartHandler):
         self.cell: dict[str, str] | None = None
         self.paragraphs: list[str] = []
         self.skipped = 0  # inside an annotation
+        self.interrupted: list[str] | None = None  # the text around it
 
     def start(self, name, attributes):
         self.depth += 1
@@ -134,6 +135,10 @@ class _SheetRows(PartHandler):
             return
         if self.cell is not None:
             if self.skipped or name == ANNOTATION:
+                if not self.skipped:
+                    # A comment on the cell, even inside its paragraph, is not
+                    # its text.
+                    self.interrupted, self.capture = self.capture, None
                 self.skipped += 1
             elif name in PARAGRAPHS:
                 self.capture = []
@@ -188,6 +193,8 @@ class _SheetRows(PartHandler):
         if self.cell is not None:
             if self.skipped:
                 self.skipped -= 1
+                if not self.skipped:
+                    self.capture, self.interrupted = self.interrupted, None
             elif name in PARAGRAPHS and self.capture is not None:
                 self.paragraphs.append("".join(self.capture))
                 self.capture = None
