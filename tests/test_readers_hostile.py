@@ -126,7 +126,7 @@ class TestReadingProcess:
 
     def test_a_file_that_needs_more_time_is_refused(self, settings):
         settings.IMPORT_READER_CPU_SECONDS = 1
-        name, data = build("xlsx_2m_valued_cells", 0.3)
+        name, data = build("ods_20000x1000_repeated_rows", 0.05)
         result = import_doctors(io.BytesIO(data), file_name=name)
         [problem] = result.problems
         assert problem.message.startswith(
