@@ -243,3 +243,18 @@ def test_a_comment_inside_a_cells_paragraph_is_not_its_text():
         "f.ods", ods(f"<table:table-row>{cell}</table:table-row>"), ReaderLimits()
     )
     assert rows[0].cells["license_number"] == "L-7"
+
+
+def test_number_formats_come_from_numfmts_not_from_differential_formats():
+    from tests.hostile_files import MAIN, workbook
+
+    styles = (
+        f'<styleSheet xmlns="{MAIN}"><numFmts count="1">'
+        '<numFmt numFmtId="164" formatCode="00000"/></numFmts>'
+        '<cellXfs count="2"><xf numFmtId="0"/><xf numFmtId="164"/></cellXfs>'
+        '<dxfs count="1"><dxf><numFmt numFmtId="164" formatCode="0.00"/></dxf></dxfs>'
+        "</styleSheet>"
+    ).encode()
+    data = workbook('<row r="2"><c r="A2" s="1"><v>42</v></c></row>', styles=styles)
+    [row] = read("f.xlsx", data, ReaderLimits())
+    assert row.cells["license_number"] == "00042"

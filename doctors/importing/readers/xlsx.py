@@ -88,10 +88,9 @@ class Workbook:
                 self.strings = self._shared_strings(path)
             elif relation.kind.endswith("/styles"):
                 self.number_formats = self._number_formats(path)
+        dates = {code: is_date_format(code) for code in set(self.number_formats)}
         self.date_styles = frozenset(
-            index
-            for index, code in enumerate(self.number_formats)
-            if is_date_format(code)
+            index for index, code in enumerate(self.number_formats) if dates[code]
         )
         # Styles whose format is zeros only (00000): the digits shown are kept.
         self.padded_styles = frozenset(
@@ -247,26 +246,27 @@ class _Styles(PartHandler):
         super().__init__(part, limits)
         self.custom: dict[int, str] = {}
         self.styles: list[int] = []
-        self.in_cell_styles = False
+        # The styleSheet's child being read: number formats are the ones of
+        # numFmts (differential formats, dxfs, have some too), cell styles
+        # those of cellXfs.
+        self.section = ""
 
     def open(self, name, attributes):
         name = local(name)
-        if name == "numFmt":
+        if self.depth == 2:
+            self.section = name
+        elif self.depth != 3:
+            return
+        if name == "numFmt" and self.section == "numFmts":
             if len(self.custom) >= self.limits.styles:
                 self.too_many("number formats")
             self.custom[self._id(attributes)] = attributes.get("formatCode", "")[
                 : self.limits.cell_chars
             ]
-        elif name == "cellXfs":
-            self.in_cell_styles = True
-        elif name == "xf" and self.in_cell_styles:
+        elif name == "xf" and self.section == "cellXfs":
             if len(self.styles) >= self.limits.styles:
                 self.too_many("cell styles")
             self.styles.append(self._id(attributes))
-
-    def close(self, name):
-        if local(name) == "cellXfs":
-            self.in_cell_styles = False
 
     def _id(self, attributes) -> int:
         number = attributes.get("numFmtId", "0")
