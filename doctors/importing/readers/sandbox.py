@@ -40,9 +40,9 @@ logger = logging.getLogger(__name__)
 LENGTH_BYTES = 8
 # Rows per marshal record of the spool.
 CHUNK_ROWS = 2000
-# Exit statuses of the child besides 0 (its spool says how it went).
+# The child's exit status when it ran out of memory (0 when its spool says
+# how it went; any other status is a failure).
 OUT_OF_MEMORY = 3
-FAILED = 4
 ROOT = Path(__file__).resolve().parents[3]
 READING_FAILED = (
     "This file cannot be read: reading it failed unexpectedly; nothing was "
@@ -74,10 +74,13 @@ def read_table_in_child(
     source_path, temporary = _file_path(stream)
     try:
         _run_child(source_path, spool.name, request, limits, sandbox)
+        return _spooled_table(spool)
+    except BaseException:
+        spool.close()
+        raise
     finally:
         if temporary:
             os.unlink(source_path)
-    return _spooled_table(spool)
 
 
 class _SourceFile(NamedTuple):
