@@ -35,9 +35,8 @@ def history_count() -> int:
 
 
 def members_url(department, **params) -> str:
-    query = "&".join(
-        f"{k}={v}" for k, v in {"department": department.pk, **params}.items()
-    )
+    scope = {"department": department.pk} if department is not None else {}
+    query = "&".join(f"{k}={v}" for k, v in {**scope, **params}.items())
     return f"{LIST_URL}?{query}"
 
 
@@ -237,22 +236,32 @@ class TestEditsInTheList:
         membership.refresh_from_db()
         assert membership.joined_on == datetime.date(2020, 2, 2)
 
-    def test_a_second_head_is_a_row_error(self, staff_client):
+    def test_a_head_set_in_place_hands_over_from_a_head_not_on_the_page(
+        self, staff_client
+    ):
+        """The list is searched: the current head's row is not on the page, and
+        the save hands over from them, naming both."""
         department = DepartmentFactory(name="Cardiology")
-        MembershipFactory(
+        old = MembershipFactory(
             department=department,
             role="head",
             doctor=DoctorFactory(first_name="Old", last_name="Head"),
         )
-        member = MembershipFactory(department=department)
-        response = staff_client.post(
-            members_url(department), row_post(member, role="head")
+        member = MembershipFactory(
+            department=department,
+            doctor=DoctorFactory(first_name="New", last_name="Lead"),
         )
-        assert response.status_code == 200
-        errors = str(response.context["cl"].formset.errors)
-        assert "Cardiology already has a head: Dr Old Head." in errors
-        member.refresh_from_db()
-        assert member.role == "member"
+        response = staff_client.post(
+            members_url(department, q="Lead"),
+            row_post(member, role="head"),
+            follow=True,
+        )
+        assert messages_of(response) == [
+            "Cardiology: Dr New Lead is now head; Dr Old Head is no longer head."
+        ]
+        assert Membership.objects.get(role="head").pk == member.pk
+        old.refresh_from_db()
+        assert old.role == "member"
 
     def test_two_heads_in_one_save_is_a_row_error(self, staff_client):
         department = DepartmentFactory(name="Cardiology")
@@ -290,18 +299,23 @@ class TestEditsInTheList:
         ]
         assert Membership.objects.get(role="head").pk == new.pk
 
-    def test_primary_elsewhere_is_a_row_error(self, staff_client):
-        department, elsewhere = DepartmentFactory.create_batch(2)
+    def test_primary_set_in_place_moves_from_another_department(self, staff_client):
+        department = DepartmentFactory(name="Cardiology")
+        elsewhere = DepartmentFactory(name="Neurology")
         doctor = DoctorFactory(first_name="Ann", last_name="Lee")
-        MembershipFactory(doctor=doctor, department=elsewhere, is_primary=True)
+        old = MembershipFactory(doctor=doctor, department=elsewhere, is_primary=True)
         membership = MembershipFactory(doctor=doctor, department=department)
         response = staff_client.post(
-            members_url(department), row_post(membership, is_primary=True)
+            members_url(department),
+            row_post(membership, is_primary=True),
+            follow=True,
         )
-        assert response.status_code == 200
-        assert f"Dr Ann Lee already has a primary department: {elsewhere}." in str(
-            response.context["cl"].formset.errors
-        )
+        assert messages_of(response) == [
+            "Dr Ann Lee's primary department is now Cardiology (was Neurology)."
+        ]
+        old.refresh_from_db()
+        membership.refresh_from_db()
+        assert membership.is_primary and not old.is_primary
 
     def test_a_row_changed_since_the_page_was_opened_is_not_overwritten(
         self, staff_client
@@ -473,18 +487,44 @@ class TestActions:
         assert messages_of(response) == ["Select exactly one member to make head."]
         assert not Membership.objects.filter(role="head").exists()
 
-    def test_set_primary_conflict_changes_nothing(self, staff_client):
-        department, elsewhere = DepartmentFactory.create_batch(2)
+    def test_set_primary_moves_it_from_another_department_in_one_step(
+        self, staff_client
+    ):
+        department = DepartmentFactory(name="Cardiology")
+        elsewhere = DepartmentFactory(name="Neurology")
         ann = DoctorFactory(first_name="Ann", last_name="Lee")
-        MembershipFactory(doctor=ann, department=elsewhere, is_primary=True)
-        conflicting = MembershipFactory(doctor=ann, department=department)
-        free = MembershipFactory(department=department)
-        response = self.post_action(
-            staff_client, department, "set_primary", [conflicting, free]
+        old = MembershipFactory(doctor=ann, department=elsewhere, is_primary=True)
+        moving = MembershipFactory(doctor=ann, department=department)
+        free = MembershipFactory(
+            department=department,
+            doctor=DoctorFactory(first_name="Bo", last_name="Sun"),
         )
-        (message,) = messages_of(response)
-        assert message.startswith("Nothing was changed: Dr Ann Lee already has a")
-        assert not Membership.objects.filter(department=department, is_primary=True)
+        ActivityEvent.objects.all().delete()
+        response = self.post_action(
+            staff_client, department, "set_primary", [moving, free]
+        )
+        assert messages_of(response) == [
+            "Dr Ann Lee's primary department is now Cardiology (was Neurology).",
+            "Cardiology: now the primary department of Dr Bo Sun.",
+        ]
+        assert set(Membership.objects.filter(is_primary=True)) == {moving, free}
+        old.refresh_from_db()
+        assert not old.is_primary
+        assert len(membership_events()) == 3
+
+    def test_set_primary_twice_for_one_doctor_changes_nothing(self, staff_client):
+        cardiology, neurology = DepartmentFactory.create_batch(2)
+        ann = DoctorFactory(first_name="Ann", last_name="Lee")
+        rows = [
+            MembershipFactory(doctor=ann, department=cardiology),
+            MembershipFactory(doctor=ann, department=neurology),
+        ]
+        response = self.post_action(staff_client, None, "set_primary", rows)
+        assert messages_of(response) == [
+            "Nothing was changed: Dr Ann Lee can have only one primary department. "
+            "The list now shows what is stored; choose again."
+        ]
+        assert not Membership.objects.filter(is_primary=True).exists()
 
     def test_set_and_unset_primary(self, staff_client):
         department = DepartmentFactory(name="Cardiology")

@@ -170,7 +170,10 @@ class MembershipAdmin(
         # Django's own loop, without its count message ("2 memberships were
         # changed successfully"): report_membership_changes names the doctors
         # instead, and Django offers no public hook for that message. The
-        # rows come locked and in save order from MembershipRowFormSet.
+        # rows come locked and in save order from MembershipRowFormSet; the
+        # rows handing over a head role or a primary flag go first.
+        for handover in formset.handovers:
+            handover.save()
         for form in formset.forms:
             if form.has_changed() and self.has_change_permission(
                 request, form.instance

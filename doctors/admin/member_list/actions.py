@@ -179,6 +179,10 @@ def make_head(model_admin, request, queryset) -> None:
 
 
 def set_primary(model_admin, request, queryset) -> None:
+    """Each chosen row becomes its doctor's primary department; a primary
+    department the doctor has elsewhere is unset in the same transaction (the
+    message names both: "Dr X's primary department is now Cardiology (was
+    Neurology).")."""
     outcome = Outcome()
     with transaction.atomic():
         # One primary department per doctor: the chosen doctors' changes
@@ -205,27 +209,27 @@ def set_primary(model_admin, request, queryset) -> None:
         to_set = [row for row in chosen if not row.is_primary]
         outcome.refused = _changed_since(request, to_set)
         doctors = {row.doctor_id for row in to_set}
-        held = sorted(
-            (
-                row
-                for row in rows
-                if row.is_primary
-                and row.pk not in chosen_pks
-                and row.doctor_id in doctors
-            ),
-            key=lambda row: (row.doctor.last_name, row.doctor.first_name),
-        )
-        words = RULE_WORDS[PRIMARY_RULE]
-        problems = [
-            words.held_by.format(owner=row.doctor, holder=row.department).rstrip(".")
-            for row in held
-        ]
-        if len(doctors) != len(to_set):
-            problems.append(words.twice.format(owner="a doctor").rstrip("."))
-        if problems and not outcome.refused:
-            outcome.refused = problems
-            outcome.refused[-1] += ". Unset it there first"
+        if len(doctors) != len(to_set) and not outcome.refused:
+            twice = sorted(
+                {
+                    row.doctor
+                    for row in to_set
+                    if sum(other.doctor_id == row.doctor_id for other in to_set) > 1
+                },
+                key=lambda doctor: (doctor.last_name, doctor.first_name),
+            )
+            outcome.refused = [
+                RULE_WORDS[PRIMARY_RULE].twice.format(owner=doctor).rstrip(".")
+                for doctor in twice
+            ]
         if not outcome.refused:
+            # The old primary is unset first: the database allows one at a
+            # time at every step.
+            for held in rows:
+                if held.is_primary and held.pk not in chosen_pks:
+                    if held.doctor_id in doctors:
+                        held.is_primary = False
+                        held.save()
             for membership in to_set:
                 membership.is_primary = True
                 membership.save()
