@@ -127,12 +127,14 @@ def at_once(*calls):
 
 def action(membership: Membership, name: str) -> dict:
     """The member list's form as sent with one row ticked and an action chosen:
-    the version of the row as the page showed it rides along."""
+    the version of the row as the page showed it rides along. A removal is
+    sent as its confirmation page sends it."""
     return {
         "action": name,
         "_selected_action": [str(membership.pk)],
         "index": "0",
         f"row-version-{membership.pk}": concurrency.version_of(membership),
+        **({"post": "yes"} if name == "remove_selected" else {}),
     }
 
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from doctors import concurrency, dashboard
 from doctors.admin.member_list import ROW_VERSION
-from doctors.models import ActivityEvent, Doctor, Membership
+from doctors.models import ActivityEvent, ChangeSet, Doctor, Membership
 from tests.admin_forms import as_post_data, submitted_fields
 from tests.factories import DepartmentFactory, DoctorFactory, MembershipFactory
 
@@ -361,10 +361,13 @@ class TestEditsInTheList:
 
 class TestActions:
     def post_action(self, client, department, action, memberships, **extra):
+        """The action as the list sends it; a removal as its confirmation page
+        sends it (post=yes)."""
         data = {
             "action": action,
             "_selected_action": [m.pk for m in memberships],
             "index": "0",
+            **({"post": "yes"} if action == "remove_selected" else {}),
             **extra,
         }
         return client.post(members_url(department), data, follow=True)
@@ -460,6 +463,102 @@ class TestActions:
         ]
         assert history_count() == before + 2
         assert list(Membership.objects.all()) == [kept]
+
+    def test_remove_asks_first_naming_who_goes(self, staff_client):
+        department = DepartmentFactory(name="Cardiology")
+        ann = MembershipFactory(
+            department=department,
+            doctor=DoctorFactory(
+                first_name="Ann", last_name="Lee", license_number="LIC-00123"
+            ),
+        )
+        bo = MembershipFactory(
+            department=department,
+            doctor=DoctorFactory(first_name="Bo", last_name="Sun"),
+        )
+        seen = {ROW_VERSION.format(ann.pk): concurrency.version_of(ann)}
+        response = self.post_action(
+            staff_client,
+            department,
+            "remove_selected",
+            [ann, bo],
+            post="",
+            change_reason="Left the clinic",
+            **seen,
+        )
+        assert response.templates[0].name == "admin/doctors/confirm_destroy.html"
+        page = response.content.decode()
+        assert "Remove 2 doctors from Cardiology?" in page
+        assert "Dr Ann Lee — LIC-00123" in page
+        # The confirmation sends the selection and the versions again, and the
+        # reason typed beside the actions.
+        assert f'name="{ROW_VERSION.format(ann.pk)}"' in page
+        assert page.count('name="_selected_action"') == 2
+        assert 'value="Left the clinic"' in page
+        assert Membership.objects.count() == 2
+
+    def test_the_confirmation_lists_fifty_names_and_counts_the_rest(self, staff_client):
+        department = department_with_members(62)
+        rows = list(Membership.objects.all())
+        response = self.post_action(
+            staff_client, department, "remove_selected", rows, post=""
+        )
+        page = response.content.decode()
+        assert page.count("<li>Dr First") == 50
+        assert "and 12 more" in page
+        assert "Remove 62 doctors from Cardiology?" in page
+
+    def test_confirmed_removal_keeps_the_reason_on_the_change_set(self, staff_client):
+        department = DepartmentFactory(name="Cardiology")
+        rows = MembershipFactory.create_batch(2, department=department)
+        self.post_action(
+            staff_client,
+            department,
+            "remove_selected",
+            rows,
+            change_reason="Moved to the new clinic",
+        )
+        change_set = ChangeSet.objects.get(reason="Moved to the new clinic")
+        assert change_set.description == "Removed 2 doctors from Cardiology"
+        assert (
+            ActivityEvent.objects.filter(
+                change_set=change_set, verb="membership_removed"
+            ).count()
+            == 2
+        )
+        assert not Membership.objects.exists()
+
+    def test_a_confirmed_removal_of_a_row_changed_meanwhile_is_refused(
+        self, staff_client
+    ):
+        department = DepartmentFactory(name="Cardiology")
+        ann = MembershipFactory(
+            department=department,
+            doctor=DoctorFactory(first_name="Ann", last_name="Lee"),
+        )
+        seen = {ROW_VERSION.format(ann.pk): concurrency.version_of(ann)}
+        ann.joined_on = datetime.date(2020, 2, 2)
+        ann.save()
+        response = self.post_action(
+            staff_client, department, "remove_selected", [ann], **seen
+        )
+        (message,) = messages_of(response)
+        assert message.startswith("Nothing was changed: Dr Ann Lee in Cardiology")
+        assert Membership.objects.filter(pk=ann.pk).exists()
+
+    def test_in_place_edits_and_actions_keep_the_reason(self, staff_client):
+        department = DepartmentFactory(name="Cardiology")
+        ann = MembershipFactory(department=department)
+        data = row_post(ann, joined_on="2021-06-01")
+        data["change_reason"] = "Corrected from the contract"
+        staff_client.post(members_url(department), data)
+        change_set = ChangeSet.objects.get(reason="Corrected from the contract")
+        assert change_set.description == "Edited members of Cardiology"
+        self.post_action(
+            staff_client, department, "make_head", [ann], change_reason="Elected"
+        )
+        change_set = ChangeSet.objects.get(reason="Elected")
+        assert change_set.description == f"Made {ann.doctor} head of Cardiology"
 
     def test_make_head_hands_over(self, staff_client):
         department = DepartmentFactory(name="Cardiology")

@@ -38,6 +38,7 @@ from django.utils.text import capfirst
 
 from ... import concurrency
 from ...models import Department, Membership
+from ..changesets import ReasonActionForm, describe, take_reason
 from ..forms import MembershipAdminForm
 from ..integrity import ConstraintSafeAdminMixin, explain_integrity_error
 from ..membership_messages import (
@@ -99,6 +100,9 @@ class MembershipAdmin(
     fields = ["doctor", "department", "role", "joined_on", "is_primary", "version"]
     autocomplete_fields = ["doctor", "department"]
     actions = ["remove_selected", "make_head", "set_primary", "unset_primary"]
+    # The actions and the in-place edits share the list's one form: the reason
+    # typed beside the actions goes with either.
+    action_form = ReasonActionForm
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("doctor", "department")
@@ -210,6 +214,13 @@ class MembershipAdmin(
                 extra_context["add_doctors_url"] = reverse(
                     "admin:doctors_membership_add_doctors"
                 )
+        take_reason(request)
+        if request.method == "POST" and "_save" in request.POST:
+            describe(
+                f"Edited members of {department}"
+                if department is not None
+                else "Edited memberships"
+            )
         try:
             # A save or an action locks the rows it changes as it reads them
             # and keeps them locked until it has written them.
@@ -248,8 +259,19 @@ class MembershipAdmin(
         permissions=["delete"],
     )
     def remove_selected(self, request, queryset):
-        if not actions.too_many(self, request, queryset):
-            actions.remove(self, request, queryset)
+        if actions.too_many(self, request, queryset):
+            return None
+        if request.POST.get("post") != "yes":
+            # Asked first: who goes, and why (the reason box).
+            department = self._scoped_department(request)
+            return actions.confirm_removal(
+                self,
+                request,
+                queryset,
+                back_label=f"Members of {department}" if department else "Memberships",
+            )
+        actions.remove(self, request, queryset)
+        return None
 
     @admin.action(
         description="Make head of the department (the current head becomes a member)",
@@ -295,6 +317,12 @@ class MembershipAdmin(
             department = form.cleaned_data["department"]
             doctors = form.cleaned_data["doctors"].order_by(
                 "last_name", "first_name", "pk"
+            )
+            take_reason(request)
+            count = len(doctors)
+            describe(
+                f"Added {'1 doctor' if count == 1 else f'{count:,} doctors'} "
+                f"to {department}"
             )
             try:
                 with transaction.atomic():
