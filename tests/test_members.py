@@ -703,6 +703,83 @@ class TestAddDoctors:
         assert 'data-field-name="doctor"' in content
 
 
+def autocomplete(client, term: str, **params) -> list[str]:
+    response = client.get(
+        reverse("admin:autocomplete"),
+        {
+            "app_label": "doctors",
+            "model_name": "membership",
+            "field_name": "doctor",
+            "term": term,
+            **params,
+        },
+    )
+    assert response.status_code == 200
+    return [result["text"] for result in response.json()["results"]]
+
+
+class TestDoctorAutocomplete:
+    def test_namesakes_are_told_apart_by_license_and_primary_department(
+        self, staff_client
+    ):
+        cardiology = DepartmentFactory(name="Cardiology")
+        first = DoctorFactory(
+            first_name="Destiny", last_name="Allen", license_number="LIC-00123"
+        )
+        MembershipFactory(doctor=first, department=cardiology, is_primary=True)
+        DoctorFactory(first_name="Destiny", last_name="Allen", license_number="LIC-9")
+        assert sorted(autocomplete(staff_client, "Allen")) == [
+            "Dr Destiny Allen — LIC-00123, Cardiology",
+            "Dr Destiny Allen — LIC-9, no primary department",
+        ]
+
+    def test_a_departments_form_leaves_out_its_members(self, staff_client):
+        cardiology, neurology = DepartmentFactory.create_batch(2)
+        member = DoctorFactory(last_name="Allen", first_name="In")
+        MembershipFactory(doctor=member, department=cardiology)
+        MembershipFactory(
+            doctor=DoctorFactory(last_name="Allen", first_name="Out"),
+            department=neurology,
+        )
+        offered = autocomplete(
+            staff_client, "Allen", not_in_department=str(cardiology.pk)
+        )
+        assert [label.split(" — ")[0] for label in offered] == ["Dr Out Allen"]
+        assert len(autocomplete(staff_client, "Allen")) == 2
+
+    def test_the_member_lists_form_asks_for_non_members(self, staff_client):
+        department = DepartmentFactory()
+        page = staff_client.get(members_url(department)).content.decode()
+        assert f"autocomplete/?not_in_department={department.pk}" in page
+
+    def test_one_page_of_results_costs_the_same_whatever_their_number(
+        self, staff_client
+    ):
+        department = DepartmentFactory()
+
+        def queries_with(doctors: int) -> int:
+            for index in range(Doctor.objects.count(), doctors):
+                MembershipFactory(
+                    department=department,
+                    is_primary=True,
+                    doctor=DoctorFactory(last_name=f"Allen{index:03d}"),
+                )
+            with CaptureQueriesContext(connection) as queries:
+                offered = autocomplete(staff_client, "Allen", not_in_department="9")
+            assert len(offered) == min(doctors, 20)
+            assert all(", no primary department" not in label for label in offered)
+            # The page of doctors, their primary departments in the same query.
+            pages = [
+                q["sql"]
+                for q in queries
+                if q["sql"].startswith('SELECT "doctors_doctor"')
+            ]
+            assert len(pages) == 1
+            return len(queries)
+
+        assert queries_with(5) == queries_with(45)
+
+
 class TestDoctorWithManyMemberships:
     @pytest.mark.parametrize("memberships", [31, 80])
     def test_the_page_links_to_the_list_and_costs_the_same(
