@@ -68,7 +68,6 @@ class MembershipAdmin(
         "role",
         "is_primary",
         "joined_on",
-        "doctor_active",
     ]
     list_display_links = None
     list_editable = ["role", "is_primary", "joined_on"]
@@ -107,6 +106,12 @@ class MembershipAdmin(
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("doctor", "department")
 
+    def get_list_display(self, request):
+        # One department's members: the page's title names the department.
+        if self._scoped_department(request) is not None:
+            return [name for name in self.list_display if name != "department"]
+        return self.list_display
+
     def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):
         actions = super().get_actions(request, action_location=action_location)
         # Django's bulk delete lists every row on a confirmation page;
@@ -128,12 +133,17 @@ class MembershipAdmin(
     @admin.display(description="doctor", ordering="doctor__last_name")
     def doctor_name(self, membership):
         # The row's version rides along in this cell: the changelist renders
-        # only the list_editable fields of each row's form.
+        # only the list_editable fields of each row's form. An inactive doctor
+        # is marked here rather than in a column of its own, so the list fits
+        # a laptop's width.
         return format_html(
-            '<a href="{}">{}, {}</a><input type="hidden" name="{}" value="{}">',
+            '<a href="{}">{}, {}</a>{}<input type="hidden" name="{}" value="{}">',
             reverse("admin:doctors_doctor_change", args=[membership.doctor_id]),
             membership.doctor.last_name,
             membership.doctor.first_name,
+            format_html(' <span class="inactive">(inactive)</span>')
+            if not membership.doctor.is_active
+            else "",
             ROW_VERSION.format(membership.pk),
             concurrency.row_version(membership),
         )
@@ -141,10 +151,6 @@ class MembershipAdmin(
     @admin.display(description="license", ordering="doctor__license_number")
     def license(self, membership):
         return membership.doctor.license_number
-
-    @admin.display(description="doctor active", boolean=True)
-    def doctor_active(self, membership):
-        return membership.doctor.is_active
 
     # In-place edits --------------------------------------------------------------
 
