@@ -196,6 +196,9 @@ class TestMemberList:
         assert listed(role="head") == [first.pk]
         assert listed(is_primary__exact="1") == [second.pk]
         assert listed(doctor__is_active__exact="0") == [second.pk]
+        # An inactive doctor is marked beside the name.
+        page = staff_client.get(members_url(department)).content.decode()
+        assert page.count('<span class="inactive">(inactive)</span>') == 1
         assert len(listed(o="-2")) == 5
 
     def test_managers_see_the_list_but_cannot_edit(self, client, manager):

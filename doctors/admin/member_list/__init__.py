@@ -141,7 +141,7 @@ class MembershipAdmin(
             reverse("admin:doctors_doctor_change", args=[membership.doctor_id]),
             membership.doctor.last_name,
             membership.doctor.first_name,
-            format_html(' <span class="inactive">(inactive)</span>')
+            format_html(' <span class="inactive">{}</span>', "(inactive)")
             if not membership.doctor.is_active
             else "",
             ROW_VERSION.format(membership.pk),
@@ -252,11 +252,15 @@ class MembershipAdmin(
         return response
 
     def _scoped_department(self, request):
-        value = request.GET.get(DepartmentScopeFilter.parameter_name)
-        try:
-            return Department.objects.filter(pk=int(value)).first() if value else None
-        except ValueError:
-            return None
+        # Read once per request: the title, the columns and the actions ask.
+        if not hasattr(request, "_scoped_department"):
+            value = request.GET.get(DepartmentScopeFilter.parameter_name, "")
+            request._scoped_department = (
+                Department.objects.filter(pk=int(value)).first()
+                if value.isdigit()
+                else None
+            )
+        return request._scoped_department
 
     # Actions ---------------------------------------------------------------------
 
