@@ -266,6 +266,29 @@ class TestEditsInTheList:
         old.refresh_from_db()
         assert old.role == "member"
 
+    def test_a_head_set_in_place_hands_over_from_an_unchanged_row_of_the_page(
+        self, staff_client
+    ):
+        department = DepartmentFactory(name="Cardiology")
+        old = MembershipFactory(
+            department=department,
+            role="head",
+            doctor=DoctorFactory(first_name="Old", last_name="Head"),
+        )
+        new = MembershipFactory(
+            department=department,
+            doctor=DoctorFactory(first_name="New", last_name="Lead"),
+        )
+        response = staff_client.post(
+            members_url(department),
+            rows_post((old, {}), (new, {"role": "head"})),
+            follow=True,
+        )
+        assert messages_of(response) == [
+            "Cardiology: Dr New Lead is now head; Dr Old Head is no longer head."
+        ]
+        assert Membership.objects.get(role="head").pk == new.pk
+
     def test_two_heads_in_one_save_is_a_row_error(self, staff_client):
         department = DepartmentFactory(name="Cardiology")
         a, b = MembershipFactory.create_batch(2, department=department)
