@@ -252,6 +252,12 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+# Dates, times and numbers are written one way everywhere: the formats in
+# clinic/formats/en/formats.py, and numbers with thousands separators ("2,867").
+# Numbers that are not quantities (ids in links, SVG coordinates) are written
+# with |unlocalize or inside {% localize off %}.
+FORMAT_MODULE_PATH = ["clinic.formats"]
+USE_THOUSAND_SEPARATOR = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")

@@ -61,7 +61,6 @@ class DoctorAdmin(
         "primary_department",
         "department_list",
         "is_active",
-        "updated_at",
     ]
     list_display_links = ["display_name", "license_number"]
     list_filter = ["specialty", DepartmentListFilter, "is_active"]

@@ -10,8 +10,8 @@ goes through doctors.timetravel.revert, which restores both.
 import datetime
 
 from django import forms
-from django.contrib import messages
-from django.contrib.admin.utils import unquote
+from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import IntegrityError
@@ -25,7 +25,10 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.http import urlencode
+from simple_history.models import SIMPLE_HISTORY_REVERSE_ATTR_NAME
+from simple_history.template_utils import HistoricalRecordContextHelper
 
 from .. import context, exporting, membership_sentences
 from ..models import Doctor
@@ -46,7 +49,7 @@ def moment_param(moment: datetime.datetime) -> str:
 
 
 def _local(moment: datetime.datetime) -> str:
-    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M:%S}"
+    return date_format(timezone.localtime(moment), "DATETIME_FORMAT")
 
 
 def parse_moment(text: str) -> datetime.datetime | None:
@@ -59,6 +62,31 @@ def parse_moment(text: str) -> datetime.datetime | None:
         # near year 9999 converting it to another time zone overflows).
         return None
     return moment
+
+
+NOTHING = "—"
+# The people who may open a user's admin page; the others see the name only.
+USER_PAGE_PERMISSIONS = ("auth.view_user", "auth.change_user")
+
+
+def may_open_users(user) -> bool:
+    return any(user.has_perm(permission) for permission in USER_PAGE_PERMISSIONS)
+
+
+class ClinicHistoryContextHelper(HistoricalRecordContextHelper):
+    """The "Changes" column in the clinic's words: a choice's label, not its
+    stored value ("Internal medicine", not "internal_medicine"), yes/no for a
+    flag, and "—" for nothing."""
+
+    def prepare_delta_change_value(self, change, value):
+        field = self.model._meta.get_field(change.field)
+        if value is None or value == "":
+            return NOTHING
+        if field.choices:
+            return dict(field.flatchoices).get(value, value)
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        return super().prepare_delta_change_value(change, value)
 
 
 class TimeTravelAdminMixin:
@@ -105,7 +133,57 @@ class TimeTravelAdminMixin:
                     self.revert_url(obj, entry.moment) if may_revert else ""
                 )
             extra["membership_timeline"] = entries
+        extra["may_open_users"] = may_open_users(request.user)
         return super().history_view(request, object_id, extra_context=extra)
+
+    def get_history_queryset(self, request, history_manager, pk_name, object_id):
+        # The Reason column reads the change-set's reason: one join, not a
+        # query per row.
+        return (
+            super()
+            .get_history_queryset(request, history_manager, pk_name, object_id)
+            .select_related("change_set")
+        )
+
+    def get_historical_record_context_helper(self, request, historical_record):
+        return ClinicHistoryContextHelper(self.model, historical_record)
+
+    # A version's page shows the record as it was: every field read-only, the
+    # fields the history does not keep left out, and the version's own time in
+    # place of the last change (the history keeps no updated_at, so the record
+    # would otherwise show today's).
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        version = getattr(request, "history_version", None)
+        if version is None:
+            return fieldsets
+        kept = {field.name for field in type(version)._meta.fields}
+        shown = []
+        for name, options in fieldsets:
+            fields = [
+                "version_recorded_at" if field == "updated_at" else field
+                for field in options["fields"]
+                if field in kept or field == "updated_at"
+            ]
+            if fields:
+                shown.append((name, {**options, "fields": fields}))
+        return shown
+
+    def get_readonly_fields(self, request, obj=None):
+        if getattr(request, "history_version", None) is None:
+            return super().get_readonly_fields(request, obj)
+        return flatten_fieldsets(self.get_fieldsets(request, obj))
+
+    @admin.display(description="Recorded at")
+    def version_recorded_at(self, obj):
+        version = getattr(obj, SIMPLE_HISTORY_REVERSE_ATTR_NAME)
+        return date_format(timezone.localtime(version.history_date), "DATETIME_FORMAT")
+
+    def history_form_view_title(self, request, obj):
+        version = request.history_version
+        when = date_format(timezone.localtime(version.history_date), "DATETIME_FORMAT")
+        return f"{obj} as recorded on {when}"
 
     def history_form_view(self, request, object_id, version_id, extra_context=None):
         if request.method != "GET":
@@ -114,7 +192,7 @@ class TimeTravelAdminMixin:
             return HttpResponseNotAllowed(["GET"])
         history = self.model.history.model
         version = get_object_or_404(
-            history.objects.select_related("change_set"),
+            history.objects.select_related("change_set", "history_user"),
             id=unquote(object_id),
             history_id=version_id,
         )
@@ -127,8 +205,10 @@ class TimeTravelAdminMixin:
             of="department" if self.model is Doctor else "doctor",
         )
         obj = self.get_object(request, unquote(object_id))
+        request.history_version = version
         extra = {
             **(extra_context or {}),
+            "version": version,
             "version_moment": moment,
             "memberships_then": memberships,
             "revert_url": (
@@ -146,7 +226,10 @@ class TimeTravelAdminMixin:
         if obj is None:
             raise Http404
         if not self.may_revert(request, obj):
-            raise PermissionDenied
+            raise PermissionDenied(
+                f"Reverting needs permission to change {self.opts.verbose_name_plural}"
+                " and their memberships."
+            )
         moment = parse_moment(request.POST.get("at") or request.GET.get("at", ""))
         if moment is None:
             messages.error(request, "Choose a version to revert to from the history.")
@@ -303,7 +386,7 @@ class MembersOnDateMixin:
             self.members_on_template,
             {
                 **self.admin_site.each_context(request),
-                "title": f"Members of {department} on {day:%Y-%m-%d}",
+                "title": f"Members of {department} on {date_format(day)}",
                 "opts": self.opts,
                 "original": department,
                 "form": form,
