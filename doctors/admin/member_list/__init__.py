@@ -108,9 +108,15 @@ class MembershipAdmin(
 
     def get_list_display(self, request):
         # One department's members: the page's title names the department.
+        # Every membership: the license goes under the doctor's name, so the
+        # department fits beside them on a laptop.
         if self._scoped_department(request) is not None:
             return [name for name in self.list_display if name != "department"]
-        return self.list_display
+        return [
+            "doctor_with_license" if name == "doctor_name" else name
+            for name in self.list_display
+            if name != "license"
+        ]
 
     def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):
         actions = super().get_actions(request, action_location=action_location)
@@ -146,6 +152,14 @@ class MembershipAdmin(
             else "",
             ROW_VERSION.format(membership.pk),
             concurrency.row_version(membership),
+        )
+
+    @admin.display(description="doctor", ordering="doctor__last_name")
+    def doctor_with_license(self, membership):
+        return format_html(
+            '{}<br><span class="license">{}</span>',
+            self.doctor_name(membership),
+            membership.doctor.license_number,
         )
 
     @admin.display(description="license", ordering="doctor__license_number")

@@ -168,12 +168,19 @@ class MembershipRowFormSet(BaseModelFormSet):
         if type(field) is forms.ModelChoiceField and form.instance.pk is not None:
             field.__class__ = _LoadedRowField
             field.loaded = form.instance
-        for field in form.fields.values():
-            render_directly(field.widget)
         if "joined_on" in form.fields:
+            field = form.fields["joined_on"]
             # The value shown is the row's own (form.initial), so the browser
             # need not send it back in a second, hidden input.
-            form.fields["joined_on"].show_hidden_initial = False
+            field.show_hidden_initial = False
+            # The browser's own date field (as on "Add doctors"): narrower
+            # than the admin's text box with its "Today" and calendar links,
+            # so the list fits a laptop.
+            field.widget = forms.DateInput(
+                attrs={**field.widget.attrs, "type": "date"}, format="%Y-%m-%d"
+            )
+        for field in form.fields.values():
+            render_directly(field.widget)
 
     def clean(self):
         super().clean()
