@@ -5,8 +5,13 @@ the head and links here. This list is a Membership changelist: search by the
 doctor's name or license, filters (department, role, primary, doctor active),
 sorting and pages of 50 rows, with role, primary and joining date editable in
 place (about six POST fields a row, well under Django's default
-DATA_UPLOAD_MAX_NUMBER_FIELDS), actions (remove, make head, set or unset
-primary) and an "Add doctors" form with a multi-select autocomplete.
+DATA_UPLOAD_MAX_NUMBER_FIELDS), actions (remove, asked first on a confirmation
+page; make head; set or unset primary) and an "Add doctors" form with a
+multi-select autocomplete that leaves out the department's members. Every
+change takes an optional reason (beside the actions, on "Add doctors", on the
+confirmation) and names its change-set after what was done. Making a head or a
+primary department hands it over from its holder in the same transaction,
+whether or not the holder's row is on the page.
 
 Every change is a plain save or delete of one Membership row, so the signal
 receivers write exactly one feed event and one history row for it, and bump the
