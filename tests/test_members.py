@@ -907,6 +907,21 @@ def test_list_widgets_write_what_django_templates_write(rf, clinic_staff):
 
 
 class TestOneMembershipPage:
+    def test_deleting_asks_first_and_keeps_the_reason(self, staff_client):
+        membership = MembershipFactory(
+            department=DepartmentFactory(name="Cardiology"),
+            doctor=DoctorFactory(first_name="Ann", last_name="Lee"),
+        )
+        change = reverse("admin:doctors_membership_change", args=[membership.pk])
+        assert 'name="change_reason"' in staff_client.get(change).content.decode()
+        url = reverse("admin:doctors_membership_delete", args=[membership.pk])
+        page = staff_client.get(url).content.decode()
+        assert 'name="change_reason"' in page
+        staff_client.post(url, {"post": "yes", "change_reason": "Left"})
+        assert not Membership.objects.exists()
+        change_set = ChangeSet.objects.get(reason="Left")
+        assert change_set.description == "Removed Dr Ann Lee from Cardiology"
+
     def test_a_second_head_is_a_form_error(self, staff_client):
         department = DepartmentFactory(name="Cardiology")
         MembershipFactory(department=department, role="head")

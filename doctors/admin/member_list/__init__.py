@@ -66,6 +66,9 @@ class MembershipAdmin(
     ConstraintSafeAdminMixin, ActionCheckboxMixin, TrigramSearchMixin, admin.ModelAdmin
 ):
     change_list_template = "admin/doctors/membership_change_list.html"
+    # One membership's page and its delete confirmation take a reason too.
+    change_form_template = "admin/doctors/change_form_reason.html"
+    delete_confirmation_template = "admin/doctors/delete_confirmation_reason.html"
     list_display = [
         "doctor_name",
         "license",
@@ -266,9 +269,18 @@ class MembershipAdmin(
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         # ConstraintSafeAdminMixin turns a refused save into a message and
         # forgets the changes it collected; a save that went through is reported.
+        take_reason(request)
         response = super().changeform_view(request, object_id, form_url, extra_context)
         report_membership_changes(request, self, per="department")
         return response
+
+    def delete_view(self, request, object_id, extra_context=None):
+        take_reason(request)
+        if request.method == "POST":
+            membership = self.get_object(request, object_id)
+            if membership is not None:
+                describe(f"Removed {membership.doctor} from {membership.department}")
+        return super().delete_view(request, object_id, extra_context)
 
     def _scoped_department(self, request):
         # Read once per request: the title, the columns and the actions ask.
