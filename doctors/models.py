@@ -522,7 +522,7 @@ class ImportRun(models.Model):
     source = models.CharField(max_length=10, choices=ActivityEvent.Source.choices)
     file_name = models.CharField(max_length=255)
     encoding = models.CharField(max_length=20, blank=True)
-    # csv, tsv, xlsx, ods or json (doctors.importing.sources.FORMAT_CHOICES).
+    # csv, tsv, xlsx, ods or json (importing.readers.detect.FILE_FORMAT_CHOICES).
     file_format = models.CharField("format", max_length=10, blank=True)
     dry_run = models.BooleanField(default=False)
     started_at = models.DateTimeField(default=timezone.now)

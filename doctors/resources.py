@@ -12,7 +12,7 @@ Values are rendered typed: text as text, `is_active` as a boolean. Each file
 format then writes them its way (see doctors.sheets): "true"/"false" and
 formula-safe text in CSV, boolean and text cells in a workbook, true/false in
 JSON. Parsing goes through the same rules the importer's checks use
-(doctors.importing.formats): yes/no/1/0, a specialty by name or code, the
+(doctors.importing.values): yes/no/1/0, a specialty by name or code, the
 departments cell `CARD:head|NEUR`.
 
 The importer itself (doctors.importing) stays the engine: it checks every row
@@ -21,7 +21,7 @@ and writes in bulk, far faster than a Resource's row-by-row import.
 
 from import_export import fields, resources, widgets
 
-from .importing.formats import (
+from .importing.values import (
     DEPARTMENT_SEPARATOR,
     HEAD_MARKER,
     SPECIALTY_LOOKUP,
@@ -74,7 +74,7 @@ class SpecialtyWidget(TextWidget):
 class DepartmentsWidget(widgets.Widget):
     """A doctor's memberships in one cell: codes separated by "|", the primary
     first, ":head" after a department the doctor heads, a leading "|" when none
-    is primary (see doctors.importing.formats).
+    is primary (see doctors.importing.values).
 
     Renders (entries, has_primary), entries being (code, is_head) pairs with
     the primary first; parses a cell back to the same.

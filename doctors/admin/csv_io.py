@@ -1,5 +1,5 @@
 """Import and export pages of the Doctor and Department changelists (CSV, TSV,
-JSON, Excel .xlsx and OpenDocument .ods; see doctors.importing.sources and
+JSON, Excel .xlsx and OpenDocument .ods; see doctors.importing.readers and
 doctors.admin.exports).
 
 Built on the project's own importer rather than django-import-export's admin
@@ -44,7 +44,7 @@ from django.views.decorators.http import require_POST
 from ..importing import progress as import_progress
 from ..importing import service
 from ..importing.parsing import ENCODING_CHOICES, ImportFileError, check_size
-from ..importing.sources import FORMAT_CHOICES
+from ..importing.readers.detect import FILE_FORMAT_CHOICES
 from ..importing.validation import Problem
 from ..models import ImportRun
 from ..resources import RESOURCES
@@ -65,7 +65,7 @@ class ImportForm(forms.Form):
     )
     file_format = forms.ChoiceField(
         label="Format",
-        choices=FORMAT_CHOICES,
+        choices=FILE_FORMAT_CHOICES,
         required=False,
         help_text="Leave on automatic: the format is seen from the file.",
     )

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..models import Department, Doctor, Membership
-from .formats import format_bool, format_departments
 from .validation import DEPARTMENT_FIELDS, DOCTOR_FIELDS, DepartmentRow, DoctorRow
+from .values import format_bool, format_departments
 
 HEAD = Membership.Role.HEAD
 MEMBER = Membership.Role.MEMBER

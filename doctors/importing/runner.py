@@ -31,7 +31,7 @@ from .diff import (
     plan_doctor_chunk,
 )
 from .parsing import ImportFileError
-from .sources import open_source
+from .readers.sources import open_source, read_rows
 from .validation import (
     MAX_PROBLEMS,
     DepartmentChecker,
@@ -137,12 +137,12 @@ DEPARTMENTS = _Kind(
 
 
 def import_doctors(stream: BinaryIO, **options) -> ImportResult:
-    """Import a doctors CSV file (see formats.py); options as `run_import`."""
+    """Import a doctors CSV file (see values.py); options as `run_import`."""
     return run_import(DOCTORS, stream, **options)
 
 
 def import_departments(stream: BinaryIO, **options) -> ImportResult:
-    """Import a departments CSV file (see formats.py); options as `run_import`."""
+    """Import a departments CSV file (see values.py); options as `run_import`."""
     return run_import(DEPARTMENTS, stream, **options)
 
 
@@ -168,7 +168,7 @@ def run_import(
 
     `run` is the ImportRun of an earlier preview to complete; otherwise a new
     one is recorded. `source` says where the run started (admin or command).
-    `file_format` is one of sources.FORMAT_CHOICES; detected when not given.
+    `file_format` is one of readers.detect.FILE_FORMAT_CHOICES; detected when not given.
     `expected_seen` is what the preview saw (ImportResult.seen): when any row's
     stored state differs from it, nothing is written and those rows are listed.
     A confirmed run writes one change-set (with the optional `reason`), kept
@@ -250,7 +250,7 @@ class _Passes:
             chunk.clear()
 
         try:
-            for row in self.csv_source.rows():
+            for row in read_rows(self.csv_source):
                 clean = checker.check_row(row)
                 if clean is not None:
                     chunk.append(clean)

@@ -25,8 +25,9 @@ from django.utils import timezone
 
 from ..models import ActivityEvent, ImportRun
 from . import progress, storage
+from .readers.estimate import estimate_rows
+from .readers.limits import from_settings
 from .runner import DEPARTMENTS, DOCTORS, ImportResult, Progress, run_import
-from .sources import estimate_rows
 from .validation import Problem
 
 logger = logging.getLogger(__name__)
@@ -72,8 +73,8 @@ def import_file(
 
 def estimated_rows(content: bytes, file_name: str = "", file_format: str = "") -> int:
     """An upper bound on the rows of a file, good enough to decide where to
-    preview it (see sources.estimate_rows)."""
-    return estimate_rows(content, file_name, file_format)
+    preview it (see readers.estimate)."""
+    return estimate_rows(content, file_name, file_format, limits=from_settings())
 
 
 def runs_in_background(rows: int) -> bool:
@@ -100,7 +101,8 @@ def start_preview(
     file_format: str = "",
 ) -> ImportRun:
     """Store an uploaded file and preview it: here, or in the worker when large.
-    `file_format` is the user's choice (sources.FORMAT_CHOICES), or "" to detect."""
+    `file_format` is the user's choice (readers.detect.FILE_FORMAT_CHOICES), or
+    "" to detect."""
     large = runs_in_background(estimated_rows(content, file_name, file_format))
     with transaction.atomic():
         run = ImportRun.objects.create(

@@ -14,14 +14,14 @@ from django.db.models.functions import Lower
 from ..models import HEAD_RULE, RULE_WORDS, Department, Doctor, Membership
 from ..resources import DEPARTMENT_COLUMNS, DOCTOR_COLUMNS
 from ..validators import SingleLineValidator
-from .formats import (
+from .parsing import Row
+from .text import quoted, shorten
+from .values import (
     DEPARTMENT_SEPARATOR,
     HEAD_MARKER,
     SPECIALTY_LOOKUP,
     parse_bool,
 )
-from .parsing import Row
-from .text import quoted, shorten
 
 # Fields a row sets besides its key, in the Resources' column order: the order
 # of DoctorRow.values and DepartmentRow.values.

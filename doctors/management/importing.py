@@ -11,7 +11,7 @@ from doctors.importing.parsing import (
     ImportFileError,
     check_encoding_name,
 )
-from doctors.importing.sources import FORMAT_CHOICES
+from doctors.importing.readers.detect import FILE_FORMAT_CHOICES
 from doctors.management.base import ClinicCommand
 from doctors.management.progress import ProgressReporter
 
@@ -36,7 +36,7 @@ class ImportCommand(ClinicCommand):
         parser.add_argument(
             "--format",
             dest="file_format",
-            choices=[name for name, _ in FORMAT_CHOICES if name],
+            choices=[name for name, _ in FILE_FORMAT_CHOICES if name],
             help="the file's format; from its name (or content) when not given",
         )
         parser.add_argument(
