@@ -7,7 +7,7 @@ unbalanced quotes, deep nesting of quotes, UTF-16, and a ZIP file. Each goes
 through
   (a) the command: `manage.py import_doctors FILE`;
   (b) the admin preview: the upload POST, then the worker's task when the file
-      is large (service.execute_queued), then the run's page;
+      is large (doctors.runs.imports.execute_queued), then the run's page;
 each in a fresh process, recording exit status (or refusal), time, peak RSS
 and output size (the command's stdout + stderr; the run page's HTML).
 Targets: every file refused with a clear message, peak RSS <= 300 MB,
@@ -147,8 +147,8 @@ def child_admin(path: str, report: str) -> None:
     from django.test import Client
     from django.urls import reverse
 
-    from doctors.importing import service
     from doctors.models import ImportRun
+    from doctors.runs import imports as service
 
     client = Client(HTTP_HOST="localhost")
     client.force_login(get_user_model().objects.get(username=USERNAME))

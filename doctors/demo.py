@@ -22,8 +22,8 @@ from simple_history.utils import bulk_create_with_history
 
 from . import activity
 from .bulk import insert_history_rows, insert_rows, tracked_columns
-from .importing.validation import DOCTOR_FIELDS
 from .models import ActivityEvent, Department, Doctor, Membership, Specialty
+from .resources import DOCTOR_FIELDS
 from .roles import CLINIC_STAFF, MANAGERS
 
 DEPARTMENTS = [

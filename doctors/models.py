@@ -506,6 +506,96 @@ class ImportRun(models.Model):
         return f"{self.get_kind_display()} from {self.file_name}"
 
 
+class Run(models.Model):
+    """One undo, redo or revert a user asked for: the status row of its life.
+
+    The row is written when the user is shown what the run would do (the
+    preview), with the state shown: for an undo or redo the change-set it
+    would reverse, for a revert the plan's digest. Confirming claims the row
+    with one conditional UPDATE (previewed -> queued or running), so a second
+    submission of the same page, at once or later, finds it claimed and is
+    told what became of the first. (An import's status row is its ImportRun.)
+    """
+
+    class Kind(models.TextChoices):
+        UNDO = "undo", "Undo"
+        REDO = "redo", "Redo"
+        REVERT = "revert", "Revert"
+
+    class Status(models.TextChoices):
+        PREVIEWED = "previewed", "Previewed (not confirmed)"
+        QUEUED = "queued", "Waiting for the worker"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Done"
+        REFUSED = "refused", "Refused (nothing changed)"
+        FAILED = "failed", "Failed (nothing changed)"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.PREVIEWED
+    )
+    # What the run is, for messages: "undo of import #4 (doctors.csv)".
+    title = models.CharField(max_length=255)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # An undo or redo: the import run, and the change-set shown as the one the
+    # run reverses (the end of the run's undo chain when it was previewed).
+    import_run = models.ForeignKey(
+        ImportRun,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="undo_runs",
+    )
+    reverses = models.ForeignKey(
+        ChangeSet,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    # A revert: which record ("doctor" or "department"), to which moment, and
+    # the digest of the plan shown.
+    subject_type = models.CharField(max_length=20, blank=True)
+    subject_id = models.PositiveBigIntegerField(null=True, blank=True)
+    moment = models.DateTimeField(null=True, blank=True)
+    digest = models.CharField(max_length=64, blank=True)
+    # What the user chose on confirming.
+    untouched_only = models.BooleanField(default=False)
+    reason = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # What became of it, in a sentence for staff.
+    outcome = models.TextField(blank=True)
+    # A background run's outcome is shown to its user once, on their next
+    # visit to the undo page.
+    outcome_shown = models.BooleanField(default=False)
+    # What the run wrote.
+    change_set = models.ForeignKey(
+        ChangeSet,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["import_run", "status"]),
+            models.Index(fields=["status", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
 class WelcomeEmailFailure(models.Model):
     """A doctor whose welcome email could not be sent: why, and what happens next.
 

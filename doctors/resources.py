@@ -198,4 +198,8 @@ def export_fields(resource_class) -> dict:
 
 DOCTOR_COLUMNS = columns(DoctorResource)
 DEPARTMENT_COLUMNS = columns(DepartmentResource)
+# A doctor's and a department's own values: the columns after the key, less
+# the memberships.
+DOCTOR_FIELDS = tuple(c for c in DOCTOR_COLUMNS[1:] if c != "departments")
+DEPARTMENT_FIELDS = DEPARTMENT_COLUMNS[1:]
 RESOURCES = {"doctor": DoctorResource, "department": DepartmentResource}

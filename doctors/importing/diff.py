@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..models import Department, Doctor, Membership
+from ..resources import DEPARTMENT_FIELDS, DOCTOR_FIELDS
 from .formats import format_bool, format_departments
-from .validation import DEPARTMENT_FIELDS, DOCTOR_FIELDS, DepartmentRow, DoctorRow
+from .validation import DepartmentRow, DoctorRow
 
 HEAD = Membership.Role.HEAD
 MEMBER = Membership.Role.MEMBER

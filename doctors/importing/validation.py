@@ -12,7 +12,6 @@ from django.core.exceptions import ValidationError
 from django.db.models.functions import Lower
 
 from ..models import Department, Doctor, Membership
-from ..resources import DEPARTMENT_COLUMNS, DOCTOR_COLUMNS
 from ..validators import SingleLineValidator
 from .formats import (
     DEPARTMENT_SEPARATOR,
@@ -25,8 +24,6 @@ from .text import quoted, shorten
 
 # Fields a row sets besides its key, in the Resources' column order: the order
 # of DoctorRow.values and DepartmentRow.values.
-DOCTOR_FIELDS = tuple(c for c in DOCTOR_COLUMNS[1:] if c != "departments")
-DEPARTMENT_FIELDS = DEPARTMENT_COLUMNS[1:]
 
 # However hostile the file, the problem list stays small: the first
 # MAX_PROBLEMS problems are kept (the rest only counted), each message at most

@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from ..bulk import delete_rows, insert_history_rows, insert_rows, update_rows
 from ..models import Department, Doctor, Membership
+from ..resources import DEPARTMENT_FIELDS, DOCTOR_FIELDS
 from .diff import DepartmentChunkPlan, DoctorChunkPlan
-from .validation import DEPARTMENT_FIELDS, DOCTOR_FIELDS
 
 DOCTOR_HISTORY = ("id", "license_number", *DOCTOR_FIELDS, "created_at")
 MEMBERSHIP_HISTORY = (
