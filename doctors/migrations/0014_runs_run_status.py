@@ -7,39 +7,115 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('doctors', '0013_search_sqlite_fts'),
+        ("doctors", "0013_search_sqlite_fts"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Run',
+            name="Run",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('undo', 'Undo'), ('redo', 'Redo'), ('revert', 'Revert')], max_length=10)),
-                ('status', models.CharField(choices=[('previewed', 'Previewed (not confirmed)'), ('queued', 'Waiting for the worker'), ('running', 'Running'), ('succeeded', 'Done'), ('refused', 'Refused (nothing changed)'), ('failed', 'Failed (nothing changed)')], default='previewed', max_length=10)),
-                ('title', models.CharField(max_length=255)),
-                ('subject_type', models.CharField(blank=True, max_length=20)),
-                ('subject_id', models.PositiveBigIntegerField(blank=True, null=True)),
-                ('moment', models.DateTimeField(blank=True, null=True)),
-                ('digest', models.CharField(blank=True, max_length=64)),
-                ('untouched_only', models.BooleanField(default=False)),
-                ('reason', models.CharField(blank=True, max_length=255)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('claimed_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('outcome', models.TextField(blank=True)),
-                ('outcome_shown', models.BooleanField(default=False)),
-                ('change_set', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='doctors.changeset')),
-                ('import_run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='undo_runs', to='doctors.importrun')),
-                ('reverses', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='doctors.changeset')),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True,
+                        primary_key=True,
+                        serialize=False,
+                        verbose_name="ID",
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("undo", "Undo"),
+                            ("redo", "Redo"),
+                            ("revert", "Revert"),
+                        ],
+                        max_length=10,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("previewed", "Previewed (not confirmed)"),
+                            ("queued", "Waiting for the worker"),
+                            ("running", "Running"),
+                            ("succeeded", "Done"),
+                            ("refused", "Refused (nothing changed)"),
+                            ("failed", "Failed (nothing changed)"),
+                        ],
+                        default="previewed",
+                        max_length=10,
+                    ),
+                ),
+                ("title", models.CharField(max_length=255)),
+                ("subject_type", models.CharField(blank=True, max_length=20)),
+                ("subject_id", models.PositiveBigIntegerField(blank=True, null=True)),
+                ("moment", models.DateTimeField(blank=True, null=True)),
+                ("digest", models.CharField(blank=True, max_length=64)),
+                ("untouched_only", models.BooleanField(default=False)),
+                ("reason", models.CharField(blank=True, max_length=255)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("claimed_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("outcome", models.TextField(blank=True)),
+                ("outcome_shown", models.BooleanField(default=False)),
+                (
+                    "change_set",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="doctors.changeset",
+                    ),
+                ),
+                (
+                    "import_run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="undo_runs",
+                        to="doctors.importrun",
+                    ),
+                ),
+                (
+                    "reverses",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="doctors.changeset",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['import_run', 'status'], name='doctors_run_import__196952_idx'), models.Index(fields=['status', 'created_at'], name='doctors_run_status_503305_idx')],
+                "ordering": ["-created_at", "-id"],
+                "indexes": [
+                    models.Index(
+                        fields=["import_run", "status"],
+                        name="doctors_run_import__196952_idx",
+                    ),
+                    models.Index(
+                        fields=["status", "created_at"],
+                        name="doctors_run_status_503305_idx",
+                    ),
+                ],
             },
         ),
     ]
