@@ -199,8 +199,10 @@ class TestClaim:
         second = service.confirm(stale_copy, clinic_staff)
         assert first.result.ok and first.result.created == 1
         assert second.result is None
-        assert (
-            second.refusal == "doctors.csv was already imported; nothing more was done."
+        when = f"{timezone.localtime(second.run.finished_at):%Y-%m-%d %H:%M}"
+        assert second.refusal == (
+            f"doctors.csv was already imported by staff-user at {when} "
+            f"(import #{run.pk}); nothing more was done."
         )
         run.refresh_from_db()
         assert (run.status, run.created) == ("succeeded", 1)
@@ -212,11 +214,15 @@ class TestClaim:
         upload(staff_client, csv_bytes(NEW))
         run = ImportRun.objects.get()
         # What another request's claim leaves until its import finishes.
-        ImportRun.objects.filter(pk=run.pk).update(status="running", dry_run=False)
+        claimed_at = timezone.now()
+        ImportRun.objects.filter(pk=run.pk).update(
+            status="running", dry_run=False, claimed_at=claimed_at
+        )
         response = confirm(staff_client, run)
         (message,) = get_messages(response.wsgi_request)
         assert str(message) == (
-            "doctors.csv is already being imported; nothing more was done."
+            "doctors.csv is already being imported (confirmed by staff-user at "
+            f"{timezone.localtime(claimed_at):%Y-%m-%d %H:%M}); nothing more was done."
         )
         assert not Doctor.objects.exists()
 

@@ -224,21 +224,31 @@ def confirm(run: ImportRun, user, *, reason: str = "") -> Confirmation:
         claimed_at=None if large else timezone.now(),
         reason=reason.strip()[:255],
     )
-    run = _runs().get(pk=run.pk)
+    run = _runs().select_related("user").get(pk=run.pk)
     if not claimed:
-        if run.status in (ImportRun.Status.QUEUED, ImportRun.Status.RUNNING):
-            why = "is already being imported"
-        elif run.status == ImportRun.Status.SUCCEEDED:
-            why = "was already imported"
-        else:
-            why = "can no longer be imported (its preview expired or it failed)"
-        return Confirmation(
-            run, refusal=f"{run.file_name} {why}; nothing more was done."
-        )
+        return Confirmation(run, refusal=_already(run))
     if large:
         _enqueue(run)
         return Confirmation(run, queued=True)
     return Confirmation(run, result=_run(run))
+
+
+def _already(run: ImportRun) -> str:
+    """What a confirm that found the run claimed is told."""
+    who = run.user.get_username() if run.user_id else "a command"
+    if run.status in (ImportRun.Status.QUEUED, ImportRun.Status.RUNNING):
+        when = _local(run.claimed_at or run.started_at)
+        why = f"is already being imported (confirmed by {who} at {when})"
+    elif run.status == ImportRun.Status.SUCCEEDED:
+        when = _local(run.finished_at or run.started_at)
+        why = f"was already imported by {who} at {when} (import #{run.pk})"
+    else:
+        why = "can no longer be imported (its preview expired or it failed)"
+    return f"{run.file_name} {why}; nothing more was done."
+
+
+def _local(moment: datetime.datetime) -> str:
+    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M}"
 
 
 # The worker ------------------------------------------------------------------
