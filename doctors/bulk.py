@@ -15,7 +15,7 @@ from typing import Any
 from django.db import connections, router
 from django.db.models import Model
 
-from . import context
+from . import current_change
 
 Converter = Callable[[Any], Any]
 HISTORY_COLUMNS = (
@@ -126,7 +126,7 @@ def insert_history_rows(
     rows = list(rows)
     if not rows:
         return
-    change_set = context.current_change_set()
+    change_set = current_change.change_set_for_write()
     extra = (
         when,
         history_type,
@@ -139,7 +139,7 @@ def insert_history_rows(
         [*columns, *HISTORY_COLUMNS],
         (tuple(row) + extra for row in rows),
     )
-    context.count(model._meta.model_name, written)
+    current_change.count(model._meta.model_name, written)
 
 
 def tracked_columns(model: type[Model]) -> list[str]:

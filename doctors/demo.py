@@ -20,7 +20,7 @@ from django.utils import timezone
 from faker import Faker
 from simple_history.utils import bulk_create_with_history
 
-from . import activity
+from . import activity, dashboard
 from .bulk import insert_history_rows, insert_rows, tracked_columns
 from .models import ActivityEvent, Department, Doctor, Membership, Specialty
 from .resources import DOCTOR_FIELDS
@@ -84,6 +84,7 @@ def seed_demo(*, doctors: int, departments: int, password: str | None) -> SeedRe
         _assign_heads(department_objs, report)
         _seed_users(password, report)
         if report.doctors_created or report.departments_created:
+            dashboard.bump_generation_on_commit()
             activity.record_bulk(
                 verb=ActivityEvent.Verb.BULK_CREATED,
                 target_type="doctor",

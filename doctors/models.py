@@ -6,6 +6,7 @@ from django.urls import reverse
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from . import current_change
 from .validators import validate_single_line
 
 department_code_validator = RegexValidator(
@@ -23,9 +24,7 @@ def _history_user(request=None, **kwargs):
     otherwise the user a command or task acts as (doctors.context)."""
     if request is not None:
         return request.user
-    from .context import current  # doctors.context imports this module
-
-    return current().actor
+    return current_change.actor()
 
 
 class IndexedHistoricalRecords(HistoricalRecords):

@@ -17,7 +17,7 @@ from typing import Any, BinaryIO
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .. import activity, context, tasks
+from .. import activity, context, dashboard, tasks
 from ..integrity import explain_integrity_error
 from ..models import ActivityEvent, Department, Doctor, ImportRun, Membership
 from ..resources import DEPARTMENT_COLUMNS, DOCTOR_COLUMNS
@@ -305,6 +305,7 @@ class _Passes:
                 )
                 return
             if result.changed:
+                dashboard.bump_generation_on_commit()
                 activity.record_bulk(
                     verb=ActivityEvent.Verb.IMPORTED,
                     target_type=kind.target_type,

@@ -26,7 +26,7 @@ import time
 
 from django.db import IntegrityError, transaction
 
-from .. import activity, context
+from .. import activity, context, dashboard
 from ..integrity import explain_integrity_error
 from ..models import ActivityEvent, ImportRun
 from ..runs.locks import lock_tables
@@ -148,6 +148,7 @@ def undo_import(
 
 def _record(run: ImportRun, result: UndoResult, verb: str) -> None:
     """The undo's one feed event, with its counts."""
+    dashboard.bump_generation_on_commit()
     activity.record_bulk(
         verb=ActivityEvent.Verb.UNDONE,
         target_type="doctor" if run.kind == ImportRun.Kind.DOCTORS else "department",
