@@ -177,6 +177,34 @@ def update_rows(
         cursor.executemany(sql, prepared)
 
 
+def release_membership_flags(model: type[Model], pks: Sequence[int]) -> None:
+    """Pass 1 of changing memberships' role and primary flag in bulk: make the
+    rows plain members (not head, not primary).
+
+    The bulk writers (import, undo) change many rows with one statement each;
+    one head per department and one primary department per doctor must hold
+    after every statement. So every row changing first gives up both flags
+    (this), and then takes its new ones (`set_membership_flags`): no order of
+    the rows can pass through a refused state. (Rows saved one by one, in the
+    admin and a revert, are sorted by models.membership_save_order instead.)
+    `model` is Membership (passed in: this module imports no model).
+    """
+    update_rows(
+        model, ["role", "is_primary"], [(model.Role.MEMBER, False, pk) for pk in pks]
+    )
+
+
+def set_membership_flags(
+    model: type[Model], rows: Sequence[tuple[int, str, bool]]
+) -> None:
+    """Pass 2 (see `release_membership_flags`): (pk, role, is_primary) rows."""
+    update_rows(
+        model,
+        ["role", "is_primary"],
+        [(role, is_primary, pk) for pk, role, is_primary in rows],
+    )
+
+
 def delete_rows(model: type[Model], pks: Sequence[Any]) -> None:
     """DELETE rows of `model` by primary key: no signal, no cascade, no history.
 

@@ -41,7 +41,7 @@ from openpyxl.utils import get_column_letter
 from . import xlsx
 from .parsing import CsvSource, ImportFileError, Row, check_header
 from .validation import Problem
-from .xlsx import iterparse
+from .xlsx import MAX_COLUMNS, iterparse
 
 CSV, TSV, XLSX, ODS, JSON = "csv", "tsv", "xlsx", "ods", "json"
 FORMAT_CHOICES = [
@@ -69,7 +69,6 @@ ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"
 MAX_UNPACKED_BYTES = 512 * 1_048_576
 # A row an .ods file says to repeat more often than this is refused.
 MAX_REPEATED_ROWS = 1000
-MAX_COLUMNS = 16384
 KEY_CHECK_CHUNK = 1000
 
 

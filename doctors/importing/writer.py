@@ -11,7 +11,14 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from ..bulk import delete_rows, insert_history_rows, insert_rows, update_rows
+from ..bulk import (
+    delete_rows,
+    insert_history_rows,
+    insert_rows,
+    release_membership_flags,
+    set_membership_flags,
+    update_rows,
+)
 from ..models import Department, Doctor, Membership
 from ..resources import DEPARTMENT_FIELDS, DOCTOR_FIELDS
 from .diff import DepartmentChunkPlan, DoctorChunkPlan
@@ -107,16 +114,13 @@ class DoctorWriter:
             counts.created += len(plan.creates)
 
         if plan.membership_updates:
-            # Rows giving up the primary flag first: one primary per doctor at
-            # every moment.
-            ordered = sorted(plan.membership_updates, key=lambda values: values[3])
-            update_rows(
-                Membership,
-                ["role", "is_primary"],
-                [(values[1], values[3], values[0]) for values in ordered],
+            updates = plan.membership_updates
+            release_membership_flags(Membership, [values[0] for values in updates])
+            set_membership_flags(
+                Membership, [(values[0], values[1], values[3]) for values in updates]
             )
-            self._history(Membership, ordered, "~")
-            counts.memberships_changed += len(ordered)
+            self._history(Membership, updates, "~")
+            counts.memberships_changed += len(updates)
 
         additions = list(plan.membership_additions)
         today = timezone.localdate(self.now)

@@ -29,6 +29,7 @@ from openpyxl.utils.datetime import (
     from_excel,
 )
 
+# The most columns a sheet has (Excel's XFD); also the .ods reader's bound.
 MAX_COLUMNS = 16384
 NAMESPACES = (
     "http://schemas.openxmlformats.org/spreadsheetml/2006/main",

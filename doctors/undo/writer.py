@@ -9,6 +9,8 @@ from ..bulk import (
     delete_rows,
     insert_history_rows,
     insert_rows,
+    release_membership_flags,
+    set_membership_flags,
     tracked_columns,
     update_rows,
 )
@@ -39,13 +41,9 @@ class Writer:
         role_at, primary_at = columns.index("role"), columns.index("is_primary")
         for chunk in membership_chunks:
             self._delete(Membership, chunk[DELETE])
-            # Plain members first: one head per department and one primary
-            # department per doctor hold at every statement.
-            update_rows(
-                Membership,
-                ["role", "is_primary"],
-                [(Membership.Role.MEMBER, False, v[0]) for v in chunk[UPDATE]],
-            )
+            # Every chunk's changed rows give up their flags before any takes
+            # one back: a head may move between rows of different chunks.
+            release_membership_flags(Membership, [v[0] for v in chunk[UPDATE]])
         for name in ("doctor", "department"):
             model = MODELS[name]
             for chunk in self._chunks(name):
@@ -54,10 +52,9 @@ class Writer:
                 self._recreate(model, chunk[RECREATE])
         for chunk in membership_chunks:
             self._recreate(Membership, chunk[RECREATE])
-            update_rows(
+            set_membership_flags(
                 Membership,
-                ["role", "is_primary"],
-                [(v[role_at], v[primary_at], v[0]) for v in chunk[UPDATE]],
+                [(v[0], v[role_at], v[primary_at]) for v in chunk[UPDATE]],
             )
             self._history(Membership, chunk[UPDATE], "~")
             self.done += len(chunk[UPDATE])
