@@ -389,6 +389,7 @@ def post_form(browser: Browser, path: str, page: str, **data) -> tuple[int, str]
     return browser.post(path, {"csrfmiddlewaretoken": browser.token(page), **data})
 
 
+@pytest.mark.slow
 def test_two_confirms_at_once_import_once(two_tabs):
     first, second = two_tabs
     client = Client()
@@ -423,6 +424,7 @@ def imported_live(data: bytes = MANY) -> ImportRun:
     return imported(client, data)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("same_page", [True, False], ids=["same page", "two pages"])
 def test_two_undos_at_once_undo_once(two_tabs, same_page):
     first, second = two_tabs
@@ -450,6 +452,7 @@ def test_two_undos_at_once_undo_once(two_tabs, same_page):
     ), told
 
 
+@pytest.mark.slow
 def test_two_redos_at_once_redo_once(two_tabs):
     first, second = two_tabs
     run = imported_live()
@@ -475,6 +478,7 @@ def test_two_redos_at_once_redo_once(two_tabs):
     ), told
 
 
+@pytest.mark.slow
 def test_two_reverts_at_once_revert_once(two_tabs):
     first, second = two_tabs
     doctor = Doctor.objects.get(license_number="LIC-ANN")
