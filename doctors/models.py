@@ -39,6 +39,15 @@ class IndexedHistoricalRecords(HistoricalRecords):
     def __init__(self, *args, indexes=(), **kwargs):
         self.extra_indexes = tuple(indexes)
         kwargs.setdefault("get_user", _history_user)
+        # The acting user is named on every history row: checked against the
+        # users table at commit, once per row, it would cost a bulk write
+        # seconds (see ChangeSetHistory.change_set); deleting a user still
+        # sets the rows' user to none (on_delete, done by Django).
+        kwargs.setdefault("user_db_constraint", False)
+        # The object's own id is the first column of the index on (id,
+        # history_date, history_id) that every history lookup uses: its
+        # single-column index would only be kept up to date.
+        kwargs.setdefault("no_db_index", ["id", *kwargs.pop("covered", ())])
         super().__init__(*args, **kwargs)
 
     def get_meta_options(self, model):
@@ -148,12 +157,19 @@ class ChangeSetHistory(models.Model):
     wrote the history row (filled by the pre_create_historical_record receiver
     and by the bulk writers)."""
 
+    # No database foreign key, as for simple-history's own copies of the
+    # tracked foreign keys: a bulk write's history rows (300,000 for a
+    # 100,000-doctor import) would each be checked against the one change-set
+    # at commit, seconds for nothing. The rows are written only in the
+    # change-set's own transaction, and PROTECT still keeps a change-set that
+    # history rows name from being deleted.
     change_set = models.ForeignKey(
         ChangeSet,
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        db_constraint=False,
     )
 
     class Meta:
@@ -219,6 +235,8 @@ class Doctor(TracksLoadedValues):
         excluded_fields=["updated_at"],
         bases=[ChangeSetHistory],
         indexes=[_latest_row_index("hist_doctor_id_date")],
+        # Nothing looks a doctor's history up by license number.
+        covered=["license_number"],
     )
 
     class Meta:
@@ -286,6 +304,8 @@ class Membership(TracksLoadedValues):
                 fields=["doctor", "history_date"], name="hist_membership_doc_date"
             ),
         ],
+        # Their own indexes would repeat the first column of the two above.
+        covered=["doctor", "department"],
     )
 
     class Meta:
