@@ -24,7 +24,7 @@ from ..integrity import explain_integrity_error
 from ..models import Department, Doctor, Run
 from ..timetravel import revert
 from . import access
-from .status import claim, describe, finish
+from .status import OUT_OF_DATE, attempt_shown, claim, describe, finish
 
 
 @dataclass(frozen=True)
@@ -70,24 +70,15 @@ def confirm(
     however often and however concurrently that page is submitted."""
     if not access.may_revert(user, obj):
         raise PermissionDenied
-    attempt = (
-        Run.objects.filter(
-            pk=attempt_id,
-            kind=Run.Kind.REVERT,
-            subject_type=obj._meta.model_name,
-            subject_id=obj.pk,
-        )
-        .select_related("user")
-        .first()
-        if attempt_id
-        else None
+    attempt = attempt_shown(
+        user,
+        attempt_id,
+        kind=Run.Kind.REVERT,
+        subject_type=obj._meta.model_name,
+        subject_id=obj.pk,
     )
-    if attempt is None or not access.owns_attempt(user, attempt):
-        return RevertOutcome(
-            attempt,
-            refusal="This page is out of date; nothing was done. "
-            "Check the preview below and confirm again.",
-        )
+    if attempt is None:
+        return RevertOutcome(None, refusal=OUT_OF_DATE)
     claimed = claim(
         Run.objects.filter(pk=attempt.pk, status=Run.Status.PREVIEWED),
         status=Run.Status.RUNNING,

@@ -12,8 +12,25 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from ..models import ChangeSet, Run
+from . import access
 
 ACTIVE = (Run.Status.QUEUED, Run.Status.RUNNING)
+OUT_OF_DATE = (
+    "This page is out of date; nothing was done. "
+    "Check the preview below and confirm again."
+)
+
+
+def attempt_shown(user, attempt_id: int | None, **about) -> Run | None:
+    """The status row a submitted page names, if it was shown to `user` and is
+    about what the page is about (`about`: filters such as import_run=...);
+    None for a page that is out of date or not theirs."""
+    if not attempt_id:
+        return None
+    attempt = Run.objects.filter(pk=attempt_id, **about).select_related("user").first()
+    if attempt is None or not access.owns_attempt(user, attempt):
+        return None
+    return attempt
 
 
 def claim(rows: QuerySet, **changes) -> bool:

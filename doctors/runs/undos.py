@@ -25,7 +25,7 @@ from django.utils import timezone
 from .. import undo
 from ..models import ActivityEvent, ImportRun, Run
 from . import access, placement, progress
-from .status import ACTIVE, claim, describe, finish
+from .status import ACTIVE, OUT_OF_DATE, attempt_shown, claim, describe, finish
 
 logger = logging.getLogger(__name__)
 
@@ -101,21 +101,11 @@ def confirm(
     submitted."""
     if not access.may_undo(user, run):
         raise PermissionDenied
-    attempt = (
-        Run.objects.filter(
-            pk=attempt_id, import_run=run, kind__in=(Run.Kind.UNDO, Run.Kind.REDO)
-        )
-        .select_related("user")
-        .first()
-        if attempt_id
-        else None
+    attempt = attempt_shown(
+        user, attempt_id, import_run=run, kind__in=(Run.Kind.UNDO, Run.Kind.REDO)
     )
-    if attempt is None or not access.owns_attempt(user, attempt):
-        return UndoOutcome(
-            attempt,
-            refusal="This page is out of date; nothing was done. "
-            "Check the preview below and confirm again.",
-        )
+    if attempt is None:
+        return UndoOutcome(None, refusal=OUT_OF_DATE)
     large = in_background(run)
     claimed = claim(
         Run.objects.filter(pk=attempt.pk, status=Run.Status.PREVIEWED),
