@@ -13,11 +13,41 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from django.db import connections, router
-from django.db.models import Model
+from django.db.models import Field, ForeignObject, Model
+from django.db.models.lookups import In
 
 from . import current_change
 
 Converter = Callable[[Any], Any]
+
+
+@Field.register_lookup
+class AnyOf(In):
+    """`field__any_of=values`: the rows whose field is one of `values`, as
+    `__in` says, for the bulk paths' lookups of a chunk (thousands of keys).
+
+    On PostgreSQL the values travel as one array (`= ANY(%s)`) rather than one
+    placeholder each: a statement of 2,000 placeholders costs more to build
+    and to parse than to run. Elsewhere it is `__in`.
+    """
+
+    lookup_name = "any_of"
+
+    def as_postgresql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        field = self.lhs.output_field
+        values = [
+            field.get_db_prep_value(value, connection, prepared=True)
+            for value in self.rhs
+            if value is not None
+        ]
+        return f"{lhs} = ANY(%s)", (*lhs_params, values)
+
+
+# Foreign keys keep lookups of their own.
+ForeignObject.register_lookup(AnyOf)
+
+
 HISTORY_COLUMNS = (
     "history_date",
     "history_type",

@@ -274,7 +274,8 @@ class DoctorChecker(Checker):
             return
         holders = (
             Doctor.objects.annotate(email_ci=Lower("email"))
-            .filter(email_ci__in=list(by_email))
+            .filter(email_ci__any_of=list(by_email))
+            .order_by()
             .values_list("email_ci", "license_number")
         )
         for email_ci, holder in holders:

@@ -97,8 +97,10 @@ class DoctorWriter:
             )
             ids_by_license = dict(
                 Doctor.objects.filter(
-                    license_number__in=[values[0] for values in plan.creates]
-                ).values_list("license_number", "pk")
+                    license_number__any_of=[values[0] for values in plan.creates]
+                )
+                .order_by()
+                .values_list("license_number", "pk")
             )
             self._history(
                 Doctor,
@@ -140,7 +142,7 @@ class DoctorWriter:
             rows = [
                 values
                 for values in Membership.objects.filter(
-                    doctor_id__in={values[0] for values in additions}
+                    doctor_id__any_of={values[0] for values in additions}
                 ).values_list(*MEMBERSHIP_HISTORY)
                 if (values[4], values[5]) in added
             ]
@@ -183,7 +185,7 @@ class DepartmentWriter:
             )
             ids = dict(
                 Department.objects.filter(
-                    code__in=[values[0] for values in plan.creates]
+                    code__any_of=[values[0] for values in plan.creates]
                 ).values_list("code", "pk")
             )
             insert_history_rows(
