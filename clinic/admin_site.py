@@ -8,6 +8,8 @@ class ClinicAdminSite(admin.AdminSite):
     index_title = "Doctors, departments and memberships"
     # The admin is the whole product: no public site to link to.
     site_url = None
+    # Nothing reads as a dash, the same everywhere.
+    empty_value_display = "—"
 
     def get_urls(self):
         # The manager dashboard lives inside the admin: its header, navigation,

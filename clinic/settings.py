@@ -5,7 +5,7 @@ Local use needs no configuration: a SQLite file under var/ and the Redis server 
 """
 
 import os
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -40,6 +40,16 @@ def env_int(name: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise ImproperlyConfigured(f"{name}={value!r} is not a whole number") from None
+
+
+def env_date(name: str, default: str) -> date:
+    value = os.environ.get(name, "").strip() or default
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"{name}={value!r} is not a YYYY-MM-DD date"
+        ) from None
 
 
 DEBUG = env_bool("DEBUG", False)
@@ -242,6 +252,12 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+# Dates, times and numbers are written one way everywhere: the formats in
+# clinic/formats/en/formats.py, and numbers with thousands separators ("2,867").
+# Numbers that are not quantities (ids in links, SVG coordinates) are written
+# with |unlocalize or inside {% localize off %}.
+FORMAT_MODULE_PATH = ["clinic.formats"]
+USE_THOUSAND_SEPARATOR = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
@@ -430,3 +446,12 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# Dates the clinic accepts (joining dates, "members on" a date): anything
+# outside is a typing mistake, and far dates overflow date arithmetic.
+CLINIC_EARLIEST_DATE = env_date("CLINIC_EARLIEST_DATE", "1900-01-01")
+CLINIC_LATEST_DATE = env_date("CLINIC_LATEST_DATE", "2200-12-31")
+if CLINIC_EARLIEST_DATE > CLINIC_LATEST_DATE:
+    raise ImproperlyConfigured(
+        "CLINIC_EARLIEST_DATE must not be after CLINIC_LATEST_DATE"
+    )

@@ -9,3 +9,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
 ]
+
+handler403 = "clinic.errors.permission_denied"
+handler404 = "clinic.errors.page_not_found"
+handler500 = "clinic.errors.server_error"

@@ -12,7 +12,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
+from django.utils.formats import date_format, localize
 
 from . import context
 from .models import ActivityEvent, Department, Doctor, Membership
@@ -259,17 +261,88 @@ def record_memberships_added(
         record_membership_change(membership_change(membership, Verb.MEMBERSHIP_ADDED))
 
 
+# How a change-set with no name of its own is named after its events, e.g.
+# "Removed 3 doctors from Cardiology". {n} is the count, {what} the doctor(s)
+# or department(s), {where} the department.
+_EVENT_SENTENCES = {
+    Verb.MEMBERSHIP_ADDED: "Added {n} {what} to {where}",
+    Verb.MEMBERSHIP_REMOVED: "Removed {n} {what} from {where}",
+    Verb.MEMBERSHIP_CHANGED: "Changed the membership of {n} {what} in {where}",
+    Verb.CREATED: "Added {n} {what}",
+    Verb.UPDATED: "Changed {n} {what}",
+    Verb.DELETED: "Deleted {n} {what}",
+    Verb.BULK_CREATED: "Added {what} in bulk",
+    Verb.BULK_UPDATED: "Changed {what} in bulk",
+    Verb.IMPORTED: "Imported {what}",
+    Verb.UNDONE: "Undid changes to {what}",
+}
+_NAMED_GROUPS = 3
+
+
+def name_after_events(change_set, counts: dict[str, int]) -> str:
+    """A change-set's name from what its events did: "Removed 3 doctors from
+    Cardiology; Added 1 doctor to Neurology". One grouped query, bounded."""
+
+    groups = list(
+        ActivityEvent.objects.filter(change_set=change_set)
+        .values("verb", "target_type", "department_text")
+        .annotate(n=models.Count("id"), name=models.Min("target_text"))
+        .order_by("-n", "verb", "department_text")[: _NAMED_GROUPS + 1]
+    )
+    sentences = []
+    for group in groups[:_NAMED_GROUPS]:
+        n = group["n"]
+        kind = "doctor" if group["verb"].startswith("membership") else None
+        kind = kind or group["target_type"] or "record"
+        sentence = _EVENT_SENTENCES.get(group["verb"], "Changed {n} {what}")
+        if n == 1 and group["verb"] not in _BULK_VERBS:
+            # One record: named, "Changed Dr Ada Byron".
+            sentence = sentence.replace("{n} {what}", "{name}")
+        what = kind if n == 1 else f"{kind}s"
+        sentences.append(
+            sentence.format(
+                n=localize(n),
+                what=what,
+                name=group["name"],
+                where=group["department_text"] or "—",
+            )
+        )
+    if len(groups) > _NAMED_GROUPS:
+        sentences.append("and more")
+    if sentences:
+        return "; ".join(sentences)
+    rows = sum(counts.values())
+    return f"Changed {localize(rows)} record{'s' if rows != 1 else ''}"
+
+
+_BULK_VERBS = {Verb.BULK_CREATED, Verb.BULK_UPDATED, Verb.IMPORTED, Verb.UNDONE}
+
+
+def verb_label(event: ActivityEvent) -> str:
+    """What happened, in words: the verb's label, except that the undo of an
+    undo is a redo. Reads event.change_set.undoes: select_related it."""
+    if event.verb == Verb.UNDONE and event.change_set_id is not None:
+        reversed_set = event.change_set.undoes
+        if reversed_set is not None and reversed_set.undoes_id is not None:
+            return "Redone"
+    return event.get_verb_display()
+
+
 def summarize(event: ActivityEvent, *, limit: int = 160) -> str:
-    """One line saying what an event changed, for lists and the dashboard."""
+    """One line saying what an event changed, for lists and the dashboard, in
+    the clinic's words: "Specialty: Ophthalmology → Internal medicine",
+    "4 memberships added"."""
     if event.counts:
-        text = ", ".join(f"{name}: {value}" for name, value in event.counts.items())
+        text = describe_counts(event.counts)
     elif event.verb in (Verb.CREATED, Verb.DELETED, Verb.MEMBERSHIP_REMOVED):
         text = event.get_verb_display()
         if event.department_text:
             text = f"{text}: {event.department_text}"
     else:
+        model = changed_model(event)
         parts = [
-            f"{name.removesuffix('_id')}: {_show(old)} → {_show(new)}"
+            f"{field_label(model, name)}: {value_label(model, name, old)}"
+            f" → {value_label(model, name, new)}"
             for name, (old, new) in event.changes.items()
             if old is not None or event.verb != Verb.MEMBERSHIP_ADDED
         ]
@@ -280,26 +353,101 @@ def summarize(event: ActivityEvent, *, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _show(value: Any) -> str:
+def changed_model(event: ActivityEvent) -> type[models.Model]:
+    """The model whose fields `event.changes` names."""
+    if event.verb in (
+        Verb.MEMBERSHIP_ADDED,
+        Verb.MEMBERSHIP_CHANGED,
+        Verb.MEMBERSHIP_REMOVED,
+    ):
+        return Membership
+    return Department if event.target_type == "department" else Doctor
+
+
+def field_label(model: type[models.Model], name: str) -> str:
+    """A field's verbose name ("Joined on"), or the name in words if the
+    model has no such field any more."""
+    try:
+        verbose = model._meta.get_field(name).verbose_name
+    except FieldDoesNotExist:
+        verbose = name.removesuffix("_id").replace("_", " ")
+    verbose = str(verbose)
+    return verbose[:1].upper() + verbose[1:]
+
+
+def value_label(model: type[models.Model], name: str, value: Any) -> str:
+    """A stored value as staff read it: a choice's label, yes/no, a date in
+    the clinic's format, "—" for nothing."""
     if value is None or value == "":
         return "—"
+    try:
+        field = model._meta.get_field(name)
+    except FieldDoesNotExist:
+        field = None
+    if field is not None and field.choices:
+        return str(dict(field.flatchoices).get(value, value))
     if value is True:
         return "yes"
     if value is False:
         return "no"
+    if isinstance(field, models.DateField) and isinstance(value, str):
+        try:
+            return date_format(datetime.date.fromisoformat(value[:10]))
+        except ValueError:
+            return value
     return str(value)
 
 
+# The counts a bulk event carries, in words. A callable takes the value; a
+# string is the noun after the number.
+COUNT_WORDS: dict[str, Any] = {
+    "file": lambda value: f"file {value}",
+    "rows": "rows",
+    "created": "created",
+    "updated": "updated",
+    "unchanged": "unchanged",
+    "doctors": "doctors",
+    "departments": "departments",
+    "memberships": "memberships",
+    "memberships_added": "memberships added",
+    "memberships_changed": "memberships changed",
+    "memberships_removed": "memberships removed",
+    "changed_since_preview": "rows changed since the preview",
+    "errors": "problems",
+    "import_run": lambda value: f"import #{value}",
+    "undoes": lambda value: f"reverses change-set #{value}",
+    "is_active": lambda value: "made active" if value else "made inactive",
+}
+
+
+def describe_counts(counts: dict[str, Any]) -> str:
+    """e.g. "file doctors.csv, 120 rows, 4 memberships added"."""
+    parts = []
+    for name, value in counts.items():
+        if isinstance(value, list | dict):
+            value = len(value)
+        words = COUNT_WORDS.get(name, name.replace("_", " "))
+        if callable(words):
+            parts.append(words(value))
+        elif isinstance(value, int) and not isinstance(value, bool):
+            parts.append(f"{localize(value)} {words}")
+        else:
+            parts.append(f"{words}: {value}")
+    return ", ".join(parts)
+
+
 def describe_membership_change(event: ActivityEvent) -> str:
-    """e.g. "role: member → head" or "as head, primary", for history pages."""
+    """e.g. "Role: Member → Head" or "as head, primary", for history pages."""
     changes = event.changes or {}
     if event.verb == Verb.MEMBERSHIP_CHANGED:
         return "; ".join(
-            f"{name.replace('_', ' ')}: {_show(old)} → {_show(new)}"
+            f"{field_label(Membership, name)}: {value_label(Membership, name, old)}"
+            f" → {value_label(Membership, name, new)}"
             for name, (old, new) in changes.items()
         )
     index = 1 if event.verb == Verb.MEMBERSHIP_ADDED else 0
     role = (changes.get("role") or [None, None])[index]
     primary = (changes.get("is_primary") or [None, None])[index]
-    parts = [f"as {role}" if role else "", "primary" if primary else ""]
+    role_text = value_label(Membership, "role", role).lower() if role else ""
+    parts = [f"as {role_text}" if role else "", "primary" if primary else ""]
     return ", ".join(part for part in parts if part)

@@ -37,10 +37,30 @@ def _digest(state) -> str:
     return hashlib.sha256(repr(state).encode()).hexdigest()[:32]
 
 
+def lock_doctors(doctor_ids) -> None:
+    """Lock doctors' rows before writing their memberships.
+
+    A doctor's page checks its version (the doctor and their memberships)
+    under a lock on the doctor's row, then saves the membership rows; every
+    other writer of memberships takes the doctor's lock first too, so neither
+    can change a membership between the other's check and save. Always doctor
+    before membership, and doctors in primary key order: no deadlock.
+    `doctor_ids` may be a list or a subquery.
+    """
+    list(
+        Doctor.objects.select_for_update(no_key=True)
+        .filter(pk__in=doctor_ids)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
 def version_of(obj: Doctor | Department | Membership, *, lock: bool = False) -> str:
     """A digest of what the object's page shows, as stored now."""
     rows = type(obj)._base_manager.filter(pk=obj.pk)
     if lock:
+        if isinstance(obj, Membership):
+            lock_doctors(Membership.objects.filter(pk=obj.pk).values("doctor_id"))
         rows = rows.select_for_update()
     row = rows.values_list().first()
     if not isinstance(obj, Doctor):

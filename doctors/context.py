@@ -98,6 +98,10 @@ class ChangeContext:
         change_set = self.change_set
         change_set.ended_at = timezone.now()
         change_set.counts = dict(self.counts)
+        if not self.description:
+            from .activity import name_after_events
+
+            self.description = name_after_events(change_set, self.counts)
         change_set.description = self.description[:255]
         change_set.reason = self.reason[:255]
         ChangeSet.objects.filter(pk=change_set.pk).update(

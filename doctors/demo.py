@@ -20,7 +20,7 @@ from django.utils import timezone
 from faker import Faker
 from simple_history.utils import bulk_create_with_history
 
-from . import activity, dashboard
+from . import activity, context, dashboard, demo_history
 from .bulk import insert_history_rows, insert_rows, tracked_columns
 from .models import ActivityEvent, Department, Doctor, Membership, Specialty
 from .resources import DOCTOR_FIELDS
@@ -63,6 +63,7 @@ class SeedReport:
     heads_assigned: int = 0
     users_created: tuple[str, ...] = ()
     password: str | None = None
+    history: demo_history.HistoryReport | None = None
 
 
 def department_specs(count: int) -> list[tuple[str, str, str]]:
@@ -76,27 +77,49 @@ def license_number(index: int) -> str:
     return f"DEMO-{index:06d}"
 
 
-def seed_demo(*, doctors: int, departments: int, password: str | None) -> SeedReport:
+def seed_demo(
+    *, doctors: int, departments: int, password: str | None, history: bool = True
+) -> SeedReport:
+    """The demo clinic. On a first run (no demo doctors yet) it opens a year
+    ago and a year of its history follows (demo_history); later runs only add
+    what is missing, dated now."""
     report = SeedReport()
+    first_run = not Doctor.objects.filter(license_number__startswith="DEMO-").exists()
+    now = timezone.now()
+    opened = now - datetime.timedelta(days=demo_history.DAYS) if first_run else now
+    outer = context.current()
     with transaction.atomic():
-        department_objs = _seed_departments(departments, report)
-        _seed_doctors(doctors, department_objs, report)
-        _assign_heads(department_objs, report)
+        with context.acting_as(
+            outer.user,
+            source=outer.source,
+            description="Demo clinic: departments, doctors and heads",
+        ) as change:
+            department_objs = _seed_departments(departments, report)
+            _seed_doctors(doctors, department_objs, report, when=opened)
+            _assign_heads(department_objs, report)
+            if report.doctors_created or report.departments_created:
+                dashboard.bump_generation_on_commit()
+                activity.record_bulk(
+                    verb=ActivityEvent.Verb.BULK_CREATED,
+                    target_type="doctor",
+                    description=(
+                        f"Demo data: {report.doctors_created} doctors, "
+                        f"{report.departments_created} departments"
+                    ),
+                    counts={
+                        "doctors": report.doctors_created,
+                        "departments": report.departments_created,
+                        "memberships": report.memberships_created,
+                    },
+                )
+        if change.change_set is not None and first_run:
+            demo_history.backdate(change.change_set, opened)
         _seed_users(password, report)
-        if report.doctors_created or report.departments_created:
-            dashboard.bump_generation_on_commit()
-            activity.record_bulk(
-                verb=ActivityEvent.Verb.BULK_CREATED,
-                target_type="doctor",
-                description=(
-                    f"Demo data: {report.doctors_created} doctors, "
-                    f"{report.departments_created} departments"
-                ),
-                counts={
-                    "doctors": report.doctors_created,
-                    "departments": report.departments_created,
-                    "memberships": report.memberships_created,
-                },
+        if first_run and history and report.doctors_created:
+            User = get_user_model()
+            report.history = demo_history.seed_history(
+                staff=User.objects.get(username="staff"),
+                admin=User.objects.get(username="admin"),
             )
     return report
 
@@ -136,7 +159,11 @@ def _email_part(name: str) -> str:
 
 
 def _seed_doctors(
-    count: int, department_objs: list[Department], report: SeedReport
+    count: int,
+    department_objs: list[Department],
+    report: SeedReport,
+    *,
+    when: datetime.datetime,
 ) -> None:
     if count <= 0 or not department_objs:
         return
@@ -149,8 +176,9 @@ def _seed_doctors(
     specialties = [choice.value for choice in Specialty]
     department_ids = [department.pk for department in department_objs]
     rng = random.Random(SEED)
-    today = datetime.date(2026, 1, 1)
-    now = timezone.now()
+    # Joined-on dates count back from the day the clinic's records open.
+    today = min(datetime.date(2026, 1, 1), when.date())
+    now = when
     # The Resource's columns (doctors.resources) less the memberships, which
     # are rows of their own.
     doctor_columns = ["license_number", *DOCTOR_FIELDS, "created_at", "updated_at"]

@@ -1,55 +1,70 @@
 """Database constraint violations, told as a sentence staff understand.
 
-Used by the admin (a save that lost a race) and the importer (a write that hit
-a constraint after its checks passed): the rule lives below both.
+The one translator of a refused write: the admin (a save that lost a race), the
+importer and the revert call it. It finds the violated constraint's name and
+looks up the words written beside the constraint (models.RULE_WORDS): on
+PostgreSQL from psycopg's diagnostics, on SQLite (which has no structured
+error) from the one sentence format its unique checks use.
 """
 
 import re
 
+from django.apps import apps
 from django.db import IntegrityError
 
-CONSTRAINT_MESSAGES = [
-    (
-        ("membership_one_head_per_department", "doctors_membership.department_id"),
-        "That department already has a head.",
-    ),
-    (
-        ("membership_one_primary_per_doctor", "doctors_membership.doctor_id"),
-        "That doctor already has a primary department.",
-    ),
-    (
-        (
-            "membership_unique_doctor_department",
-            "doctors_membership.doctor_id, doctors_membership.department_id",
-        ),
-        "That doctor is already in that department.",
-    ),
-    (("doctor_email_unique_ci",), "A doctor with that email already exists."),
-    (
-        ("doctors_doctor_license_number", "doctors_doctor.license_number"),
-        "A doctor with that license number already exists.",
-    ),
-    (
-        ("doctors_department_code", "doctors_department.code"),
-        "A department with that code already exists.",
-    ),
-    (
-        ("doctors_department_name", "doctors_department.name"),
-        "A department with that name already exists.",
-    ),
-]
+from .models import RULE_WORDS
+
+# SQLite: "UNIQUE constraint failed: index 'name'" for a named (partial or
+# expression) index, "UNIQUE constraint failed: table.col[, table.col]" otherwise.
+SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (?:index '([^']+)'|(.+))$")
+# PostgreSQL's own sentence, for an error that arrives without diagnostics.
+POSTGRES_UNIQUE = re.compile(r'unique constraint "([^"]+)"')
+UNKNOWN = "The change conflicts with data saved meanwhile."
+
+
+def _constraint_of_columns(columns: str) -> str:
+    """The name of the unique constraint on these "table.column, ..." columns,
+    or "table.column" for a field declared unique."""
+    tables_columns = [part.strip().split(".", 1) for part in columns.split(",")]
+    table = tables_columns[0][0]
+    wanted = {column for _, column in tables_columns}
+    for model in apps.get_app_config("doctors").get_models():
+        if model._meta.db_table != table:
+            continue
+        for constraint in model._meta.constraints:
+            fields = getattr(constraint, "fields", ())
+            if fields and {model._meta.get_field(f).column for f in fields} == wanted:
+                return constraint.name
+    return columns.strip()
+
+
+def _unique_field_of(name: str) -> str:
+    """PostgreSQL names a unique field's index "<table>_<column>_<suffix>":
+    the "table.column" key of RULE_WORDS, or the name as it is."""
+    for key in RULE_WORDS:
+        if "." in key and name.startswith(key.replace(".", "_") + "_"):
+            return key
+    return name
+
+
+def violated_constraint(error: IntegrityError) -> str | None:
+    """The RULE_WORDS key of the constraint a write violated, if known."""
+    cause = error.__cause__
+    diag = getattr(cause, "diag", None)
+    name = getattr(diag, "constraint_name", None)
+    if name:
+        return _unique_field_of(name)
+    text = str(cause if cause is not None else error).strip()
+    sqlite = SQLITE_UNIQUE.search(text)
+    if sqlite:
+        return sqlite.group(1) or _constraint_of_columns(sqlite.group(2))
+    postgres = POSTGRES_UNIQUE.search(text)
+    if postgres:
+        return _unique_field_of(postgres.group(1))
+    return None
 
 
 def explain_integrity_error(error: IntegrityError) -> str:
     """A sentence for staff from a database constraint violation."""
-    text = str(error)
-    sqlite = re.search(r"UNIQUE constraint failed: (.+)$", text)
-    for needles, message in CONSTRAINT_MESSAGES:
-        for needle in needles:
-            if sqlite:
-                failed = sqlite.group(1).strip()
-                if failed in (needle, f"index '{needle}'"):
-                    return message
-            elif needle in text:
-                return message
-    return "The change conflicts with data saved meanwhile."
+    words = RULE_WORDS.get(violated_constraint(error) or "")
+    return words.refused if words is not None else UNKNOWN

@@ -13,6 +13,8 @@ class ChangeContextMiddleware:
         with acting_as(
             request.user,
             source=ActivityEvent.Source.ADMIN,
-            description=f"{request.method} {request.path}"[:255],
+            # Named by the admin view that writes ("Changed doctor “…”"), or
+            # else after what it did (context.ChangeContext.close).
+            description="",
         ):
             return self.get_response(request)

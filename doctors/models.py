@@ -1,3 +1,5 @@
+from typing import NamedTuple
+
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
@@ -7,7 +9,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from . import current_change
-from .validators import validate_single_line
+from .validators import validate_date_in_range, validate_single_line
 
 department_code_validator = RegexValidator(
     r"^[A-Z0-9][A-Z0-9_-]*$",
@@ -17,6 +19,61 @@ license_number_validator = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9/._-]*$",
     "Use letters, digits, '-', '/', '.' or '_' with no spaces.",
 )
+
+
+class RuleWords(NamedTuple):
+    """How staff are told about one database rule, written once beside it.
+
+    `on_form`: the record on screen breaks it (a form error). `refused`: the
+    database refused a write that raced past the checks (doctors.integrity).
+    `held_by` and `twice`: a list or a file names the rows, "{owner}" being the
+    department or doctor the rule is about and "{holder}" the other side.
+    """
+
+    on_form: str
+    refused: str
+    held_by: str = ""
+    twice: str = ""
+
+
+# Keyed by the constraint's name, or "table.column" for a unique field.
+RULE_WORDS: dict[str, RuleWords] = {
+    "membership_unique_doctor_department": RuleWords(
+        on_form="This doctor is already in this department.",
+        refused="That doctor is already in that department.",
+        held_by="Already in {holder}: {owner}.",
+    ),
+    "membership_one_head_per_department": RuleWords(
+        on_form="This department already has a head.",
+        refused="That department already has a head.",
+        held_by="{owner} already has a head: {holder}.",
+        twice="{owner} can have only one head.",
+    ),
+    "membership_one_primary_per_doctor": RuleWords(
+        on_form="This doctor already has a primary department.",
+        refused="That doctor already has a primary department.",
+        held_by="{owner} already has a primary department: {holder}.",
+        twice="{owner} can have only one primary department.",
+    ),
+    "doctor_email_unique_ci": RuleWords(
+        on_form="A doctor with this email already exists.",
+        refused="A doctor with that email already exists.",
+    ),
+    "doctors_doctor.license_number": RuleWords(
+        on_form="A doctor with this license number already exists.",
+        refused="A doctor with that license number already exists.",
+    ),
+    "doctors_department.code": RuleWords(
+        on_form="A department with this code already exists.",
+        refused="A department with that code already exists.",
+    ),
+    "doctors_department.name": RuleWords(
+        on_form="A department with this name already exists.",
+        refused="A department with that name already exists.",
+    ),
+}
+HEAD_RULE = "membership_one_head_per_department"
+PRIMARY_RULE = "membership_one_primary_per_doctor"
 
 
 def _history_user(request=None, **kwargs):
@@ -245,7 +302,7 @@ class Doctor(TracksLoadedValues):
             models.UniqueConstraint(
                 Lower("email"),
                 name="doctor_email_unique_ci",
-                violation_error_message="A doctor with this email already exists.",
+                violation_error_message=RULE_WORDS["doctor_email_unique_ci"].on_form,
             ),
         ]
         indexes = [
@@ -288,7 +345,9 @@ class Membership(TracksLoadedValues):
         Department, on_delete=models.CASCADE, related_name="memberships"
     )
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
-    joined_on = models.DateField(default=timezone.localdate)
+    joined_on = models.DateField(
+        default=timezone.localdate, validators=[validate_date_in_range]
+    )
     is_primary = models.BooleanField("primary department", default=False)
 
     history = IndexedHistoricalRecords(
@@ -313,21 +372,21 @@ class Membership(TracksLoadedValues):
             models.UniqueConstraint(
                 fields=["doctor", "department"],
                 name="membership_unique_doctor_department",
-                violation_error_message="This doctor is already in this department.",
+                violation_error_message=RULE_WORDS[
+                    "membership_unique_doctor_department"
+                ].on_form,
             ),
             models.UniqueConstraint(
                 fields=["department"],
                 condition=models.Q(role="head"),
-                name="membership_one_head_per_department",
-                violation_error_message="This department already has a head.",
+                name=HEAD_RULE,
+                violation_error_message=RULE_WORDS[HEAD_RULE].on_form,
             ),
             models.UniqueConstraint(
                 fields=["doctor"],
                 condition=models.Q(is_primary=True),
-                name="membership_one_primary_per_doctor",
-                violation_error_message=(
-                    "This doctor already has a primary department."
-                ),
+                name=PRIMARY_RULE,
+                violation_error_message=RULE_WORDS[PRIMARY_RULE].on_form,
             ),
         ]
         indexes = [models.Index(fields=["department", "doctor"])]

@@ -23,7 +23,7 @@ a Resource's row-by-row import; the Resources here only declare and render.
 from import_export import fields, resources, widgets
 
 from .importing.formats import format_departments
-from .models import Doctor, Membership
+from .models import Department, Doctor, Membership
 
 
 class TextWidget(widgets.CharWidget):
@@ -114,6 +114,9 @@ class DoctorResource(resources.Resource):
     )
     is_active = Column("is_active", FlagWidget(), help=FLAG_HELP)
 
+    class Meta:
+        model = Doctor
+
     def dehydrate_departments(self, doctor: Doctor) -> str:
         # import-export's own export (Resource.export) takes this value as is.
         return self.fields["departments"].widget.render(memberships_of(doctor))
@@ -130,6 +133,9 @@ class DepartmentResource(resources.Resource):
     name = Column("name", help="Required; one department per name.")
     description = Column("description", help="Optional.")
     is_active = Column("is_active", FlagWidget(), help=FLAG_HELP)
+
+    class Meta:
+        model = Department
 
 
 def columns(resource_class) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ in bulk and send only m2m_changed. `remove()` and `clear()` delete rows through
 a queryset, which sends post_delete for every row *and* m2m_changed; the
 post_delete receiver records those, so m2m_changed is used for additions only
 and each change becomes exactly one event. For the same reason simple-history
-writes no history row for `add()`/`set()`; membership_history does.
+writes no history row for `add()`/`set()`; m2m_history does.
 
 Receivers are held strongly (weak=False): with weak references, importing this
 module again would let the first functions be collected while the dispatch_uid
@@ -29,7 +29,7 @@ from django.db.models.signals import (
 from django.dispatch import receiver
 from simple_history.signals import pre_create_historical_record
 
-from . import activity, context, dashboard, membership_history, tasks
+from . import activity, context, dashboard, m2m_history, tasks
 from .models import Department, Doctor, Membership
 
 TRACKED = (Doctor, Department, Membership)
@@ -145,9 +145,7 @@ def membership_history_for_added(
     # add() and set() insert the rows in bulk: simple-history sees no save.
     if raw or action != "post_add" or not pk_set:
         return
-    membership_history.record_added_by_m2m(
-        instance=instance, pk_set=pk_set, reverse=reverse
-    )
+    m2m_history.record_added_by_m2m(instance=instance, pk_set=pk_set, reverse=reverse)
 
 
 @_connect_for_each(pre_create_historical_record, HISTORIES, "history_change_set")

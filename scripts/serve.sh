@@ -125,7 +125,7 @@ cat <<EOF
 
   Plain HTTP on loopback (SERVE_INSECURE_LOCAL=true); never expose this port.
   No login yet? SEED_DEMO=true make serve creates the demo users, or see
-  README.md, "make serve", for createsuperuser.   Stop with Ctrl-C.
+  docs/operations.md, "make serve", for createsuperuser.   Stop with Ctrl-C.
 ================================================================================
 
 EOF

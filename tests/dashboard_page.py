@@ -9,10 +9,16 @@ FIGURES = ["active-doctors", "departments", "memberships", "changes", "imports"]
 def figures(html: str) -> dict[str, int]:
     found = {}
     for name in FIGURES:
-        match = re.search(rf'id="figure-{name}">(\d+)<', html)
+        match = re.search(rf'id="figure-{name}">([\d,]+)<', html)
         assert match, f"figure {name} is not on the page"
-        found[name] = int(match.group(1))
+        found[name] = number(match.group(1))
     return found
+
+
+def number(text: str) -> int:
+    """A number as the page writes it, thousands separators and all ("2,867")."""
+    assert re.fullmatch(r"\d{1,3}(,\d{3})*", text), f"{text!r} is not a number"
+    return int(text.replace(",", ""))
 
 
 class _TableReader(HTMLParser):

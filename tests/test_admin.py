@@ -160,7 +160,9 @@ class TestDoctorFormErrors:
         response = self.post(staff_client, data)
         assert response.status_code == 200
         formset = response.context["inline_admin_formsets"][0].formset
-        assert "Only one department can be primary." in str(formset.errors)
+        assert "This doctor can have only one primary department." in str(
+            formset.errors
+        )
         assert not Doctor.objects.exists()
 
     def test_same_department_twice_is_a_row_error(self, staff_client):

@@ -277,7 +277,12 @@ class TestFeedAdmin:
         by_actor = client.get(url, {"actor__id__exact": superuser.pk})
         assert by_actor.context["cl"].result_count == 1
         filters = client.get(url).context["cl"].filter_specs
-        assert [f.title for f in filters] == ["verb", "source", "actor", "when"]
+        assert [f.title for f in filters] == [
+            "what happened",
+            "source",
+            "person",
+            "when",
+        ]
 
 
 def test_history_pages_list_membership_changes(staff_client, clinic_staff):
@@ -292,7 +297,7 @@ def test_history_pages_list_membership_changes(staff_client, clinic_staff):
     ).content.decode()
     rows = page.split('id="membership_change_history"')[1]
     assert rows.index("Removed from department") < rows.index("Added to department")
-    assert "<td>Cardiology</td>" in rows and "<td>as head</td>" in rows
+    assert "<td>Cardiology</td>" in rows and "<td>as head of department</td>" in rows
     assert "<td>staff-user</td>" in rows
     page = staff_client.get(
         reverse("admin:doctors_department_history", args=[department.pk])

@@ -123,7 +123,7 @@ def test_search_of_a_non_ascii_name(staff_client, doctors):
     # SQLite's LIKE folds only ASCII case; the exact spelling is found everywhere.
     assert found(staff_client, DOCTORS, "Ödegaard") == {doctors["jose"].pk}
     assert found(staff_client, DOCTORS, "José") == {doctors["jose"].pk}
-    # Another case of a non-ASCII letter: PostgreSQL only (see README).
+    # Another case of a non-ASCII letter: PostgreSQL only (see docs/guide.md).
     lower = found(staff_client, DOCTORS, "ödegaard")
     assert lower == (
         {doctors["jose"].pk} if connection.vendor == "postgresql" else set()

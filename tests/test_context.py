@@ -92,7 +92,7 @@ def test_an_action_is_one_change_set_with_its_reason(staff_client):
     assert response.status_code == 302
     change_set = ChangeSet.objects.latest("pk")
     assert change_set.reason == "Left the clinic"
-    assert change_set.description == "Action “deactivate” on doctors"
+    assert change_set.description == "Deactivate 3 doctors"
     assert change_set.counts == {"events": 1, "doctor": 3}
     rows = Doctor.history.filter(change_set=change_set)
     assert sorted(rows.values_list("id", flat=True)) == sorted(d.pk for d in doctors)

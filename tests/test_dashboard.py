@@ -3,22 +3,25 @@
 import csv
 import datetime
 import io
+import re
 import zoneinfo
 
 import pytest
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Count
+from django.template.loader import render_to_string
 from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from doctors import dashboard
 from doctors.context import acting_as
 from doctors.dashboard import blocks, views
-from doctors.dashboard.caching import BlockCache
+from doctors.dashboard.caching import LAYOUT, BlockCache
 from doctors.dashboard.filters import DashboardFilters
-from doctors.models import ActivityEvent, Department, Doctor, Membership
+from doctors.models import ActivityEvent, ChangeSet, Department, Doctor, Membership
 from tests import dashboard_page
 from tests.factories import (
     DepartmentFactory,
@@ -122,7 +125,7 @@ def expected_figures(filters: DashboardFilters) -> dict[str, int]:
         "active-doctors": doctors.count(),
         "departments": Department.objects.filter(is_active=True).count(),
         "memberships": memberships.count(),
-        "changes": sum(e.verb != Verb.IMPORTED for e in events),
+        "changes": len(events),
         "imports": sum(e.verb == Verb.IMPORTED for e in events),
     }
 
@@ -190,21 +193,27 @@ class TestNumbersEqualTheDatabase:
         html = manager_client.get(URL, {"period": "30"}).content.decode()
         rows = dashboard_page.table(html, "daily-table")
         assert len(rows) == 30
-        by_day = {row[0]: tuple(int(n) for n in row[1:]) for row in rows}
-        today = timezone.localdate().isoformat()
-        three_days_ago = (timezone.localdate() - datetime.timedelta(3)).isoformat()
-        twenty_days_ago = (timezone.localdate() - datetime.timedelta(20)).isoformat()
+        by_day = {
+            row[0]: tuple(dashboard_page.number(n) for n in row[1:]) for row in rows
+        }
+
+        def day_text(days_back: int) -> str:
+            return date_format(timezone.localdate() - datetime.timedelta(days_back))
+
+        today, three_days_ago, twenty_days_ago = day_text(0), day_text(3), day_text(20)
         events_today = ActivityEvent.objects.filter(occurred_at__gte=days_ago(0, 0))
         assert by_day[today] == (
             events_today.exclude(verb__startswith="membership").count(),
             events_today.filter(verb__startswith="membership").count(),
             0,
+            0,
         )
-        assert by_day[three_days_ago] == (0, 0, 1)
+        assert by_day[three_days_ago] == (0, 0, 1, 0)
         assert sum(by_day[twenty_days_ago]) == 2
         totals = [sum(column) for column in zip(*by_day.values(), strict=True)]
         figures = dashboard_page.figures(html)
-        assert totals[0] + totals[1] == figures["changes"]
+        # "Changes in the period" is the sum of the chart's columns.
+        assert sum(totals) == figures["changes"]
         assert totals[2] == figures["imports"]
         assert 'role="img" aria-label="Changes per day, 30 days:' in html
 
@@ -245,9 +254,9 @@ class TestNumbersEqualTheDatabase:
             occurred_at__gte=days_ago(89, 0)
         ).order_by("-occurred_at", "-id")[:50]
         assert [row[4] for row in activity] == [e.target_text for e in latest]
-        phone_change = next(row for row in activity if "phone" in row[5])
+        phone_change = next(row for row in activity if "Phone" in row[5])
         assert phone_change[:2] != ["", ""] and phone_change[1] == "bob"
-        assert phone_change[5] == "phone: — → +1 555 0101"
+        assert phone_change[5] == "Phone: — → +1 555 0101"
         url = reverse("admin:doctors_doctor_change", args=[doctor.pk])
         assert f'<a href="{url}">{doctor}</a>' in html
         editors = dashboard_page.table(html, "top-editors")
@@ -261,8 +270,8 @@ class TestNumbersEqualTheDatabase:
         ]
         imports = dashboard_page.table(html, "recent-imports")
         assert [row[3:] for row in imports] == [
-            ["created: 5", "2 row 4: no email row 9"],
-            ["created: 3, updated: 1", "0"],
+            ["5 created", "2 row 4: no email row 9"],
+            ["3 created, 1 updated", "0"],
         ]
 
     def test_deleted_target_is_shown_without_a_link(self, manager_client, clinic):
@@ -438,7 +447,7 @@ class TestCaching:
         settings.DASHBOARD_CACHE_SECONDS = 42
         manager_client.get(URL)
         generation = dashboard.current_generation()
-        keys = list(cache.iter_keys(f"dashboard:{generation}:*"))
+        keys = list(cache.iter_keys(f"dashboard:{LAYOUT}:{generation}:*"))
         assert len(keys) == 8  # six blocks, the filter form, the departments
         assert all(0 < cache.ttl(key) <= 42 for key in keys)
 
@@ -494,7 +503,7 @@ class TestFreshness:
         (old_generation,) = generation_seen
         assert dashboard.current_generation() == old_generation + 1
         filters = DashboardFilters.last_days(30)
-        old_key = f"dashboard:{old_generation}:figures:{filters.cache_key()}"
+        old_key = f"dashboard:{LAYOUT}:{old_generation}:figures:{filters.cache_key()}"
         assert dashboard_page.figures(cache.get(old_key)) == stale
 
         fresh = dashboard_page.figures(superuser_client.get(URL).content.decode())
@@ -527,3 +536,55 @@ def test_recomputation_reads_the_primary_database(clinic):
         }.items():
             assert compute(filters) is not None, name
     assert connection.alias == "default"
+
+
+class TestPolish:
+    def test_numbers_have_thousands_separators_and_dates_one_format(self):
+        """One setting writes every number with separators and every date the
+        same way, on the dashboard as on the admin's pages."""
+        html = render_to_string(
+            "admin/doctors/dashboard/figures.html",
+            {
+                "figures": {
+                    "active_doctors": 2867,
+                    "departments": 12,
+                    "memberships": 104988,
+                    "changes": 14,
+                    "imports": 1,
+                }
+            },
+        )
+        assert dashboard_page.figures(html)["memberships"] == 104988
+        assert 'id="figure-active-doctors">2,867<' in html
+        assert date_format(datetime.date(2026, 12, 4)) == "4 Dec 2026"
+        moment = datetime.datetime(2026, 12, 4, 14, 5, tzinfo=datetime.UTC)
+        assert date_format(moment, "DATETIME_FORMAT") == "4 Dec 2026, 14:05"
+
+    def test_a_redo_is_called_a_redo(self, manager_client):
+        """The undo of an undo reads "Redone" in the recent activity."""
+        imported = ChangeSet.objects.create(source="import")
+        undone = ChangeSet.objects.create(source="admin", undoes=imported)
+        redone = ChangeSet.objects.create(source="admin", undoes=undone)
+        for change_set, text in [(undone, "Undid import #1"), (redone, "Redid")]:
+            ActivityEvent.objects.create(
+                source="admin",
+                verb=Verb.UNDONE,
+                target_type="doctor",
+                target_text=text,
+                change_set=change_set,
+            )
+        rows = blocks.recent_activity(DashboardFilters.last_days(7))
+        assert [row["verb"] for row in rows] == ["Redone", "Undone"]
+        html = manager_client.get(URL).content.decode()
+        assert "Redone" in html
+        # Undos and redos are changes of the period, counted in the chart too.
+        assert dashboard_page.figures(html)["changes"] == 2
+
+    def test_preset_periods_hide_the_from_and_to_fields(self, manager_client):
+        html = manager_client.get(URL, {"period": "30"}).content.decode()
+        assert re.search(r'data-custom-range hidden>\s*<label for="id_start"', html)
+        assert re.search(r'data-custom-range hidden>\s*<label for="id_end"', html)
+        start = timezone.localdate() - datetime.timedelta(days=3)
+        custom = {"period": "custom", "start": start, "end": timezone.localdate()}
+        html = manager_client.get(URL, custom).content.decode()
+        assert re.search(r'data-custom-range>\s*<label for="id_start"', html)

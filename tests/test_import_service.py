@@ -366,7 +366,7 @@ class TestBoundedPages:
         page = run_page(staff_client, run, problems=20).content.decode()
         assert page.count("Enter a valid email address.") == 50
         assert "Page 20 of 20" in page
-        assert "… and 500 more, not listed: the first 1000 are kept." in page
+        assert "… and 500 more, not listed: the first 1,000 are kept." in page
 
 
 def test_the_importer_does_not_reach_up_into_the_admin():

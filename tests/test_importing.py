@@ -120,7 +120,7 @@ class TestBadInput:
                 ["LIC-1,Ann,Lee,ann@clinic.test,,Cardiology,CARD:head,"],
                 2,
                 "departments",
-                "a second head for CARD: doctor LIC-HEAD",
+                "CARD already has a head: doctor LIC-HEAD in the database",
             ),
             (
                 [
@@ -129,7 +129,7 @@ class TestBadInput:
                 ],
                 3,
                 "departments",
-                "a second head for NEUR: row 2",
+                "NEUR can have only one head (row 2 already makes",
             ),
             (
                 ["LIC-1,Ann,Lee,ann@clinic.test,,Cardiology,NEUR|NEUR,"],

@@ -1,4 +1,4 @@
-"""Member management (doctors/admin/members.py): department page, member list."""
+"""Member management (doctors/admin/member_list/): department page, member list."""
 
 import datetime
 
@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from doctors import concurrency, dashboard
-from doctors.admin.members import ROW_VERSION
+from doctors.admin.member_list import ROW_VERSION
 from doctors.models import ActivityEvent, Doctor, Membership
 from tests.admin_forms import as_post_data, submitted_fields
 from tests.factories import DepartmentFactory, DoctorFactory, MembershipFactory
@@ -355,6 +355,74 @@ class TestActions:
         }
         return client.post(members_url(department), data, follow=True)
 
+    def test_a_repeated_action_changes_nothing_and_says_what_was_done(
+        self, staff_client
+    ):
+        department = DepartmentFactory(name="Cardiology")
+        ann = MembershipFactory(
+            department=department,
+            doctor=DoctorFactory(first_name="Ann", last_name="Lee"),
+        )
+        seen = {ROW_VERSION.format(ann.pk): concurrency.version_of(ann)}
+        expected = {
+            "make_head": "Dr Ann Lee is already head of Cardiology.",
+            "set_primary": "Cardiology is already the primary department of "
+            "Dr Ann Lee.",
+            "remove_selected": "Dr Ann Lee was already removed from Cardiology.",
+        }
+        for action, already in expected.items():
+            seen = {ROW_VERSION.format(ann.pk): concurrency.version_of(ann)}
+            self.post_action(staff_client, department, action, [ann], **seen)
+            events = ActivityEvent.objects.count()
+            response = self.post_action(staff_client, department, action, [ann], **seen)
+            assert messages_of(response) == [already]
+            assert ActivityEvent.objects.count() == events
+
+    def test_a_row_changed_since_the_page_was_opened_is_refused_by_name(
+        self, staff_client
+    ):
+        department = DepartmentFactory(name="Cardiology")
+        ann = MembershipFactory(
+            department=department,
+            is_primary=True,
+            doctor=DoctorFactory(first_name="Ann", last_name="Lee"),
+        )
+        seen = {ROW_VERSION.format(ann.pk): concurrency.version_of(ann)}
+        ann.joined_on = datetime.date(2020, 2, 2)
+        ann.save()
+        events = ActivityEvent.objects.count()
+        response = self.post_action(
+            staff_client, department, "unset_primary", [ann], **seen
+        )
+        (message,) = messages_of(response)
+        assert message.startswith(
+            "Nothing was changed: Dr Ann Lee in Cardiology was changed by "
+        )
+        assert message.endswith(
+            "since you opened this page. The list now shows what is stored; "
+            "choose again."
+        )
+        assert ActivityEvent.objects.count() == events
+        assert Membership.objects.get(pk=ann.pk).is_primary
+
+    def test_a_repeated_in_place_edit_is_saved_once(self, staff_client):
+        department = DepartmentFactory(name="Cardiology")
+        ann = MembershipFactory(
+            department=department,
+            doctor=DoctorFactory(first_name="Ann", last_name="Lee"),
+        )
+        data = row_post(ann, joined_on="2021-06-01")
+        first = staff_client.post(members_url(department), data, follow=True)
+        assert messages_of(first) == [
+            "Cardiology: joining date changed for Dr Ann Lee."
+        ]
+        events = ActivityEvent.objects.count()
+        response = staff_client.post(members_url(department), data, follow=True)
+        assert messages_of(response) == [
+            "Already saved, left as it is: Dr Ann Lee in Cardiology."
+        ]
+        assert ActivityEvent.objects.count() == events
+
     def test_remove_selected(self, staff_client):
         department = DepartmentFactory(name="Cardiology")
         ann = MembershipFactory(
@@ -633,9 +701,9 @@ class TestOneMembershipPage:
 
 
 def test_an_action_on_too_many_rows_is_refused(staff_client, monkeypatch):
-    from doctors.admin import members
+    from doctors.admin.member_list import actions
 
-    monkeypatch.setattr(members, "ACTION_LIMIT", 3)
+    monkeypatch.setattr(actions, "ACTION_LIMIT", 3)
     department = department_with_members(5)
     response = staff_client.post(
         members_url(department),
@@ -652,3 +720,23 @@ def test_an_action_on_too_many_rows_is_refused(staff_client, monkeypatch):
         "with the search or the filters)."
     ]
     assert Membership.objects.filter(department=department).count() == 5
+
+
+def test_the_list_save_refuses_a_forged_extra_row(staff_client):
+    department = DepartmentFactory()
+    row = MembershipFactory(department=department)
+    other = DoctorFactory()
+    data = row_post(row)
+    data.update(
+        {
+            "form-TOTAL_FORMS": "2",
+            "form-1-role": "member",
+            "form-1-joined_on": "2026-01-01",
+            "form-1-doctor": str(other.pk),
+            "form-1-department": str(department.pk),
+            "form-1-is_primary": "on",
+        }
+    )
+    response = staff_client.post(members_url(department), data)
+    assert response.status_code == 400
+    assert not Membership.objects.filter(doctor=other).exists()

@@ -2,6 +2,9 @@
 
 import datetime
 import io
+import os
+import subprocess
+import sys
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -70,8 +73,43 @@ def test_a_deleted_department_still_answers(cardiology):
         (["NOPE"], "No department with the code 'NOPE'."),
         (["CARD", "--on", "1 March"], "--on: '1 March' is not a date"),
         (["CARD", "--output", "/nonexistent/dir/x.csv"], "Cannot write"),
+        (
+            ["CARD", "--on", "9999-12-31"],
+            "--on: 31 December 9999 is outside the dates the clinic accepts "
+            r"\(1 January 1900 to 31 December 2200\)",
+        ),
+        (["CARD", "--on", "1899-12-31"], "outside the dates the clinic accepts"),
     ],
 )
 def test_bad_input_says_what_is_wrong(cardiology, args, message):
     with pytest.raises(CommandError, match=message):
         call_command("members", *args, stdout=io.StringIO(), stderr=io.StringIO())
+
+
+def test_a_far_date_is_one_line_and_a_non_zero_exit(tmp_path):
+    """Run as staff run it: one line on standard error, no traceback (the date
+    is refused before the database is read, so an empty one will do)."""
+    from tests.processes import ROOT
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "members", "CARD", "--on", "9999-12-31"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "clinic.test_settings",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    (line,) = lines
+    assert line == (
+        "CommandError: --on: 31 December 9999 is outside the dates the clinic "
+        "accepts (1 January 1900 to 31 December 2200)."
+    )
+    assert result.stdout == ""

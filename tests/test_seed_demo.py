@@ -1,11 +1,23 @@
+import datetime
 import io
 
 import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
-from doctors.models import Department, Doctor, Membership
+from doctors.dashboard import blocks
+from doctors.dashboard.filters import DashboardFilters
+from doctors.models import (
+    ActivityEvent,
+    ChangeSet,
+    Department,
+    Doctor,
+    ImportRun,
+    Membership,
+)
 from doctors.roles import CLINIC_STAFF, MANAGERS
+from doctors.timetravel import moments
 
 pytestmark = pytest.mark.django_db
 
@@ -29,10 +41,10 @@ def test_seed_creates_realistic_data_and_demo_users(monkeypatch):
         assert department.memberships.filter(role="head").count() == 1
     # Every row has its creation in history.
     assert Doctor.history.filter(history_type="+").count() == 60
-    assert (
-        Membership.history.filter(history_type="+").count()
-        == Membership.objects.count()
+    created = set(
+        Membership.history.filter(history_type="+").values_list("id", flat=True)
     )
+    assert set(Membership.objects.values_list("pk", flat=True)) <= created
     User = get_user_model()
     assert User.objects.get(username="admin").is_superuser
     assert User.objects.get(username="staff").groups.get().name == CLINIC_STAFF
@@ -82,3 +94,51 @@ def test_generated_password_is_printed_once_and_works(monkeypatch):
 def test_negative_counts_are_refused():
     with pytest.raises(CommandError, match="must not be negative"):
         seed("--doctors", "-1")
+
+
+def test_a_first_run_tells_a_year_of_history():
+    """Joins, leaves, head handovers, renames, two imports and an undo, each a
+    change-set with its person and reason, dated across the past year; the
+    dashboard's default period and a past date both have something to show."""
+    seed("--doctors", "120", "--departments", "8")
+    today = timezone.localdate()
+    change_sets = ChangeSet.objects.exclude(description__startswith="Demo clinic")
+    days = {(today - c.started_at.date()).days for c in change_sets}
+    assert min(days) <= 2 and max(days) >= 300 and len(days) >= 20
+    assert ChangeSet.objects.filter(
+        started_at__date__lte=today - datetime.timedelta(days=360)
+    ).exists()
+    verbs = set(ActivityEvent.objects.values_list("verb", flat=True))
+    assert {
+        "membership_added",
+        "membership_removed",
+        "membership_changed",
+        "updated",
+        "imported",
+        "undone",
+    } <= verbs
+    assert ImportRun.objects.filter(status="succeeded").count() == 2
+    undone = ChangeSet.objects.get(undoes__isnull=False)
+    assert undone.reason and undone.actor_name == "admin"
+    assert all(c.actor_name for c in change_sets)
+    # Every step by hand says why; the two imports are named after their file.
+    assert all(c.reason for c in change_sets.exclude(source="import"))
+    # Heads handed over: some membership was head, then member again.
+    assert Membership.history.filter(role="head").values("id").distinct().count() > 8
+    # The rules still hold after the year.
+    assert Membership.objects.filter(is_primary=True).count() == 120
+    for department in Department.objects.all():
+        assert department.memberships.filter(role="head").count() == 1
+    # The dashboard's last 30 days, and the members of a department half a year ago.
+    figures = blocks.figures(DashboardFilters.last_days(30))
+    assert figures["changes"] >= 5
+    half_a_year_ago = today - datetime.timedelta(days=180)
+    department = Department.objects.order_by("pk").first()
+    assert moments.department_members_on(department, half_a_year_ago)
+
+
+def test_a_second_run_adds_no_history():
+    seed("--doctors", "30", "--departments", "4")
+    change_sets = ChangeSet.objects.count()
+    seed("--doctors", "40", "--departments", "4")
+    assert ChangeSet.objects.count() == change_sets + 1  # the ten new doctors

@@ -324,8 +324,8 @@ def test_bulk_activate_writes_one_event_history_per_doctor_and_one_bump():
     doctors = DoctorFactory.create_batch(4, is_active=False)
     ActivityEvent.objects.all().delete()
     before = dashboard.current_generation()
-    changed = set_doctors_active(Doctor.objects.all(), active=True)
-    assert changed == 4
+    changed, already = set_doctors_active(Doctor.objects.all(), active=True)
+    assert (changed, already) == (4, [])
     (event,) = events()
     assert event.verb == Verb.BULK_UPDATED
     assert event.counts == {"doctors": 4, "is_active": True}

@@ -279,7 +279,13 @@ def test_a_revert_without_a_valid_moment_goes_back_to_the_history(staff_client):
     before = timezone.now()
     doctor = DoctorFactory()
     history = reverse("admin:doctors_doctor_history", args=[doctor.pk])
-    for at in ["", "yesterday", "2025-03-01T10:00:00"]:  # the last one: no zone
+    for at in [
+        "",
+        "yesterday",
+        "2025-03-01T10:00:00",  # no zone
+        "9999-12-31T23:59:59-05:00",  # outside the clinic's dates
+        "0001-01-01T00:00:00+05:00",
+    ]:
         response = staff_client.get(revert_url(doctor, before), {"at": at}, follow=True)
         assert response.redirect_chain == [(history, 302)]
         assert messages_of(response) == [

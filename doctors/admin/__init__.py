@@ -1,15 +1,19 @@
 """The clinic's admin: one module per page family.
 
 - doctor.py, department.py: the two record pages and their lists
-- members.py: the membership list, a department's member management
-- memberships.py: the doctor page's membership inline, its validation, History
-  rows and the message after a save
+- member_list/: the membership list, a department's member management (its
+  columns, in-place edits, actions and the "Add doctors" form)
+- membership_inline.py: the doctor page's membership rows and their validation
+- membership_history_page.py: membership changes on a History page
+- membership_messages.py: the message after a save that changed memberships
 - forms.py: the record forms, with optimistic locking
 - integrity.py: constraint violations told as messages
 - filters.py: list filters
 - csv_io.py: CSV import and export pages, and the import runs
 - feed.py: the change-history feed, read-only
-- changesets.py: the reason field on forms and actions, and change-set pages
+- changesets.py: the reason field on forms and actions (one field, one box:
+  doctors/templatetags/change_reason.py), and change-set pages
+- naming.py: records named in a message, a few at most
 - email_failures.py: welcome emails that could not be sent, and sending them again
 """
 
@@ -20,8 +24,8 @@ from .doctor import DoctorAdmin
 from .email_failures import WelcomeEmailFailureAdmin
 from .feed import ActivityEventAdmin
 from .integrity import ConstraintSafeAdminMixin, explain_integrity_error
-from .members import MembershipAdmin
-from .memberships import MembershipFormSet
+from .member_list import MembershipAdmin
+from .membership_inline import MembershipFormSet
 
 __all__ = [
     "ActivityEventAdmin",

@@ -3,9 +3,13 @@ change-set's own page listing everything it did."""
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin import helpers
 from django.contrib.admin.helpers import ActionForm
+from django.contrib.admin.utils import model_format_dict
 from django.urls import reverse
+from django.utils.formats import localize
 from django.utils.html import format_html
+from django.utils.text import Truncator
 
 from .. import activity, context
 from ..models import ActivityEvent, ChangeSet, Department, Doctor, Membership
@@ -29,6 +33,17 @@ class ReasonActionForm(ActionForm):
     change_reason = reason_field()
 
 
+class ReasonForm(forms.Form):
+    """The reason alone, for the pages that are not a model form (the
+    {% reason_box %} template tag)."""
+
+    change_reason = reason_field()
+
+    def __init__(self, *args, label: str = "Reason", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields[REASON_FIELD].label = label
+
+
 def take_reason(request) -> None:
     """The reason typed with a save, an action or a confirm names the request's
     change-set."""
@@ -48,6 +63,8 @@ class ChangeReasonMixin:
     (?change_set=N)."""
 
     action_form = ReasonActionForm
+    # The record's URL is this admin page: "View on site" would lead back here.
+    view_on_site = False
     # simple-history heads the column with the attribute's name as it is.
     history_list_display = ["Change-set"]
     change_form_template = "admin/doctors/change_form_reason.html"
@@ -61,9 +78,27 @@ class ChangeReasonMixin:
         take_reason(request)
         action = request.POST.get("action") if request.method == "POST" else None
         if action:
-            name = self.opts.verbose_name_plural
-            describe(f"Action “{action}” on {name}")
+            describe(self.action_change_set_name(request, action))
         return super().changelist_view(request, extra_context)
+
+    def action_change_set_name(self, request, action: str) -> str:
+        """What the person did, in the action's own words with the number of
+        records chosen: "Deactivate 3 doctors"."""
+        found = self.get_action(action)
+        opts = self.opts
+        description = (
+            str(found.description) % model_format_dict(opts) if found else action
+        )
+        if request.POST.get("select_across") == "1":
+            chosen = f"every {opts.verbose_name} listed"
+        else:
+            count = len(request.POST.getlist(helpers.ACTION_CHECKBOX_NAME))
+            noun = opts.verbose_name if count == 1 else opts.verbose_name_plural
+            chosen = f"{count} {noun}"
+        selected = f"selected {opts.verbose_name_plural}"
+        if selected in description:
+            return description.replace(selected, chosen)
+        return f"{description} ({chosen})"
 
     # The admin logs each save; the same words name the change-set.
 
@@ -121,6 +156,26 @@ def change_set_id_link(change_set_id: int | None) -> str:
     return format_html('<a href="{}">#{}</a>', url, change_set_id)
 
 
+# Long texts in a list are cut to this many characters; the page has them whole.
+LIST_TEXT_CHARS = 80
+# What a change-set's counts count, singular and plural.
+ROW_KINDS = {
+    "doctor": ("doctor", "doctors"),
+    "department": ("department", "departments"),
+    "membership": ("membership", "memberships"),
+    "events": ("feed event", "feed events"),
+}
+
+
+def rows_written(counts: dict[str, int]) -> str:
+    """e.g. "200 doctors, 13 feed events"; "—" for none."""
+    parts = []
+    for kind, count in counts.items():
+        singular, plural = ROW_KINDS.get(kind, (kind, kind))
+        parts.append(f"{localize(count)} {singular if count == 1 else plural}")
+    return ", ".join(parts) or "—"
+
+
 class ChangeSetFilter(admin.SimpleListFilter):
     """Filter by one change-set (the link from a change-set's page); the
     sidebar lists only the chosen one, never every change-set."""
@@ -145,17 +200,20 @@ class ChangeSetFilter(admin.SimpleListFilter):
 class ChangeSetAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: a change-set is a record of what happened."""
 
+    # The change-set's URL is this page: no "View on site" leading back here.
+    view_on_site = False
+
+    # The source is a filter and what it undoes is on its page: the list keeps
+    # what a person scans for, long texts cut (whole on the page).
     list_display = [
-        "id",
+        "number",
         "started_at",
-        "actor_name",
-        "source",
-        "description",
-        "reason",
+        "actor_column",
+        "what_column",
+        "reason_column",
         "count_summary",
-        "undoes_link",
     ]
-    list_display_links = ["id", "started_at"]
+    list_display_links = ["number", "started_at"]
     list_filter = ["source", ("actor", admin.RelatedOnlyFieldListFilter), "started_at"]
     search_fields = ["description", "reason", "actor_name"]
     date_hierarchy = "started_at"
@@ -176,10 +234,25 @@ class ChangeSetAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     readonly_fields = fields
 
+    @admin.display(description="change-set", ordering="id")
+    def number(self, change_set):
+        return f"#{change_set.pk}"
+
+    @admin.display(description="who", ordering="actor_name")
+    def actor_column(self, change_set):
+        return change_set.actor_name or "—"
+
+    @admin.display(description="what", ordering="description")
+    def what_column(self, change_set):
+        return Truncator(change_set.description).chars(LIST_TEXT_CHARS) or "—"
+
+    @admin.display(description="reason", ordering="reason")
+    def reason_column(self, change_set):
+        return Truncator(change_set.reason).chars(LIST_TEXT_CHARS) or "—"
+
     @admin.display(description="rows written")
     def count_summary(self, change_set):
-        counts = change_set.counts or {}
-        return ", ".join(f"{name}: {value}" for name, value in counts.items()) or "—"
+        return rows_written(change_set.counts or {})
 
     @admin.display(description="undoes")
     def undoes_link(self, change_set):

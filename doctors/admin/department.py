@@ -15,11 +15,9 @@ from .changesets import ChangeReasonMixin
 from .csv_io import CsvImportExportMixin
 from .forms import DepartmentAdminForm
 from .integrity import ConstraintSafeAdminMixin
-from .members import MembershipAdmin
-from .memberships import (
-    MembershipHistoryMixin,
-    MembershipMessagesMixin,
-)
+from .member_list import MembershipAdmin
+from .membership_history_page import MembershipHistoryMixin
+from .membership_messages import MembershipMessagesMixin
 from .timetravel import MembersOnDateMixin, TimeTravelAdminMixin
 
 

@@ -15,11 +15,10 @@ from .csv_io import CsvImportExportMixin
 from .filters import DepartmentListFilter
 from .forms import DoctorAdminForm
 from .integrity import ConstraintSafeAdminMixin
-from .memberships import (
-    MembershipHistoryMixin,
-    MembershipInline,
-    MembershipMessagesMixin,
-)
+from .membership_history_page import MembershipHistoryMixin
+from .membership_inline import MembershipInline
+from .membership_messages import MembershipMessagesMixin
+from .naming import names_of
 from .rows import ActionCheckboxMixin, RowLinksChangeList
 from .search import TrigramSearchMixin
 from .timetravel import TimeTravelAdminMixin
@@ -62,7 +61,6 @@ class DoctorAdmin(
         "primary_department",
         "department_list",
         "is_active",
-        "updated_at",
     ]
     list_display_links = ["display_name", "license_number"]
     list_filter = ["specialty", DepartmentListFilter, "is_active"]
@@ -154,15 +152,28 @@ class DoctorAdmin(
         self._set_active(request, queryset, active=False)
 
     def _set_active(self, request, queryset, *, active):
-        changed = set_doctors_active(queryset, active=active)
+        changed, already = set_doctors_active(queryset, active=active)
         state = "active" if active else "inactive"
-        self.message_user(
-            request,
-            ngettext(
-                "%(count)d doctor marked %(state)s.",
-                "%(count)d doctors marked %(state)s.",
-                changed,
+        if changed or not already:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d doctor marked %(state)s.",
+                    "%(count)d doctors marked %(state)s.",
+                    changed,
+                )
+                % {"count": changed, "state": state},
+                messages.SUCCESS,
             )
-            % {"count": changed, "state": state},
-            messages.SUCCESS,
-        )
+        if already:
+            # A repeated or concurrent request: say what had already happened.
+            self.message_user(
+                request,
+                ngettext(
+                    "Already %(state)s, left as it was: %(names)s.",
+                    "Already %(state)s, left as they were: %(names)s.",
+                    len(already),
+                )
+                % {"state": state, "names": names_of(already)},
+                messages.WARNING,
+            )

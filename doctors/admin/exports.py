@@ -18,7 +18,7 @@ from django.http import FileResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.utils import timezone
 
-from .. import exporting, sheets
+from .. import activity, exporting, sheets
 from ..resources import RESOURCES, export_fields
 
 # Parameters of the export page that are not changelist filters.
@@ -40,7 +40,10 @@ class ExportForm(forms.Form):
         super().__init__(*args, **kwargs)
         resource = RESOURCES[model_name]
         names = list(export_fields(resource))
-        self.fields["columns"].choices = [(name, name) for name in names]
+        model = resource._meta.model
+        self.fields["columns"].choices = [
+            (name, activity.field_label(model, name)) for name in names
+        ]
         self.fields["columns"].initial = names
         self.column_help = resource.COLUMN_HELP
 

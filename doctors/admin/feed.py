@@ -12,6 +12,8 @@ from .changesets import ChangeSetFilter, change_set_id_link
 from .readonly import ReadOnlyAdminMixin
 from .search import TrigramSearchMixin
 
+SUMMARY_IN_LIST = 90
+
 
 def mark_existing_targets(events) -> None:
     """Set `target_exists` on each event: whether its doctor or department is
@@ -36,7 +38,7 @@ class ActorListFilter(admin.SimpleListFilter):
     the actor of every event on each view; here each user is looked up once in
     the actor index. The parameter keeps Django's name."""
 
-    title = "actor"
+    title = "person"
     parameter_name = "actor__id__exact"
 
     def lookups(self, request, model_admin):
@@ -56,6 +58,14 @@ class ActorListFilter(admin.SimpleListFilter):
             return queryset.none()
 
 
+class WhatHappenedFilter(admin.ChoicesFieldListFilter):
+    """The verb's choices, headed in words rather than by the field's name."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.title = "what happened"
+
+
 class FeedChangeList(ChangeList):
     def get_results(self, request):
         super().get_results(request)
@@ -68,19 +78,21 @@ class FeedChangeList(ChangeList):
 class ActivityEventAdmin(ReadOnlyAdminMixin, TrigramSearchMixin, admin.ModelAdmin):
     """The feed: read-only for everyone, superusers included."""
 
+    # What a person scans a feed for; the source and the department (also in
+    # the summary) are on each event's page.
     list_display = [
         "occurred_at",
-        "actor_name",
-        "source",
-        "verb",
+        "actor_column",
+        "what_happened",
         "target_link",
-        "department_text",
         "summary",
         "change_set_column",
     ]
+    # The change-set and the one it reverses tell a redo from an undo.
+    list_select_related = ["change_set__undoes"]
     list_filter = [
         ChangeSetFilter,
-        "verb",
+        ("verb", WhatHappenedFilter),
         "source",
         ActorListFilter,
         "occurred_at",
@@ -92,7 +104,16 @@ class ActivityEventAdmin(ReadOnlyAdminMixin, TrigramSearchMixin, admin.ModelAdmi
     # today, the past 7 days, this month and this year instead.
     list_per_page = 100
     show_full_result_count = False
-    fields = [*list_display, "counts"]
+    fields = [
+        "occurred_at",
+        "actor_column",
+        "source",
+        "what_happened",
+        "target_link",
+        "department_column",
+        "full_summary",
+        "change_set_column",
+    ]
     readonly_fields = fields
 
     def get_changelist(self, request, **kwargs):
@@ -108,7 +129,19 @@ class ActivityEventAdmin(ReadOnlyAdminMixin, TrigramSearchMixin, admin.ModelAdmi
             return [newest.desc(), "-id"]
         return super().get_ordering(request)
 
-    @admin.display(description="target", ordering="target_text")
+    @admin.display(description="who", ordering="actor_name")
+    def actor_column(self, event):
+        return event.actor_name or "—"
+
+    @admin.display(description="what happened", ordering="verb")
+    def what_happened(self, event):
+        return activity.verb_label(event)
+
+    @admin.display(description="department")
+    def department_column(self, event):
+        return event.department_text or "—"
+
+    @admin.display(description="doctor or department", ordering="target_text")
     def target_link(self, event):
         exists = getattr(event, "target_exists", None)
         if exists is None and event.target_id:
@@ -123,7 +156,12 @@ class ActivityEventAdmin(ReadOnlyAdminMixin, TrigramSearchMixin, admin.ModelAdmi
 
     @admin.display(description="what changed")
     def summary(self, event):
-        return activity.summarize(event)
+        # Cut so an import's row stays a line or two; the event's page has it all.
+        return activity.summarize(event, limit=SUMMARY_IN_LIST)
+
+    @admin.display(description="what changed")
+    def full_summary(self, event):
+        return activity.summarize(event, limit=10_000) or "—"
 
     @admin.display(description="change-set", ordering="change_set")
     def change_set_column(self, event):

@@ -4,7 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from .. import concurrency
-from ..models import Department, Doctor, Membership
+from ..models import RULE_WORDS, Department, Doctor, Membership
 
 
 def set_submitted_value(data, key: str, field: forms.Field, value) -> None:
@@ -118,9 +118,10 @@ class DoctorAdminForm(VersionedAdminForm):
         if self.instance.pk is not None:
             duplicates = duplicates.exclude(pk=self.instance.pk)
         if duplicates.exists():
+            words = RULE_WORDS["doctor_email_unique_ci"]
             raise ValidationError(
-                "A doctor with this email already exists (emails are compared "
-                "without regard to case)."
+                f"{words.on_form.rstrip('.')} (emails are compared without regard "
+                "to case)."
             )
         return email
 

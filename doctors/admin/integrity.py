@@ -5,7 +5,7 @@ from django.db import IntegrityError
 from django.http import HttpResponseRedirect
 
 from ..integrity import explain_integrity_error
-from .memberships import forget_membership_changes
+from .membership_messages import forget_membership_changes
 
 __all__ = ["ConstraintSafeAdminMixin", "explain_integrity_error"]
 

@@ -10,8 +10,8 @@ goes through doctors.timetravel.revert, which restores both.
 import datetime
 
 from django import forms
-from django.contrib import messages
-from django.contrib.admin.utils import unquote
+from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import (
@@ -24,12 +24,16 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.http import urlencode
+from simple_history.models import SIMPLE_HISTORY_REVERSE_ATTR_NAME
+from simple_history.template_utils import HistoricalRecordContextHelper
 
-from .. import context, exporting, membership_report
+from .. import context, exporting, membership_sentences
 from ..models import Doctor
 from ..runs import access, reverts
 from ..timetravel import moments, revert, timeline
+from ..validators import date_range_problem, validate_date_in_range
 from .changesets import change_set_link, take_reason
 
 
@@ -42,7 +46,7 @@ def moment_param(moment: datetime.datetime) -> str:
 
 
 def _local(moment: datetime.datetime) -> str:
-    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M:%S}"
+    return date_format(timezone.localtime(moment), "DATETIME_FORMAT")
 
 
 def parse_moment(text: str) -> datetime.datetime | None:
@@ -50,7 +54,36 @@ def parse_moment(text: str) -> datetime.datetime | None:
         moment = datetime.datetime.fromisoformat(text)
     except ValueError:
         return None
-    return moment if timezone.is_aware(moment) else None
+    if not timezone.is_aware(moment) or date_range_problem(moment.date()):
+        # A moment outside the clinic's dates is no version of anything (and
+        # near year 9999 converting it to another time zone overflows).
+        return None
+    return moment
+
+
+NOTHING = "—"
+# The people who may open a user's admin page; the others see the name only.
+USER_PAGE_PERMISSIONS = ("auth.view_user", "auth.change_user")
+
+
+def may_open_users(user) -> bool:
+    return any(user.has_perm(permission) for permission in USER_PAGE_PERMISSIONS)
+
+
+class ClinicHistoryContextHelper(HistoricalRecordContextHelper):
+    """The "Changes" column in the clinic's words: a choice's label, not its
+    stored value ("Internal medicine", not "internal_medicine"), yes/no for a
+    flag, and "—" for nothing."""
+
+    def prepare_delta_change_value(self, change, value):
+        field = self.model._meta.get_field(change.field)
+        if value is None or value == "":
+            return NOTHING
+        if field.choices:
+            return dict(field.flatchoices).get(value, value)
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        return super().prepare_delta_change_value(change, value)
 
 
 class TimeTravelAdminMixin:
@@ -95,7 +128,57 @@ class TimeTravelAdminMixin:
                     self.revert_url(obj, entry.moment) if may_revert else ""
                 )
             extra["membership_timeline"] = entries
+        extra["may_open_users"] = may_open_users(request.user)
         return super().history_view(request, object_id, extra_context=extra)
+
+    def get_history_queryset(self, request, history_manager, pk_name, object_id):
+        # The Reason column reads the change-set's reason: one join, not a
+        # query per row.
+        return (
+            super()
+            .get_history_queryset(request, history_manager, pk_name, object_id)
+            .select_related("change_set")
+        )
+
+    def get_historical_record_context_helper(self, request, historical_record):
+        return ClinicHistoryContextHelper(self.model, historical_record)
+
+    # A version's page shows the record as it was: every field read-only, the
+    # fields the history does not keep left out, and the version's own time in
+    # place of the last change (the history keeps no updated_at, so the record
+    # would otherwise show today's).
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        version = getattr(request, "history_version", None)
+        if version is None:
+            return fieldsets
+        kept = {field.name for field in type(version)._meta.fields}
+        shown = []
+        for name, options in fieldsets:
+            fields = [
+                "version_recorded_at" if field == "updated_at" else field
+                for field in options["fields"]
+                if field in kept or field == "updated_at"
+            ]
+            if fields:
+                shown.append((name, {**options, "fields": fields}))
+        return shown
+
+    def get_readonly_fields(self, request, obj=None):
+        if getattr(request, "history_version", None) is None:
+            return super().get_readonly_fields(request, obj)
+        return flatten_fieldsets(self.get_fieldsets(request, obj))
+
+    @admin.display(description="Recorded at")
+    def version_recorded_at(self, obj):
+        version = getattr(obj, SIMPLE_HISTORY_REVERSE_ATTR_NAME)
+        return date_format(timezone.localtime(version.history_date), "DATETIME_FORMAT")
+
+    def history_form_view_title(self, request, obj):
+        version = request.history_version
+        when = date_format(timezone.localtime(version.history_date), "DATETIME_FORMAT")
+        return f"{obj} as recorded on {when}"
 
     def history_form_view(self, request, object_id, version_id, extra_context=None):
         if request.method != "GET":
@@ -104,7 +187,7 @@ class TimeTravelAdminMixin:
             return HttpResponseNotAllowed(["GET"])
         history = self.model.history.model
         version = get_object_or_404(
-            history.objects.select_related("change_set"),
+            history.objects.select_related("change_set", "history_user"),
             id=unquote(object_id),
             history_id=version_id,
         )
@@ -117,8 +200,10 @@ class TimeTravelAdminMixin:
             of="department" if self.model is Doctor else "doctor",
         )
         obj = self.get_object(request, unquote(object_id))
+        request.history_version = version
         extra = {
             **(extra_context or {}),
+            "version": version,
             "version_moment": moment,
             "memberships_then": memberships,
             "revert_url": (
@@ -139,7 +224,10 @@ class TimeTravelAdminMixin:
         if obj is None:
             raise Http404
         if not self.may_revert(request, obj):
-            raise PermissionDenied
+            raise PermissionDenied(
+                f"Reverting needs permission to change {self.opts.verbose_name_plural}"
+                " and their memberships."
+            )
         moment = parse_moment(request.POST.get("at") or request.GET.get("at", ""))
         if moment is None:
             messages.error(request, "Choose a version to revert to from the history.")
@@ -209,7 +297,7 @@ class TimeTravelAdminMixin:
         self.message_user(request, reverts.summary(obj, plan), messages.SUCCESS)
         collected = context.current().membership_changes
         per = "doctor" if self.model is Doctor else "department"
-        for sentence in membership_report.sentences(collected, per=per):
+        for sentence in membership_sentences.sentences(collected, per=per):
             self.message_user(request, sentence, messages.SUCCESS)
         collected.clear()
         if plan.conflicts:
@@ -239,6 +327,7 @@ class MembersOnDateForm(forms.Form):
     on = forms.DateField(
         label="Members on",
         widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[validate_date_in_range],
         help_text="As the system knew it at the end of that day.",
     )
 
@@ -290,7 +379,7 @@ class MembersOnDateMixin:
             self.members_on_template,
             {
                 **self.admin_site.each_context(request),
-                "title": f"Members of {department} on {day:%Y-%m-%d}",
+                "title": f"Members of {department} on {date_format(day)}",
                 "opts": self.opts,
                 "original": department,
                 "form": form,

@@ -40,11 +40,14 @@ MEMBERSHIP_VERBS = (
     Verb.MEMBERSHIP_REMOVED,
 )
 IMPORT_VERBS = (Verb.IMPORTED,)
+# An undo and a redo (the undo of an undo) write the same verb.
+UNDO_VERBS = (Verb.UNDONE,)
 # COUNT ... FILTER per series, for aggregate() and annotate().
 SERIES_COUNTS = {
     "edits": Count("id", filter=Q(verb__in=EDIT_VERBS)),
     "memberships": Count("id", filter=Q(verb__in=MEMBERSHIP_VERBS)),
     "imports": Count("id", filter=Q(verb__in=IMPORT_VERBS)),
+    "undos": Count("id", filter=Q(verb__in=UNDO_VERBS)),
 }
 
 
@@ -107,8 +110,9 @@ def figures(filters: DashboardFilters) -> dict[str, int]:
         "active_doctors": active_doctors.count(),
         "departments": Department.objects.using(db).filter(is_active=True).count(),
         "memberships": memberships.count(),
-        # Changes are the edits and membership changes; imports are counted apart.
-        "changes": counts["edits"] + counts["memberships"],
+        # Every change of the period, as the chart of changes per day adds
+        # them up; the imports among them are also shown on their own.
+        "changes": sum(counts.values()),
         "imports": counts["imports"],
     }
 
@@ -207,14 +211,19 @@ def changes_per_day(filters: DashboardFilters) -> list[dict[str, Any]]:
 
 
 def recent_activity(filters: DashboardFilters) -> list[dict[str, Any]]:
-    events = list(events_in(filters).order_by("-occurred_at", "-id")[:RECENT_EVENTS])
+    events = list(
+        events_in(filters)
+        # The change-set and the one it reverses tell a redo from an undo.
+        .select_related("change_set__undoes")
+        .order_by("-occurred_at", "-id")[:RECENT_EVENTS]
+    )
     existing = _existing_targets(events)
     return [
         {
             "occurred_at": event.occurred_at,
             "actor": event.actor_name,
             "source": event.get_source_display(),
-            "verb": event.get_verb_display(),
+            "verb": activity.verb_label(event),
             "target": event.target_text,
             "target_url": _target_url(event, existing),
             "summary": activity.summarize(event),
@@ -286,12 +295,13 @@ def split_import_counts(counts: dict[str, Any]) -> dict[str, Any]:
     error_count = len(messages) if isinstance(errors, list) else errors
     if not isinstance(error_count, int) or isinstance(error_count, bool):
         error_count = 0
+    shown = {
+        name: value
+        for name, value in counts.items()
+        if name != "errors" and not isinstance(value, list | dict)
+    }
     return {
-        "counts": [
-            (name, value)
-            for name, value in counts.items()
-            if name != "errors" and not isinstance(value, list | dict)
-        ],
+        "counts": activity.describe_counts(shown),
         "error_count": error_count,
         "error_messages": messages[:5],
         "more_errors": max(len(messages) - 5, 0),

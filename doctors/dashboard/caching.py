@@ -18,6 +18,11 @@ def cache_seconds() -> int:
     return getattr(settings, "DASHBOARD_CACHE_SECONDS", 300)
 
 
+# Part of every key: raised when the blocks' templates or data change, so a new
+# release never serves HTML that the previous one cached.
+LAYOUT = "2"
+
+
 class BlockCache:
     """The cache as one page view sees it: one generation for all its blocks."""
 
@@ -31,7 +36,7 @@ class BlockCache:
         return self.generation is not None
 
     def key(self, name: str, filters_key: str) -> str:
-        return f"dashboard:{self.generation}:{name}:{filters_key}"
+        return f"dashboard:{LAYOUT}:{self.generation}:{name}:{filters_key}"
 
     def fetch(
         self, computations: dict[str, Callable[[], Any]], filters_key: str

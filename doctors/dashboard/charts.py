@@ -10,11 +10,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.urls import reverse
+from django.utils.formats import date_format, localize
 
 SERIES = (
     ("edits", "Doctor and department edits"),
     ("memberships", "Membership changes"),
     ("imports", "Imports"),
+    ("undos", "Undos and redos"),
 )
 
 
@@ -66,20 +68,20 @@ def department_chart(
                 + "?"
                 + urlencode({"departments__id__exact": row["id"]}),
                 css_class="bar-selected" if row["id"] == selected_id else "bar",
-                title=f"{name}: {count} doctor{'s' if count != 1 else ''}",
+                title=f"{name}: {localize(count)} doctor{'s' if count != 1 else ''}",
             )
         )
     total = sum(row["doctor_count"] for row in rows)
     chart.description = (
         f"Doctors per department, {len(rows)} departments, "
-        f"{total} memberships in all. "
-        + "; ".join(f"{bar.label}: {bar.value}" for bar in chart.bars)
+        f"{localize(total)} memberships in all. "
+        + "; ".join(f"{bar.label}: {localize(bar.value)}" for bar in chart.bars)
     )
     return chart
 
 
 def daily_chart(days: list[dict[str, Any]]) -> Chart:
-    """Stacked columns per day: edits, membership changes, imports."""
+    """Stacked columns per day, one colour per series of SERIES."""
     axis_width, plot_width, plot_height, top, bottom = 48, 640, 200, 10, 24
     chart = Chart(width=axis_width + plot_width + 8, height=top + plot_height + bottom)
     largest = max((_total(day) for day in days), default=0) or 1
@@ -88,8 +90,8 @@ def daily_chart(days: list[dict[str, Any]]) -> Chart:
     for index, day in enumerate(days):
         x = round(axis_width + index * slot + (slot - column) / 2, 2)
         baseline = top + plot_height
-        title = f"{day['day']:%d %b %Y}: " + ", ".join(
-            f"{day[key]} {name.lower()}" for key, name in SERIES
+        title = f"{date_format(day['day'])}: " + ", ".join(
+            f"{localize(day[key])} {name.lower()}" for key, name in SERIES
         )
         for key, _name in SERIES:
             value = day[key]
@@ -109,13 +111,14 @@ def daily_chart(days: list[dict[str, Any]]) -> Chart:
                     title=title,
                 )
             )
-    for fraction in (0, 0.5, 1):
+    # Whole numbers on the axis: counts have no halves.
+    for tick in sorted({0, largest // 2, largest}):
         chart.labels.append(
             {
                 "axis": "y",
                 "x": axis_width - 6,
-                "y": round(top + plot_height * (1 - fraction), 1),
-                "text": f"{largest * fraction:g}",
+                "y": round(top + plot_height * (1 - tick / largest), 1),
+                "text": localize(tick),
                 "line_x2": axis_width + plot_width,
             }
         )
@@ -134,12 +137,13 @@ def daily_chart(days: list[dict[str, Any]]) -> Chart:
     busiest = max(days, key=_total, default=None)
     description = (
         f"Changes per day, {len(days)} days: "
-        + ", ".join(f"{totals[key]} {name.lower()}" for key, name in SERIES)
+        + ", ".join(f"{localize(totals[key])} {name.lower()}" for key, name in SERIES)
         + "."
     )
     if busiest is not None and _total(busiest):
         description += (
-            f" Busiest day {busiest['day']:%d %b %Y} with {_total(busiest)} changes."
+            f" Busiest day {date_format(busiest['day'])} with"
+            f" {localize(_total(busiest))} changes."
         )
     chart.description = description
     return chart
@@ -150,4 +154,4 @@ def _total(day: dict[str, Any]) -> int:
 
 
 def _short(day: datetime.date) -> str:
-    return f"{day:%d %b}"
+    return date_format(day, "MONTH_DAY_FORMAT")

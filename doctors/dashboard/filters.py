@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.utils import timezone
+from django.utils.formats import date_format
 
 PRESET_PERIODS = {"7": 7, "30": 30, "90": 90}
 DEFAULT_PERIOD = "30"
@@ -60,7 +61,7 @@ class DashboardFilters:
 
     @property
     def description(self) -> str:
-        text = f"{self.start:%d %b %Y} – {self.end:%d %b %Y}"
+        text = f"{date_format(self.start)} – {date_format(self.end)}"
         if self.department_name:
             text += f", {self.department_name}"
         return text

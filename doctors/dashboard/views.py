@@ -20,6 +20,7 @@ from .feed_csv import feed_csv_response
 from .filters import DEFAULT_PERIOD, DashboardFilterForm, DashboardFilters
 
 PERMISSION = "doctors.view_dashboard"
+REFUSAL = "Only managers and superusers see the dashboard."
 # Block name -> the function computing its data. Each block is cached as HTML
 # rendered from templates/admin/doctors/dashboard/<name>.html: a warm view then
 # renders only the admin around it (rendering the tables and charts costs more
@@ -59,7 +60,9 @@ def render_block(name: str, filters: DashboardFilters) -> str:
     elif name == "per_day":
         context = {
             "chart": charts.daily_chart(data),
-            "days": data,
+            "rows": [
+                (day["day"], [day[key] for key, _name in charts.SERIES]) for day in data
+            ],
             "series": charts.SERIES,
         }
     else:
@@ -73,7 +76,7 @@ def can_view_dashboard(user) -> bool:
 
 def dashboard(request, admin_site):
     if not can_view_dashboard(request.user):
-        raise PermissionDenied
+        raise PermissionDenied(REFUSAL)
     block_cache = BlockCache()
     departments = block_cache.fetch({"departments": blocks.department_choices}, "all")[
         "departments"
@@ -107,7 +110,7 @@ def dashboard(request, admin_site):
 
 def feed_export(request, admin_site):
     if not can_view_dashboard(request.user):
-        raise PermissionDenied
+        raise PermissionDenied(REFUSAL)
     form = DashboardFilterForm(request.GET, departments=blocks.department_choices(None))
     if not form.is_valid():
         return HttpResponse(

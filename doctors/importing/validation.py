@@ -11,7 +11,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db.models.functions import Lower
 
-from ..models import Department, Doctor, Membership
+from ..models import HEAD_RULE, RULE_WORDS, Department, Doctor, Membership
 from ..validators import SingleLineValidator
 from .formats import (
     DEPARTMENT_SEPARATOR,
@@ -260,8 +260,8 @@ class DoctorChecker(Checker):
                     self.add(
                         row.number,
                         "departments",
-                        f"a second head for {code}: row {claim[0]} already makes "
-                        "another doctor its head",
+                        RULE_WORDS[HEAD_RULE].twice.format(owner=code).rstrip(".")
+                        + f" (row {claim[0]} already makes another doctor its head)",
                     )
                     continue
             entries.append((department_id, is_head))
@@ -310,9 +310,11 @@ class DoctorChecker(Checker):
                 self.add(
                     claim[0],
                     "departments",
-                    f"a second head for {code}: doctor {holder} is its head in the "
-                    "database (to hand over, add that doctor's row without "
-                    f"{HEAD_MARKER})",
+                    RULE_WORDS[HEAD_RULE]
+                    .held_by.format(owner=code, holder=f"doctor {holder}")
+                    .rstrip(".")
+                    + " in the database (to hand over, add that doctor's row "
+                    f"without {HEAD_MARKER})",
                 )
 
 

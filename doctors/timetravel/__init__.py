@@ -8,6 +8,6 @@
   fields and memberships, with a preview and the conflicts that stop it
 
 Every answer comes from simple-history's tables, which every road that changes
-memberships writes (see doctors.membership_history for the one road Django
+memberships writes (see doctors.m2m_history for the one road Django
 leaves without a history row).
 """

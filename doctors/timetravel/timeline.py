@@ -78,7 +78,12 @@ def doctor_timeline(doctor_id: int) -> list[TimelineEntry]:
             "when": row.history_date,
             "user": row.history_user.get_username() if row.history_user else "",
             "history_id": row.history_id,
-            "reason": row.history_change_reason or "",
+            # The reason typed for the change-set; the row's own change reason
+            # may hold the change-set's description (an import's file name).
+            "reason": (
+                row.change_set.reason if row.change_set else row.history_change_reason
+            )
+            or "",
             "change_set": row.change_set,
             "moment": moment_after(row),
         }

@@ -1,5 +1,9 @@
-"""Accessibility basics for the journeys: every form field is named, every chart
-has a text alternative.
+"""Accessibility for the journeys: axe-core's WCAG 2.1 A and AA rules
+(`axe_violations`, `assert_no_axe_violations`), and our own basics: every form
+field is named, every chart has a text alternative.
+
+axe-core comes inside the axe-playwright-python package (its axe.min.js), so
+nothing is downloaded; it runs in the page as the browser rendered it.
 
 `accessibility_problems(page)` reads the page as the browser rendered it and
 returns one line per problem (an empty list when there is none); journeys call
@@ -18,6 +22,7 @@ text (SVG), aria-describedby or aria-details pointing at a <table> (or at an
 element holding one), or a <table> in the same <figure>.
 """
 
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Page
 
 _FIND_PROBLEMS = """
@@ -115,3 +120,32 @@ def assert_accessible(page: Page) -> None:
     assert not problems, f"Accessibility problems on {page.url}:\n" + "\n".join(
         problems
     )
+
+
+# WCAG 2.0 and 2.1, levels A and AA: the rules the clinic's pages must pass.
+AXE_OPTIONS = {
+    "runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
+    "resultTypes": ["violations"],
+}
+_axe = Axe()
+
+
+def axe_violations(page: Page) -> list[str]:
+    """One line per axe-core violation on the page as it is now: the rule, its
+    impact, and the first elements it found."""
+    found = _axe.run(page, options=AXE_OPTIONS).response["violations"]
+    lines = []
+    for violation in found:
+        targets = ", ".join(
+            " ".join(map(str, node["target"])) for node in violation["nodes"][:3]
+        )
+        lines.append(
+            f"{violation['id']} ({violation['impact']}, "
+            f"{len(violation['nodes'])} elements): {violation['help']} — {targets}"
+        )
+    return lines
+
+
+def assert_no_axe_violations(page: Page) -> None:
+    violations = axe_violations(page)
+    assert not violations, f"axe-core on {page.url}:\n" + "\n".join(violations)

@@ -68,3 +68,21 @@ def test_clinic_staff_without_the_manager_role_get_403(page_as, clinic_staff):
     """The dashboard is for managers: clinic staff are refused."""
     response = page_as(clinic_staff).goto("/admin/dashboard/")
     assert response.status == 403
+
+
+def test_from_and_to_appear_only_for_a_custom_range(page_as, manager, clinic):
+    """A preset period shows no From/To fields; choosing "Custom range" brings
+    them up at once. The chart's legend has its colour swatches and no bullets."""
+    page = page_as(manager)
+    page.goto("/admin/dashboard/")
+    expect(page.get_by_label("From", exact=True)).to_be_hidden()
+    expect(page.get_by_label("To", exact=True)).to_be_hidden()
+    page.get_by_label("Period").select_option(label="Custom range")
+    expect(page.get_by_label("From", exact=True)).to_be_visible()
+    expect(page.get_by_label("To", exact=True)).to_be_visible()
+    page.get_by_label("Period").select_option(label="Last 7 days")
+    expect(page.get_by_label("From", exact=True)).to_be_hidden()
+    markers = page.locator(".dashboard-legend li").evaluate_all(
+        "items => items.map(item => getComputedStyle(item).listStyleType)"
+    )
+    assert markers == ["none"] * 4

@@ -145,7 +145,7 @@ def test_staff_manage_the_members_of_a_large_department(page_as, clinic_staff):
     expect(rows.filter(has_text="Removed from department")).to_have_count(1)
     expect(rows.filter(has_text="Membership changed")).to_have_count(2)
     expect(
-        rows.filter(has_text="Removed from department").locator("td.field-actor_name")
+        rows.filter(has_text="Removed from department").locator("td.field-actor_column")
     ).to_have_text(clinic_staff.username)
 
     # The department's History page shows them too.

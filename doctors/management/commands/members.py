@@ -8,16 +8,18 @@ from doctors.exporting import member_rows, write_csv
 from doctors.management.base import ClinicCommand, write_csv_to_stdout
 from doctors.models import Department
 from doctors.timetravel.moments import department_members_on
+from doctors.validators import date_range_problem
 
 
 def _day(text: str) -> datetime.date:
     try:
-        return datetime.date.fromisoformat(text)
+        day = datetime.date.fromisoformat(text)
     except ValueError:
         # argparse names the option: "argument --on: '1 March' is not a date".
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a date; write it as YYYY-MM-DD."
         ) from None
+    return day
 
 
 class Command(ClinicCommand):
@@ -36,6 +38,10 @@ class Command(ClinicCommand):
         )
 
     def handle(self, *args, department, day, output, **options):
+        # Here rather than in the option's parser: one line, without usage.
+        problem = date_range_problem(day) if day is not None else None
+        if problem is not None:
+            raise CommandError(f"--on: {problem}")
         try:
             found = Department.objects.get(code=department)
         except Department.DoesNotExist:

@@ -36,6 +36,13 @@ class Command(ClinicCommand):
             f"memberships and {report.heads_assigned} heads created "
             f"in {elapsed:.1f} s."
         )
+        if report.history is not None and report.history.change_sets:
+            history = report.history
+            self.stdout.write(
+                f"A year of history: {history.change_sets} changes by hand, "
+                f"{history.imports} imports, {history.undos} undo, dated across "
+                "the past year."
+            )
         if report.users_created:
             names = ", ".join(report.users_created)
             self.stdout.write(self.style.SUCCESS(f"Demo users created: {names}"))

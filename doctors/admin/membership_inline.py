@@ -1,19 +1,19 @@
-"""Membership rows on the doctor and department pages: validation as a whole,
-safe save order, the History page rows and the message after a save."""
+"""The membership rows on the doctor page (an inline): validated as a whole,
+saved in an order the constraints allow."""
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
-from django.db.models import (
-    Q,
-)
 from django.forms.models import BaseInlineFormSet
 from django.utils.text import capfirst
 
-from .. import activity, context, membership_report
-from ..models import ActivityEvent, Doctor, Membership, membership_save_order
-from .changesets import chosen_change_set
+from ..models import (
+    HEAD_RULE,
+    PRIMARY_RULE,
+    RULE_WORDS,
+    Membership,
+    membership_save_order,
+)
 
 
 class MembershipForm(forms.ModelForm):
@@ -25,11 +25,17 @@ class MembershipForm(forms.ModelForm):
         # "One head per department" and "one primary per doctor" depend on the
         # other rows of the same formset (a head can be handed over in one save),
         # so MembershipFormSet checks them against the state after the save.
-        exclude = self._get_validation_exclusions() | {"role", "is_primary"}
+        # Like Django's own hook, fields the form does not edit or already
+        # refused are left out.
+        exclude = {
+            field.name
+            for field in Membership._meta.concrete_fields
+            if field.name not in self.fields or field.name in self.errors
+        } | {"role", "is_primary"}
         try:
             self.instance.validate_constraints(exclude=exclude)
         except ValidationError as error:
-            self._update_errors(error)
+            self.add_error(None, error)
 
 
 class MembershipFormSet(BaseInlineFormSet):
@@ -58,28 +64,31 @@ class MembershipFormSet(BaseInlineFormSet):
         ]
         if self.fk.name == "doctor":
             self._check_within(
-                kept, "is_primary", True, "Only one department can be primary."
+                kept,
+                "is_primary",
+                True,
+                RULE_WORDS[PRIMARY_RULE].twice.format(owner="This doctor"),
             )
             self._check_against_database(
                 kept,
                 flag_field="role",
                 flag_value=Membership.Role.HEAD,
                 other_side="department",
-                message="{other} already has a head: {holder}.",
+                message=RULE_WORDS[HEAD_RULE].held_by,
             )
         else:
             self._check_within(
                 kept,
                 "role",
                 Membership.Role.HEAD,
-                "A department can have only one head.",
+                RULE_WORDS[HEAD_RULE].twice.format(owner="This department"),
             )
             self._check_against_database(
                 kept,
                 flag_field="is_primary",
                 flag_value=True,
                 other_side="doctor",
-                message="{other} already has a primary department: {holder}.",
+                message=RULE_WORDS[PRIMARY_RULE].held_by,
             )
 
     def _check_within(self, kept, field, value, message):
@@ -108,7 +117,7 @@ class MembershipFormSet(BaseInlineFormSet):
             other = getattr(holder, other_side)
             holder_side = holder.department if other_side == "doctor" else holder.doctor
             flagged[other.pk].add_error(
-                flag_field, message.format(other=other, holder=holder_side)
+                flag_field, message.format(owner=other, holder=holder_side)
             )
 
     def save_existing_objects(self, commit=True):
@@ -132,13 +141,18 @@ class MembershipFormSet(BaseInlineFormSet):
     def _save_order(self, form) -> tuple[bool, bool]:
         if self._should_delete_form(form):
             return (False, False)  # gives up whatever it holds, takes nothing
-        data = form.cleaned_data
-        return membership_save_order(
-            was_head=form.initial.get("role") == Membership.Role.HEAD,
-            was_primary=bool(form.initial.get("is_primary")),
-            is_head=data.get("role") == Membership.Role.HEAD,
-            is_primary=bool(data.get("is_primary")),
-        )
+        return form_save_order(form)
+
+
+def form_save_order(form: forms.ModelForm) -> tuple[bool, bool]:
+    """models.membership_save_order for a validated membership row form."""
+    data = form.cleaned_data
+    return membership_save_order(
+        was_head=form.initial.get("role") == Membership.Role.HEAD,
+        was_primary=bool(form.initial.get("is_primary")),
+        is_head=data.get("role") == Membership.Role.HEAD,
+        is_primary=bool(data.get("is_primary")),
+    )
 
 
 class MembershipInline(admin.TabularInline):
@@ -154,64 +168,3 @@ class MembershipInline(admin.TabularInline):
     def get_queryset(self, request):
         # The rows show the department's name; fetch it with the membership.
         return super().get_queryset(request).select_related("department")
-
-
-class MembershipHistoryMixin:
-    """The History page also lists the object's membership changes, from the
-    feed, a page at a time (an object may have a hundred thousand)."""
-
-    object_history_template = "admin/doctors/object_history.html"
-    membership_history_per_page = 100
-    membership_page_var = "events_page"
-
-    def history_view(self, request, object_id, extra_context=None):
-        if self.model is Doctor:
-            about = Q(target_type="doctor", target_id=object_id)
-        else:
-            about = Q(department_id=object_id)
-        events = ActivityEvent.objects.filter(about, verb__startswith="membership_")
-        change_set_id = chosen_change_set(request)
-        if change_set_id is not None:
-            events = events.filter(change_set_id=change_set_id)
-        events = events.order_by("-occurred_at", "-id")
-        paginator = Paginator(events, self.membership_history_per_page)
-        page = paginator.get_page(request.GET.get(self.membership_page_var))
-        for event in page.object_list:
-            event.details = activity.describe_membership_change(event)
-        return super().history_view(
-            request,
-            object_id,
-            extra_context={
-                **(extra_context or {}),
-                "membership_events": page.object_list,
-                "change_set_id": change_set_id,
-                "membership_page": page,
-                "membership_page_range": paginator.get_elided_page_range(page.number),
-                "membership_page_var": self.membership_page_var,
-            },
-        )
-
-
-def report_membership_changes(request, model_admin, *, per: str) -> None:
-    """One success message per doctor or department (`per`) for the membership
-    changes this request made (the signal receivers collected them)."""
-    collected = context.current().membership_changes
-    for sentence in membership_report.sentences(collected, per=per):
-        model_admin.message_user(request, sentence, messages.SUCCESS)
-    collected.clear()
-
-
-def forget_membership_changes() -> None:
-    """Changes collected by a save that was rolled back were never made."""
-    context.current().membership_changes.clear()
-
-
-class MembershipMessagesMixin:
-    """After a save, one message per changed object saying what happened to its
-    memberships, from what the signal receivers collected in this request."""
-
-    membership_message_per: str
-
-    def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)
-        report_membership_changes(request, self, per=self.membership_message_per)

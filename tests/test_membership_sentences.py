@@ -1,5 +1,5 @@
 from doctors.activity import MembershipChange
-from doctors.membership_report import sentences
+from doctors.membership_sentences import sentences
 
 
 def change(verb, doctor="Dr Jane Roe", department="Cardiology", doctor_id=1, **changes):

@@ -21,7 +21,7 @@ def _drop_descending_history_index(table: str) -> migrations.RunSQL:
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("doctors", "0013_search_sqlite_fts"),
+        ("doctors", "0014_members_date_range"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

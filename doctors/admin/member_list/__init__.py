@@ -1,0 +1,338 @@
+"""Member management: the membership list, scoped to one department or doctor.
+
+A department may hold thousands of members, so its page shows only the count and
+the head and links here. This list is a Membership changelist: search by the
+doctor's name or license, filters (department, role, primary, doctor active),
+sorting and pages of 50 rows, with role, primary and joining date editable in
+place (about six POST fields a row, well under Django's default
+DATA_UPLOAD_MAX_NUMBER_FIELDS), actions (remove, make head, set or unset
+primary) and an "Add doctors" form with a multi-select autocomplete.
+
+Every change is a plain save or delete of one Membership row, so the signal
+receivers write exactly one feed event and one history row for it, and bump the
+dashboard cache once per request; after the request one message per department
+names the doctors (built by membership_sentences, like the record pages'
+message).
+
+The package, by concern:
+- scope.py: the department and doctor the list is narrowed to
+- rendering.py: the row widgets, written without the template engine
+- editing.py: in-place edits, their rules, versions and row locks
+- actions.py: remove, make head, set and unset primary, locked and versioned
+- add_doctors.py: the "Add doctors" form
+"""
+
+from contextlib import nullcontext
+
+from django.contrib import admin, messages
+from django.contrib.admin.options import ActionLocation
+from django.contrib.admin.widgets import AutocompleteSelectMultiple
+from django.core.exceptions import BadRequest, PermissionDenied
+from django.db import IntegrityError, transaction
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.http import urlencode
+from django.utils.text import capfirst
+
+from ... import concurrency
+from ...models import Department, Membership
+from ..forms import MembershipAdminForm
+from ..integrity import ConstraintSafeAdminMixin, explain_integrity_error
+from ..membership_messages import (
+    forget_membership_changes,
+    report_membership_changes,
+)
+from ..naming import names_of
+from ..rows import ActionCheckboxMixin
+from ..search import TrigramSearchMixin
+from . import actions
+from .add_doctors import AddDoctorsForm
+from .editing import ROW_VERSION, MembershipRowForm, MembershipRowFormSet
+from .scope import DepartmentScopeFilter, DoctorScopeFilter
+
+__all__ = ["ROW_VERSION", "MembershipAdmin"]
+
+
+@admin.register(Membership)
+class MembershipAdmin(
+    ConstraintSafeAdminMixin, ActionCheckboxMixin, TrigramSearchMixin, admin.ModelAdmin
+):
+    change_list_template = "admin/doctors/membership_change_list.html"
+    list_display = [
+        "doctor_name",
+        "license",
+        "department",
+        "role",
+        "is_primary",
+        "joined_on",
+        "doctor_active",
+    ]
+    list_display_links = None
+    list_editable = ["role", "is_primary", "joined_on"]
+    list_filter = [
+        DepartmentScopeFilter,
+        "role",
+        "is_primary",
+        ("doctor__is_active", admin.BooleanFieldListFilter),
+        DoctorScopeFilter,
+    ]
+    list_select_related = ["doctor", "department"]
+    search_fields = [
+        "doctor__last_name",
+        "doctor__first_name",
+        "^doctor__license_number",
+    ]
+    search_help_text = "A doctor's name, or the start of a license number."
+    search_index = ("doctors_doctor_fts", "doctor_id")
+    # By name, then the (doctor, department) pair, which is unique: the database
+    # can walk the doctors' name index and each doctor's memberships in order
+    # instead of sorting every membership of the department for each page.
+    ordering = ["doctor__last_name", "doctor__first_name", "doctor_id", "department_id"]
+    # 50 rows: about 300 POST fields, and the page renders in well under the
+    # 300 ms the clinic aims at.
+    list_per_page = 50
+    # The unfiltered total would be a second COUNT on every searched page.
+    show_full_result_count = False
+    form = MembershipAdminForm
+    fields = ["doctor", "department", "role", "joined_on", "is_primary", "version"]
+    autocomplete_fields = ["doctor", "department"]
+    actions = ["remove_selected", "make_head", "set_primary", "unset_primary"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("doctor", "department")
+
+    def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):
+        actions = super().get_actions(request, action_location=action_location)
+        # Django's bulk delete lists every row on a confirmation page;
+        # "Remove selected" deletes them the same way, row by row.
+        actions.pop("delete_selected", None)
+        return actions
+
+    @property
+    def media(self):
+        return super().media + self._doctors_widget().media
+
+    def _doctors_widget(self):
+        return AutocompleteSelectMultiple(
+            Membership._meta.get_field("doctor"), self.admin_site
+        )
+
+    # Columns ---------------------------------------------------------------------
+
+    @admin.display(description="doctor", ordering="doctor__last_name")
+    def doctor_name(self, membership):
+        # The row's version rides along in this cell: the changelist renders
+        # only the list_editable fields of each row's form.
+        return format_html(
+            '<a href="{}">{}, {}</a><input type="hidden" name="{}" value="{}">',
+            reverse("admin:doctors_doctor_change", args=[membership.doctor_id]),
+            membership.doctor.last_name,
+            membership.doctor.first_name,
+            ROW_VERSION.format(membership.pk),
+            concurrency.row_version(membership),
+        )
+
+    @admin.display(description="license", ordering="doctor__license_number")
+    def license(self, membership):
+        return membership.doctor.license_number
+
+    @admin.display(description="doctor active", boolean=True)
+    def doctor_active(self, membership):
+        return membership.doctor.is_active
+
+    # In-place edits --------------------------------------------------------------
+
+    def get_changelist_form(self, request, **kwargs):
+        kwargs.setdefault("form", MembershipRowForm)
+        return super().get_changelist_form(request, **kwargs)
+
+    def get_changelist_formset(self, request, **kwargs):
+        kwargs.setdefault("formset", MembershipRowFormSet)
+        kwargs.setdefault("edit_only", True)
+        formset = super().get_changelist_formset(request, **kwargs)
+
+        def report_already_saved(rows):
+            self.message_user(
+                request,
+                f"Already saved, left as it is: {names_of(rows)}.",
+                messages.WARNING,
+            )
+
+        return type(
+            formset.__name__,
+            (formset,),
+            {"report_already_saved": staticmethod(report_already_saved)},
+        )
+
+    def _save_formset(self, request, formset):
+        # Django's own loop, without its count message ("2 memberships were
+        # changed successfully"): report_membership_changes names the doctors
+        # instead, and Django offers no public hook for that message. The
+        # rows come locked and in save order from MembershipRowFormSet.
+        for form in formset.forms:
+            if form.has_changed() and self.has_change_permission(
+                request, form.instance
+            ):
+                if form.instance.pk is None:
+                    # A forged extra row, as Django's loop refuses it.
+                    raise BadRequest("list_editable does not allow adding.")
+                obj = self.save_form(request, form, change=True)
+                self.save_model(request, obj, form, change=True)
+                self.save_related(request, form, formsets=[], change=True)
+                self.log_change(
+                    request, obj, self.construct_change_message(request, form, None)
+                )
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if field is not None and db_field.name in self.list_editable:
+            field.widget.attrs.setdefault("aria-label", capfirst(db_field.verbose_name))
+        return field
+
+    def changelist_view(self, request, extra_context=None):
+        department = self._scoped_department(request)
+        extra_context = {
+            "scoped_department": department,
+            **(extra_context or {}),
+        }
+        if department is not None:
+            extra_context["title"] = f"Members of {department}"
+            if self.has_add_permission(request):
+                extra_context["add_doctors_form"] = AddDoctorsForm(
+                    initial={"department": department.pk},
+                    admin_site=self.admin_site,
+                )
+                extra_context["add_doctors_url"] = reverse(
+                    "admin:doctors_membership_add_doctors"
+                )
+        try:
+            # A save or an action locks the rows it changes as it reads them
+            # and keeps them locked until it has written them.
+            posted = request.method == "POST"
+            with transaction.atomic() if posted else nullcontext():
+                response = super().changelist_view(request, extra_context)
+        except IntegrityError as error:
+            forget_membership_changes()
+            self.message_user(
+                request,
+                f"Nothing was saved: {explain_integrity_error(error)} Please review.",
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(request.get_full_path())
+        report_membership_changes(request, self, per="department")
+        return response
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # ConstraintSafeAdminMixin turns a refused save into a message and
+        # forgets the changes it collected; a save that went through is reported.
+        response = super().changeform_view(request, object_id, form_url, extra_context)
+        report_membership_changes(request, self, per="department")
+        return response
+
+    def _scoped_department(self, request):
+        value = request.GET.get(DepartmentScopeFilter.parameter_name)
+        try:
+            return Department.objects.filter(pk=int(value)).first() if value else None
+        except ValueError:
+            return None
+
+    # Actions ---------------------------------------------------------------------
+
+    @admin.action(
+        description="Remove selected doctors from the department",
+        permissions=["delete"],
+    )
+    def remove_selected(self, request, queryset):
+        if not actions.too_many(self, request, queryset):
+            actions.remove(self, request, queryset)
+
+    @admin.action(
+        description="Make head of the department (the current head becomes a member)",
+        permissions=["change"],
+    )
+    def make_head(self, request, queryset):
+        actions.make_head(self, request, queryset)
+
+    @admin.action(
+        description="Set as the doctors' primary department", permissions=["change"]
+    )
+    def set_primary(self, request, queryset):
+        if not actions.too_many(self, request, queryset):
+            actions.set_primary(self, request, queryset)
+
+    @admin.action(description="Unset primary department", permissions=["change"])
+    def unset_primary(self, request, queryset):
+        if not actions.too_many(self, request, queryset):
+            actions.unset_primary(self, request, queryset)
+
+    # Add doctors -----------------------------------------------------------------
+
+    def get_urls(self):
+        return [
+            path(
+                "add-doctors/",
+                self.admin_site.admin_view(self.add_doctors_view),
+                name="doctors_membership_add_doctors",
+            ),
+            *super().get_urls(),
+        ]
+
+    def add_doctors_view(self, request):
+        """Add several doctors to one department at once."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = AddDoctorsForm(
+            request.POST or None,
+            initial={"department": request.GET.get("department")},
+            admin_site=self.admin_site,
+        )
+        if request.method == "POST" and form.is_valid():
+            department = form.cleaned_data["department"]
+            doctors = form.cleaned_data["doctors"].order_by(
+                "last_name", "first_name", "pk"
+            )
+            try:
+                with transaction.atomic():
+                    concurrency.lock_doctors([doctor.pk for doctor in doctors])
+                    refused = form.refuse_doctors_already_in()
+                    if not refused:
+                        for doctor in doctors:
+                            Membership.objects.create(
+                                doctor=doctor,
+                                department=department,
+                                joined_on=form.cleaned_data["joined_on"],
+                            )
+            except IntegrityError as error:
+                forget_membership_changes()
+                form.add_error(None, explain_integrity_error(error))
+            else:
+                if not refused:
+                    report_membership_changes(request, self, per="department")
+                    return HttpResponseRedirect(self.members_url(department))
+        department = (
+            form.cleaned_data.get("department")
+            if form.is_bound and hasattr(form, "cleaned_data")
+            else Department.objects.filter(
+                pk=form.initial.get("department") or 0
+            ).first()
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Add doctors to {department}" if department else "Add doctors",
+            "form": form,
+            "department": department,
+            "media": self.media + form.media,
+            "members_url": self.members_url(department) if department else None,
+        }
+        return TemplateResponse(request, "admin/doctors/add_doctors.html", context)
+
+    @staticmethod
+    def members_url(department) -> str:
+        return (
+            reverse("admin:doctors_membership_changelist")
+            + "?"
+            + urlencode({DepartmentScopeFilter.parameter_name: department.pk})
+        )
