@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from doctors.models import ActivityEvent, Department, Doctor, ImportRun, Membership
 from doctors.runs import imports as service
+from doctors.runs.status import moment_text
 from doctors.worker import HeartbeatWorker
 from tests.factories import DepartmentFactory, DoctorFactory, UserFactory
 from tests.test_admin_csv import confirm, run_worker, upload
@@ -199,7 +200,7 @@ class TestClaim:
         second = service.confirm(stale_copy, clinic_staff)
         assert first.result.ok and first.result.created == 1
         assert second.result is None
-        when = f"{timezone.localtime(second.run.finished_at):%Y-%m-%d %H:%M}"
+        when = moment_text(second.run.finished_at)
         assert second.refusal == (
             f"doctors.csv was already imported by staff-user at {when} "
             f"(import #{run.pk}); nothing more was done."
@@ -222,7 +223,7 @@ class TestClaim:
         (message,) = get_messages(response.wsgi_request)
         assert str(message) == (
             "doctors.csv is already being imported (confirmed by staff-user at "
-            f"{timezone.localtime(claimed_at):%Y-%m-%d %H:%M}); nothing more was done."
+            f"{moment_text(claimed_at)}); nothing more was done."
         )
         assert not Doctor.objects.exists()
 

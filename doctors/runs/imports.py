@@ -40,7 +40,7 @@ from ..importing.validation import Problem
 from ..models import ActivityEvent, ImportRun
 from . import access, placement, progress
 from .progress import Progress
-from .status import claim
+from .status import claim, moment_text
 
 __all__ = [
     "DEPARTMENTS",
@@ -247,8 +247,7 @@ def _already(run: ImportRun) -> str:
     return f"{run.file_name} {why}; nothing more was done."
 
 
-def _local(moment: datetime.datetime) -> str:
-    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M}"
+_local = moment_text
 
 
 # The worker ------------------------------------------------------------------

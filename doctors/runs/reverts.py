@@ -24,7 +24,7 @@ from ..integrity import explain_integrity_error
 from ..models import Department, Doctor, Run
 from ..timetravel import revert
 from . import access
-from .status import OUT_OF_DATE, attempt_shown, claim, describe, finish
+from .status import OUT_OF_DATE, attempt_shown, claim, describe, finish, moment_text
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class RevertOutcome:
 
 
 def title(obj: Doctor | Department, moment: datetime.datetime) -> str:
-    return f"revert of {obj} to {timezone.localtime(moment):%Y-%m-%d %H:%M:%S}"
+    return f"revert of {obj} to {moment_text(moment)}"
 
 
 def prepare(
@@ -117,7 +117,6 @@ def summary(obj: Doctor | Department, plan: revert.RevertPlan) -> str:
     restored = [c for c in plan.fields if not c.conflict]
     steps = [s for s in plan.memberships if not s.conflict]
     return (
-        f"{obj} reverted to "
-        f"{timezone.localtime(plan.moment):%Y-%m-%d %H:%M:%S}: "
+        f"{obj} reverted to {moment_text(plan.moment)}: "
         f"{len(restored)} field(s), {len(steps)} membership change(s)."
     )

@@ -10,6 +10,7 @@ import datetime
 from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from ..models import ChangeSet, Run
 from . import access
@@ -90,8 +91,12 @@ def _what(attempt: Run) -> str:
     return f"The {attempt.title}"
 
 
-def _when(moment) -> str:
-    return f"{timezone.localtime(moment):%Y-%m-%d %H:%M}"
+def moment_text(moment) -> str:
+    """A moment as the clinic writes it in messages ("4 Dec 2026, 14:02")."""
+    return date_format(timezone.localtime(moment), "DATETIME_FORMAT")
+
+
+_when = moment_text
 
 
 def sweep(*, now=None) -> dict[str, int]:

@@ -4,9 +4,8 @@ Each undo is a change-set that reverses the one before it (ChangeSet.undoes);
 the end of the chain is what an undo of the run reverses now.
 """
 
-from django.utils import timezone
-
 from ..models import ChangeSet, ImportRun
+from ..runs.status import moment_text
 from .results import UndoError
 
 
@@ -48,8 +47,7 @@ def already_reversed(run: ImportRun, shown_id: int) -> str:
         )
     verb = "redone" if later.undoes.undoes_id else "undone"
     who = later.actor_name or "a command or task"
-    when = timezone.localtime(later.started_at)
     return (
         f"Import #{run.pk} was already {verb} by {who} at "
-        f"{when:%Y-%m-%d %H:%M}; nothing more was done."
+        f"{moment_text(later.started_at)}; nothing more was done."
     )
