@@ -41,7 +41,7 @@ class DepartmentAdmin(
     list_display_links = ["code", "name"]
     list_filter = ["is_active"]
     search_fields = ["code", "name"]
-    actions = ["export_selected"]
+    actions = ["export_selected", "delete_selected"]
     readonly_fields = ["members", "head_of_department", "created_at", "updated_at"]
     fields = [
         "code",

@@ -74,7 +74,7 @@ class DoctorAdmin(
         ("Status", {"fields": ["is_active", "created_at", "updated_at", "version"]}),
     ]
     inlines = [MembershipInline]
-    actions = ["activate", "deactivate", "export_selected"]
+    actions = ["activate", "deactivate", "export_selected", "delete_selected"]
     list_per_page = 100
     # The unfiltered total is a second COUNT over every doctor on each filtered
     # page; "Show all" is enough there.
