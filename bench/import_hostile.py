@@ -14,7 +14,7 @@ limits lowered to match). Each goes
 through
   (a) the command: `manage.py import_doctors FILE`;
   (b) the admin preview: the upload POST, then the worker's task when the file
-      is large (service.execute_queued), then the run's page;
+      is large (doctors.runs.imports.execute_queued), then the run's page;
 each in a fresh process, recording exit status (or refusal), time, peak RSS
 (of that process and, separately, of the process that read the file, which is
 its child) and output size (the command's stdout + stderr; the run page's HTML).
@@ -203,8 +203,8 @@ def run_admin(path: str) -> dict:
     from django.test import Client
     from django.urls import reverse
 
-    from doctors.importing import service
     from doctors.models import ImportRun
+    from doctors.runs import imports as service
 
     client = Client(HTTP_HOST="localhost")
     client.force_login(get_user_model().objects.get(username=USERNAME))

@@ -9,8 +9,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
-from ..importing.runner import DEPARTMENTS
 from ..models import Department, Membership
+from ..runs.imports import DEPARTMENTS
 from .changesets import ChangeReasonMixin
 from .csv_io import CsvImportExportMixin
 from .forms import DepartmentAdminForm

@@ -7,8 +7,8 @@ from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
 from ..concurrency import DOCTOR_INLINE_LIMIT
-from ..importing.runner import DOCTORS
 from ..models import Doctor, Membership
+from ..runs.imports import DOCTORS
 from ..services import set_doctors_active
 from .changesets import ChangeReasonMixin
 from .csv_io import CsvImportExportMixin
