@@ -288,7 +288,7 @@ def page_list(ids: dict) -> list[tuple[str, str, str, str]]:
         ("members role=head", "staff", "page", f"{scoped}&role=head"),
         ("members primary", "staff", "page", f"{scoped}&is_primary__exact=1"),
         ("members inactive", "staff", "page", f"{scoped}&doctor__is_active__exact=0"),
-        ("members sorted", "staff", "page", f"{scoped}&o=-6"),
+        ("members sorted", "staff", "page", f"{scoped}&o=-5"),
         ("members page 2", "staff", "page", f"{scoped}&p=2"),
         ("members of a doctor", "staff", "page", f"{members}?doctor={ids['doctor']}"),
         ("members (manager)", "manager", "page", scoped),

@@ -13,7 +13,7 @@ On one database, each on a clean slate with the same 50 departments:
       write-only mode from rows already in memory;
   readers: the .xlsx file read by tablib (what django-import-export's XLSX
   format does), by openpyxl's read-only mode and by ours
-  (doctors.importing.xlsx); an .ods file of BENCH_ODS_N rows read by tablib
+  (doctors.importing.readers.xlsx); an .ods file of BENCH_ODS_N rows read by tablib
   (odfpy) and by ours.
 Targets: a/b <= 3.0, per-row c/a >= 10, reimport/b <= 1.5, d/a <= 2.0,
 e/f <= 1.5, peak RSS <= 300 MB (imports and the export). On a shared machine the
@@ -187,7 +187,9 @@ def child_floor(path: str, count: str) -> None:
 
 def child_read(reader: str, path: str) -> None:
     """Read every row of a workbook: time and peak RSS of one reader."""
-    from doctors.importing.sources import OdsSheet, XlsxSheet
+    from doctors.importing.readers.limits import ReaderLimits
+    from doctors.importing.readers.table import TableRequest, read_table
+    from doctors.resources import DOCTOR_COLUMNS
 
     started = time.perf_counter()
     if reader.startswith("tablib"):
@@ -209,9 +211,10 @@ def child_read(reader: str, path: str) -> None:
             rows += 1
         workbook.close()
     else:
-        sheet_class = XlsxSheet if reader == "ours-xlsx" else OdsSheet
+        request = TableRequest(columns=tuple(DOCTOR_COLUMNS), sheet_name="Doctors")
         with open(path, "rb") as stream:
-            rows = sum(1 for _ in sheet_class(stream, "Doctors").records()) - 1
+            table = read_table(stream, request, ReaderLimits())
+            rows = sum(1 for _ in table.rows())
     seconds = time.perf_counter() - started
     print(json.dumps({"seconds": seconds, "rows": rows, "peak_rss_mb": rss_mb()}))
 
@@ -267,7 +270,7 @@ def peak_rss_kb() -> int:
 
 def floor_bulk_create(rows: list[list[str]], department_ids: dict[str, int]) -> float:
     """(b): Doctor and Membership instances and bulk_create, nothing else."""
-    from doctors.importing.formats import SPECIALTY_LOOKUP
+    from doctors.importing.values import SPECIALTY_LOOKUP
     from doctors.models import Doctor, Membership
 
     started = time.perf_counter()

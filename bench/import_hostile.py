@@ -3,15 +3,23 @@
 Generates files of BENCH_HOSTILE_BYTES (20 MB; BENCH_SMOKE=1: 200 kB) in these
 shapes: one huge cell, a cell of separators per row (CARD|||...), thousands of
 columns, a huge header, many problems per row, CR-only line endings, NUL bytes,
-unbalanced quotes, deep nesting of quotes, UTF-16, and a ZIP file. Each goes
+unbalanced quotes, deep nesting of quotes, UTF-16, and a ZIP file; and every
+hostile .xlsx, .ods and .json shape of tests/hostile_files.py at the size it was
+reported at (a styles part of 20M cell styles, 25M shared strings, a row of 5M
+cells without references, 2M valued cells, <text:s text:c="400000000"/>,
+1E+200000000, 20,000 rows repeated 1,000 times, a DOCTYPE after a byte-order
+mark, deep nesting, a 5,000-digit number, a shared-string index past the end or
+-1, NaN, duplicate keys, ...; BENCH_SMOKE=1: a small size, with the readers'
+limits lowered to match). Each goes
 through
   (a) the command: `manage.py import_doctors FILE`;
   (b) the admin preview: the upload POST, then the worker's task when the file
-      is large (service.execute_queued), then the run's page;
+      is large (doctors.runs.imports.execute_queued), then the run's page;
 each in a fresh process, recording exit status (or refusal), time, peak RSS
-and output size (the command's stdout + stderr; the run page's HTML).
-Targets: every file refused with a clear message, peak RSS <= 300 MB,
-output <= 100 kB. The last line printed is one JSON object.
+(of that process and, separately, of the process that read the file, which is
+its child) and output size (the command's stdout + stderr; the run page's HTML).
+Targets: every file refused with a clear message within 30 s, peak RSS <= 300 MB
+(of each process), output <= 100 kB. The last line printed is one JSON object.
 """
 
 import json
@@ -26,9 +34,23 @@ import zipfile
 
 import django
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from tests import hostile_files  # noqa: E402
+
 SMOKE = os.environ.get("BENCH_SMOKE") == "1"
 SIZE = int(os.environ.get("BENCH_HOSTILE_BYTES", 200_000 if SMOKE else 20_000_000))
+# The workbook and JSON shapes: full size, or small with the limits lowered
+# (the environment of each child process: see settings.IMPORT_READER_LIMITS).
+SHAPE_SCALE = 0.001 if SMOKE else 1.0
+SMOKE_LIMITS = {
+    "IMPORT_READER_MAX_STYLES": "1000",
+    "IMPORT_READER_MAX_SHARED_STRINGS": "1000",
+    "IMPORT_READER_MAX_COLUMNS": "100",
+    "IMPORT_READER_MAX_ROWS": "5000",
+    "IMPORT_READER_MAX_ZIP_MEMBERS": "10",
+}
 PEAK_RSS_LIMIT_MB = 300
+SECONDS_LIMIT = 30
 OUTPUT_LIMIT_BYTES = 100_000
 HEADER = (
     "license_number,first_name,last_name,email,phone,specialty,departments,is_active"
@@ -110,10 +132,32 @@ def make_files(folder: str) -> dict[str, str]:
     with zipfile.ZipFile(zip_path, "w", zipfile.ZIP_STORED) as archive:
         archive.writestr("doctors.csv", random.Random(2).randbytes(SIZE - 200))
     paths["zip"] = zip_path
+    for shape in hostile_files.SHAPES:
+        name, data = hostile_files.build(shape, SHAPE_SCALE)
+        paths[shape] = os.path.join(folder, f"{shape}{os.path.splitext(name)[1]}")
+        with open(paths[shape], "wb") as stream:
+            stream.write(data)
     return paths
 
 
 # The two paths, each in a child process --------------------------------------
+
+
+class ReaderPeak:
+    """The peak RSS of the file's reading process, as the sandbox reports it
+    (to its debug log, which Django's logging set-up would filter out here)."""
+
+    def __init__(self):
+        from doctors.importing.readers import sandbox
+
+        self.mb = 0.0
+        report = sandbox._log_peak
+
+        def record(peak_kb: int) -> None:
+            self.mb = max(self.mb, round(peak_kb / 1024, 1))
+            report(peak_kb)
+
+        sandbox._log_peak = record
 
 
 def peak_rss_mb() -> float:
@@ -128,32 +172,45 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def child_command(path: str, report: str) -> None:
-    """manage.py import_doctors FILE, as staff would run it; peak RSS to `report`."""
-    import atexit
+def run_command(path: str) -> dict:
+    """manage.py import_doctors FILE, as staff would run it, in this process."""
+    import contextlib
+    import io
 
     from django.core.management import execute_from_command_line
 
-    atexit.register(
-        lambda: open(report, "w").write(json.dumps({"peak_rss_mb": peak_rss_mb()}))
-    )
-    execute_from_command_line(["manage.py", "import_doctors", path])
+    out, err = io.StringIO(), io.StringIO()
+    status = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            execute_from_command_line(["manage.py", "import_doctors", path])
+        except SystemExit as exit:
+            status = exit.code if isinstance(exit.code, int) else 1
+    lines = err.getvalue().splitlines()
+    return {
+        "exit": status,
+        "refused": status == 1 and bool(lines),
+        "message": lines[0][-200:] if lines else "",
+        "traceback": "Traceback" in err.getvalue(),
+        "output_bytes": len(out.getvalue().encode()) + len(err.getvalue().encode()),
+    }
 
 
-def child_admin(path: str, report: str) -> None:
+def run_admin(path: str) -> dict:
     """The admin's upload, the worker's preview if queued, the run's page."""
     from django.contrib.auth import get_user_model
     from django.core.files.uploadedfile import SimpleUploadedFile
     from django.test import Client
     from django.urls import reverse
 
-    from doctors.importing import service
     from doctors.models import ImportRun
+    from doctors.runs import imports as service
 
     client = Client(HTTP_HOST="localhost")
     client.force_login(get_user_model().objects.get(username=USERNAME))
     with open(path, "rb") as stream:
-        upload = SimpleUploadedFile("hostile.csv", stream.read(), "text/csv")
+        name = "hostile" + (os.path.splitext(path)[1] or ".csv")
+        upload = SimpleUploadedFile(name, stream.read(), "text/csv")
     response = client.post(
         reverse("admin:doctors_doctor_import"), {"file": upload}, secure=True
     )
@@ -170,59 +227,68 @@ def child_admin(path: str, report: str) -> None:
         statuses.append(response.status_code)
         page = response.content
         run.refresh_from_db()
-    figures = {
+    problems = run.error_count if run else 0
+    status = run.status if run else "not stored"
+    return {
+        "exit": 0,
         "http": statuses,
-        "status": run.status if run else "not stored",
-        "problems": run.error_count if run else 0,
-        "first_problem": (run.errors[0][2] if run and run.errors else ""),
+        "status": status,
+        "refused": problems > 0
+        and status not in ("succeeded", "running")
+        and all(code in (200, 302) for code in statuses),
+        "message": (run.errors[0][2] if run and run.errors else "")[:200],
         "output_bytes": len(page),
-        "peak_rss_mb": peak_rss_mb(),
     }
+
+
+def child(mode: str, paths: list[str], report: str) -> None:
+    """Each of `paths` through the `mode` path; the figures to `report`."""
+    django.setup()
+    peak = ReaderPeak()
+    figures = {}
+    for path in paths:
+        peak.mb = 0.0
+        started = time.perf_counter()
+        figures[path] = (run_command if mode == "command" else run_admin)(path)
+        figures[path]["seconds"] = round(time.perf_counter() - started, 2)
+        figures[path]["reader_rss_mb"] = peak.mb
+        figures[path]["peak_rss_mb"] = peak_rss_mb()
     with open(report, "w") as stream:
         stream.write(json.dumps(figures))
 
 
-def measure(mode: str, path: str, folder: str) -> dict:
+def measure(mode: str, paths: list[str], folder: str) -> dict[str, dict]:
+    """The figures of each path through `mode`: in one fresh process per file
+    (full size: honest peak RSS and time), or in one process for all (smoke)."""
     report = os.path.join(folder, "report.json")
-    out_path, err_path = (os.path.join(folder, name) for name in ("out", "err"))
+    environment = {**os.environ, **(SMOKE_LIMITS if SMOKE else {})}
     started = time.perf_counter()
-    with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        status = subprocess.run(
-            [sys.executable, __file__, f"--child-{mode}", path, report],
-            stdout=out,
-            stderr=err,
-            check=False,
-        ).returncode
-    seconds = time.perf_counter() - started
-    with open(report) as stream:
-        figures = json.load(stream)
-    os.remove(report)
-    with open(err_path, "rb") as stream:
-        err_text = stream.read()
-    output = os.path.getsize(out_path) + len(err_text)
-    if mode == "command":
-        lines = err_text.decode(errors="replace").splitlines()
-        figures.update(
-            exit=status,
-            refused=status == 1 and bool(lines),
-            message=lines[0][-200:] if lines else "",
-            output_bytes=output,
-        )
-    else:
-        if status != 0:
-            raise SystemExit(f"admin path crashed on {path}: {err_text[-2000:]!r}")
-        figures.update(
-            exit=status,
-            refused=figures["problems"] > 0 and figures["status"] != "succeeded",
-            message=figures.pop("first_problem")[:200],
-        )
-    figures["seconds"] = round(seconds, 2)
-    figures["meets_targets"] = bool(
-        figures["refused"]
-        and figures["peak_rss_mb"] <= PEAK_RSS_LIMIT_MB
-        and figures["output_bytes"] <= OUTPUT_LIMIT_BYTES
+    child_run = subprocess.run(
+        [sys.executable, __file__, f"--child-{mode}", report, *paths],
+        capture_output=True,
+        env=environment,
+        check=False,
     )
-    return figures
+    seconds = time.perf_counter() - started
+    if child_run.returncode != 0:
+        raise SystemExit(
+            f"{mode} path crashed on {paths}: {child_run.stderr[-2000:]!r}"
+        )
+    with open(report) as stream:
+        results = json.load(stream)
+    os.remove(report)
+    for figures in results.values():
+        if len(paths) == 1:  # the whole process: start, import, exit
+            figures["seconds"] = round(seconds, 2)
+        figures["meets_targets"] = bool(
+            figures["refused"]
+            and not figures.get("traceback")
+            and figures["seconds"] <= SECONDS_LIMIT
+            and figures["peak_rss_mb"] <= PEAK_RSS_LIMIT_MB
+            and figures["reader_rss_mb"] <= PEAK_RSS_LIMIT_MB
+            and figures["output_bytes"] <= OUTPUT_LIMIT_BYTES
+        )
+    return results
 
 
 def main() -> None:
@@ -244,14 +310,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         log(f"Writing the hostile files ({SIZE:,} bytes each) ...")
         files = make_files(folder)
-        for name, path in files.items():
-            size = os.path.getsize(path)
-            for mode in ("command", "admin"):
-                log(f"{name} ({size:,} bytes) via the {mode} ...")
-                figures = measure(mode, path, folder)
-                log(f"  {json.dumps(figures)}")
-                results[f"{name}/{mode}"] = figures
-            os.remove(path)
+        names = {path: name for name, path in files.items()}
+        for mode in ("command", "admin"):
+            if SMOKE:
+                log(f"All {len(files)} files via the {mode} ...")
+                batches = [list(files.values())]
+            else:
+                batches = [[path] for path in files.values()]
+            for batch in batches:
+                for path, figures in measure(mode, batch, folder).items():
+                    log(f"{names[path]} via the {mode}: {json.dumps(figures)}")
+                    results[f"{names[path]}/{mode}"] = figures
     ImportRun.objects.all().delete()
 
     summary = {
@@ -260,12 +329,21 @@ def main() -> None:
         "file_bytes": SIZE,
         "cases": len(results),
         "max_peak_rss_mb": max(r["peak_rss_mb"] for r in results.values()),
+        "max_reader_rss_mb": max(r["reader_rss_mb"] for r in results.values()),
         "max_output_bytes": max(r["output_bytes"] for r in results.values()),
         "max_seconds": max(r["seconds"] for r in results.values()),
         "all_refused": all(r["refused"] for r in results.values()),
         "failing": sorted(k for k, r in results.items() if not r["meets_targets"]),
+        # shape/path: [exit status, seconds, peak RSS MB, reader's peak RSS MB,
+        # output bytes]
         "table": {
-            key: [r["exit"], r["seconds"], r["peak_rss_mb"], r["output_bytes"]]
+            key: [
+                r["exit"],
+                r["seconds"],
+                r["peak_rss_mb"],
+                r["reader_rss_mb"],
+                r["output_bytes"],
+            ]
             for key, r in results.items()
         },
         "smoke": SMOKE,
@@ -277,11 +355,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] in ("--child-command", "--child-admin"):
-        if sys.argv[1] == "--child-admin":
-            django.setup()
-            child_admin(sys.argv[2], sys.argv[3])
-        else:
-            child_command(sys.argv[2], sys.argv[3])
+    if len(sys.argv) >= 4 and sys.argv[1] in ("--child-command", "--child-admin"):
+        child(sys.argv[1].removeprefix("--child-"), sys.argv[3:], sys.argv[2])
     else:
         main()

@@ -28,6 +28,12 @@ class ClinicAdminSite(admin.AdminSite):
             *super().get_urls(),
         ]
 
+    def autocomplete_view(self, request):
+        # Doctors are labelled with their license and primary department.
+        from doctors.admin.autocomplete import ClinicAutocompleteJsonView
+
+        return ClinicAutocompleteJsonView.as_view(admin_site=self)(request)
+
     def dashboard_view(self, request):
         from doctors.dashboard import views
 

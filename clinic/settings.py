@@ -390,6 +390,21 @@ IMPORT_BACKGROUND_ROWS = env_int("IMPORT_BACKGROUND_ROWS", 5000)
 IMPORT_PREVIEW_KEEP_HOURS = env_int("IMPORT_PREVIEW_KEEP_HOURS", 24)
 IMPORT_RUN_TIME_LIMIT_SECONDS = env_int("IMPORT_RUN_TIME_LIMIT_SECONDS", 2 * 3600)
 IMPORT_SWEEP_SECONDS = env_int("IMPORT_SWEEP_SECONDS", 300)
+# What a spreadsheet or JSON file may hold before it is refused: each default
+# is in doctors/importing/readers/limits.py, with what it bounds;
+# IMPORT_READER_MAX_<NAME> in the environment overrides one (IMPORT_READER_MAX_ROWS).
+IMPORT_READER_LIMITS = {
+    name.removeprefix("IMPORT_READER_MAX_").lower(): int(value)
+    for name, value in os.environ.items()
+    if name.startswith("IMPORT_READER_MAX_")
+}
+# Spreadsheets and JSON files are read in a separate process with these limits
+# on its memory (address space) and CPU time: a file that needs more is
+# refused, and the web or task worker carries on. IMPORT_READER_SANDBOX=false
+# reads them in the calling process (only to measure what the process costs).
+IMPORT_READER_MEMORY_MB = env_int("IMPORT_READER_MEMORY_MB", 1024)
+IMPORT_READER_CPU_SECONDS = env_int("IMPORT_READER_CPU_SECONDS", 60)
+IMPORT_READER_SANDBOX = env_bool("IMPORT_READER_SANDBOX", True)
 
 # The history chain and erasure (docs/history-and-erasure.md). HISTORY_CHAIN off
 # only to measure what the chain costs: history written meanwhile no longer

@@ -2,7 +2,9 @@
 
 Signal receivers call these functions for single saves; bulk paths call
 `record_bulk` once instead of letting a receiver run per row. Events are written
-in the caller's transaction, so a rollback leaves none.
+in the caller's transaction, so a rollback leaves none. The dashboard's cache
+is not this module's business: the receivers (doctors.signals) and the bulk
+paths bump its generation.
 """
 
 import datetime
@@ -14,7 +16,7 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.utils.formats import date_format, localize
 
-from . import context, dashboard
+from . import context
 from .models import ActivityEvent, Department, Doctor, Membership
 
 # Timestamps that change on every save say nothing a reader needs.
@@ -109,7 +111,6 @@ def record_saved(
         }
     elif not changes:
         return None
-    dashboard.bump_generation_on_commit()
     return ActivityEvent.objects.create(
         verb=Verb.CREATED if created else Verb.UPDATED,
         target_type=TARGET_TYPES[type(instance)],
@@ -121,7 +122,6 @@ def record_saved(
 
 
 def record_deleted(instance: Doctor | Department) -> ActivityEvent:
-    dashboard.bump_generation_on_commit()
     return ActivityEvent.objects.create(
         verb=Verb.DELETED,
         target_type=TARGET_TYPES[type(instance)],
@@ -138,7 +138,6 @@ def record_deleted(instance: Doctor | Department) -> ActivityEvent:
 
 def record_membership_change(change: MembershipChange) -> ActivityEvent:
     """Write the event and remember the change for the admin's message."""
-    dashboard.bump_generation_on_commit()
     context.current().membership_changes.append(change)
     return ActivityEvent.objects.create(
         verb=change.verb,
@@ -156,7 +155,6 @@ def record_bulk(
     *, verb: str, target_type: str, description: str, counts: dict[str, Any]
 ) -> ActivityEvent:
     """One event for work on many rows (an import, an admin action)."""
-    dashboard.bump_generation_on_commit()
     return ActivityEvent.objects.create(
         verb=verb,
         target_type=target_type,

@@ -8,4 +8,8 @@ class DoctorsConfig(AppConfig):
 
     def ready(self):
         # Receivers connect with dispatch_uids, so importing again adds nothing.
-        from . import signals  # noqa: F401
+        # The bulk paths' `__any_of` lookup (doctors.bulk.AnyOf).
+        from . import (
+            bulk,  # noqa: F401
+            signals,  # noqa: F401
+        )

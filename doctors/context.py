@@ -13,13 +13,13 @@ counts) when the block ends.
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connections, router, transaction
 from django.utils import timezone
 
+from . import current_change, on_commit
 from .ledger import chain
 from .models import ActivityEvent, ChangeSet
 
@@ -88,8 +88,7 @@ class ChangeContext:
             return True
         # Django drops the on_commit callbacks of a transaction or savepoint it
         # rolls back: ours still pending means the row is still there.
-        connection = connections[router.db_for_write(ChangeSet)]
-        return any(func is self._marker for _, func, _ in connection.run_on_commit)
+        return on_commit.is_pending(self._marker, router.db_for_write(ChangeSet))
 
     def close(self) -> None:
         """Record the end time and the counts of the change-set, if one opened,
@@ -118,26 +117,12 @@ class ChangeContext:
             chain.seal(change_set.pk)
 
 
-_current: ContextVar[ChangeContext | None] = ContextVar("clinic_change", default=None)
-
-
 def current() -> ChangeContext:
-    return _current.get() or ChangeContext()
+    return current_change.get() or ChangeContext()
 
 
-def current_change_set() -> ChangeSet | None:
-    """The change-set of the current write, opened if needed; None outside any
-    block (a shell without acting_as): such writes belong to no change-set."""
-    context = _current.get()
-    if context is None:
-        return None
-    return context.change_set_for_write()
-
-
-def count(what: str, rows: int = 1) -> None:
-    context = _current.get()
-    if context is not None:
-        context.count(what, rows)
+current_change_set = current_change.change_set_for_write
+count = current_change.count
 
 
 @contextmanager
@@ -158,9 +143,9 @@ def acting_as(
         reason=reason,
         undoes=undoes,
     )
-    token = _current.set(context)
+    token = current_change.enter(context)
     try:
         yield context
     finally:
-        _current.reset(token)
+        current_change.leave(token)
         context.close()

@@ -20,11 +20,11 @@ from django.utils import timezone
 from faker import Faker
 from simple_history.utils import bulk_create_with_history
 
-from . import activity, context, demo_history
+from . import activity, context, dashboard, demo_history
 from .bulk import insert_history_rows, insert_rows, tracked_columns
-from .importing.validation import DOCTOR_FIELDS
 from .ledger import chain
 from .models import ActivityEvent, Department, Doctor, Membership, Specialty
+from .resources import DOCTOR_FIELDS
 from .roles import CLINIC_STAFF, MANAGERS
 
 DEPARTMENTS = [
@@ -101,6 +101,7 @@ def seed_demo(
             _seed_doctors(doctors, department_objs, report, when=opened)
             _assign_heads(department_objs, report)
             if report.doctors_created or report.departments_created:
+                dashboard.bump_generation_on_commit()
                 activity.record_bulk(
                     verb=ActivityEvent.Verb.BULK_CREATED,
                     target_type="doctor",

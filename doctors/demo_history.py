@@ -23,10 +23,8 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from . import exporting, undo
+from . import exporting
 from .context import acting_as
-from .importing import service
-from .importing.runner import DOCTORS
 from .ledger import guard
 from .models import (
     ActivityEvent,
@@ -37,6 +35,8 @@ from .models import (
     Membership,
     Specialty,
 )
+from .runs import imports, undos
+from .runs.imports import DOCTORS
 
 SEED = 2027
 DAYS = 365
@@ -250,7 +250,7 @@ def _rename_department(day: datetime.date, user) -> bool:
 def _import(rows: list[list], *, file_name: str, user) -> ImportRun | None:
     text = io.StringIO()
     csv.writer(text).writerows(rows)
-    result = service.import_file(
+    result = imports.import_file(
         DOCTORS,
         io.BytesIO(text.getvalue().encode()),
         file_name=file_name,
@@ -309,8 +309,11 @@ def _date_run(run: ImportRun, day: datetime.date) -> None:
 
 
 def _undo(run: ImportRun, day: datetime.date, user) -> int:
-    result = undo.undo_import(
-        run, user=user, reason="The specialty column was shifted by one"
+    result = undos.undo_now(
+        run,
+        user,
+        source=ActivityEvent.Source.ADMIN,
+        reason="The specialty column was shifted by one",
     )
     if result.change_set is None:
         return 0

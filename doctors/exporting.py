@@ -106,7 +106,7 @@ def member_rows(members: Iterable) -> Iterator[list]:
         yield [member.license_number, member.name, member.role, member.is_primary]
 
 
-def column_widths(model) -> dict[str, int]:
+def usual_column_widths(model) -> dict[str, int]:
     """Usual widths of the columns, in characters, for spreadsheets."""
     widths = {"departments": 24, "is_active": 9, "description": 40, "email": 32}
     for field in model._meta.concrete_fields:
@@ -130,7 +130,7 @@ def write(
             rows,
             stream,
             sheet=str(model._meta.verbose_name_plural).capitalize(),
-            widths=column_widths(model),
+            widths=usual_column_widths(model),
         )
     return sheets.write_text(file_format, rows, stream)
 

@@ -5,6 +5,7 @@ every road (either page, inline or not) reads the same, and a save that changed
 no membership says nothing.
 """
 
+import dataclasses
 from collections import defaultdict
 
 from .activity import MembershipChange, Verb
@@ -78,12 +79,49 @@ def sentence(subject: str, changes: list[MembershipChange], *, per: str) -> str:
     return f"{subject}: {'; '.join(parts)}."
 
 
+def primary_moves(
+    changes: list[MembershipChange],
+) -> tuple[list[str], list[MembershipChange]]:
+    """A sentence for each doctor whose primary department moved from one
+    department to another ("Dr X's primary department is now Cardiology (was
+    Neurology)."), and the changes left to tell without those flags."""
+    gained = {c.doctor_id: c for c in changes if _became(c, "is_primary", True)}
+    lost = {c.doctor_id: c for c in changes if _lost(c, "is_primary", True)}
+    moved = [doctor for doctor in gained if doctor in lost]
+    if not moved:
+        return [], changes
+    told = {id(gained[doctor]) for doctor in moved} | {
+        id(lost[doctor]) for doctor in moved
+    }
+    rest = []
+    for change in changes:
+        if id(change) not in told:
+            rest.append(change)
+            continue
+        others = {k: v for k, v in change.changes.items() if k != "is_primary"}
+        if others or change.verb != Verb.MEMBERSHIP_CHANGED:
+            rest.append(dataclasses.replace(change, changes=others))
+    moves = [
+        f"{gained[doctor].doctor_text}'s primary department is now "
+        f"{gained[doctor].department_text} (was {lost[doctor].department_text})."
+        for doctor in moved
+    ]
+    return moves, rest
+
+
 def sentences(changes: list[MembershipChange], *, per: str) -> list[str]:
-    """One sentence per changed doctor (`per="doctor"`) or department."""
+    """One sentence per changed doctor (`per="doctor"`) or department; seen
+    from the departments, a primary department that moved is one sentence
+    naming both (primary_moves)."""
+    moves: list[str] = []
+    if per == "department":
+        moves, changes = primary_moves(changes)
     grouped: dict[int, list[MembershipChange]] = defaultdict(list)
     names: dict[int, str] = {}
     for change in changes:
         key = getattr(change, f"{per}_id")
         grouped[key].append(change)
         names[key] = getattr(change, f"{per}_text")
-    return [sentence(names[key], group, per=per) for key, group in grouped.items()]
+    return moves + [
+        sentence(names[key], group, per=per) for key, group in grouped.items()
+    ]

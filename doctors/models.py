@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from . import current_change
 from .validators import validate_date_in_range, validate_single_line
 
 department_code_validator = RegexValidator(
@@ -80,9 +81,7 @@ def _history_user(request=None, **kwargs):
     otherwise the user a command or task acts as (doctors.context)."""
     if request is not None:
         return request.user
-    from .context import current  # doctors.context imports this module
-
-    return current().actor
+    return current_change.actor()
 
 
 class IndexedHistoricalRecords(HistoricalRecords):
@@ -97,6 +96,15 @@ class IndexedHistoricalRecords(HistoricalRecords):
     def __init__(self, *args, indexes=(), **kwargs):
         self.extra_indexes = tuple(indexes)
         kwargs.setdefault("get_user", _history_user)
+        # The acting user is named on every history row: checked against the
+        # users table at commit, once per row, it would cost a bulk write
+        # seconds (see ChangeSetHistory.change_set); deleting a user still
+        # sets the rows' user to none (on_delete, done by Django).
+        kwargs.setdefault("user_db_constraint", False)
+        # The object's own id is the first column of the index on (id,
+        # history_date, history_id) that every history lookup uses: its
+        # single-column index would only be kept up to date.
+        kwargs.setdefault("no_db_index", ["id", *kwargs.pop("covered", ())])
         super().__init__(*args, **kwargs)
 
     def get_meta_options(self, model):
@@ -206,12 +214,19 @@ class ChangeSetHistory(models.Model):
     wrote the history row (filled by the pre_create_historical_record receiver
     and by the bulk writers)."""
 
+    # No database foreign key, as for simple-history's own copies of the
+    # tracked foreign keys: a bulk write's history rows (300,000 for a
+    # 100,000-doctor import) would each be checked against the one change-set
+    # at commit, seconds for nothing. The rows are written only in the
+    # change-set's own transaction, and PROTECT still keeps a change-set that
+    # history rows name from being deleted.
     change_set = models.ForeignKey(
         ChangeSet,
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        db_constraint=False,
     )
 
     class Meta:
@@ -277,6 +292,8 @@ class Doctor(TracksLoadedValues):
         excluded_fields=["updated_at"],
         bases=[ChangeSetHistory],
         indexes=[_latest_row_index("hist_doctor_id_date")],
+        # Nothing looks a doctor's history up by license number.
+        covered=["license_number"],
     )
 
     class Meta:
@@ -346,6 +363,8 @@ class Membership(TracksLoadedValues):
                 fields=["doctor", "history_date"], name="hist_membership_doc_date"
             ),
         ],
+        # Their own indexes would repeat the first column of the two above.
+        covered=["doctor", "department"],
     )
 
     class Meta:
@@ -523,7 +542,7 @@ class ImportRun(models.Model):
     source = models.CharField(max_length=10, choices=ActivityEvent.Source.choices)
     file_name = models.CharField(max_length=255)
     encoding = models.CharField(max_length=20, blank=True)
-    # csv, tsv, xlsx, ods or json (doctors.importing.sources.FORMAT_CHOICES).
+    # csv, tsv, xlsx, ods or json (importing.readers.detect.FILE_FORMAT_CHOICES).
     file_format = models.CharField("format", max_length=10, blank=True)
     dry_run = models.BooleanField(default=False)
     started_at = models.DateTimeField(default=timezone.now)
@@ -564,6 +583,96 @@ class ImportRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} from {self.file_name}"
+
+
+class Run(models.Model):
+    """One undo, redo or revert a user asked for: the status row of its life.
+
+    The row is written when the user is shown what the run would do (the
+    preview), with the state shown: for an undo or redo the change-set it
+    would reverse, for a revert the plan's digest. Confirming claims the row
+    with one conditional UPDATE (previewed -> queued or running), so a second
+    submission of the same page, at once or later, finds it claimed and is
+    told what became of the first. (An import's status row is its ImportRun.)
+    """
+
+    class Kind(models.TextChoices):
+        UNDO = "undo", "Undo"
+        REDO = "redo", "Redo"
+        REVERT = "revert", "Revert"
+
+    class Status(models.TextChoices):
+        PREVIEWED = "previewed", "Previewed (not confirmed)"
+        QUEUED = "queued", "Waiting for the worker"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Done"
+        REFUSED = "refused", "Refused (nothing changed)"
+        FAILED = "failed", "Failed (nothing changed)"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.PREVIEWED
+    )
+    # What the run is, for messages: "undo of import #4 (doctors.csv)".
+    title = models.CharField(max_length=255)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # An undo or redo: the import run, and the change-set shown as the one the
+    # run reverses (the end of the run's undo chain when it was previewed).
+    import_run = models.ForeignKey(
+        ImportRun,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="undo_runs",
+    )
+    reverses = models.ForeignKey(
+        ChangeSet,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    # A revert: which record ("doctor" or "department"), to which moment, and
+    # the digest of the plan shown.
+    subject_type = models.CharField(max_length=20, blank=True)
+    subject_id = models.PositiveBigIntegerField(null=True, blank=True)
+    moment = models.DateTimeField(null=True, blank=True)
+    digest = models.CharField(max_length=64, blank=True)
+    # What the user chose on confirming.
+    untouched_only = models.BooleanField(default=False)
+    reason = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # What became of it, in a sentence for staff.
+    outcome = models.TextField(blank=True)
+    # A background run's outcome is shown to its user once, on their next
+    # visit to the undo page.
+    outcome_shown = models.BooleanField(default=False)
+    # What the run wrote.
+    change_set = models.ForeignKey(
+        ChangeSet,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["import_run", "status"]),
+            models.Index(fields=["status", "created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
 
 
 class WelcomeEmailFailure(models.Model):

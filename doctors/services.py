@@ -6,7 +6,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from . import activity, context
+from . import activity, context, dashboard
 from .models import ActivityEvent, Doctor
 
 
@@ -53,6 +53,7 @@ def set_doctors_active(queryset: QuerySet[Doctor], *, active: bool) -> ActiveCha
         )
         context.count("doctor", len(doctors))
         state = "active" if active else "inactive"
+        dashboard.bump_generation_on_commit()
         activity.record_bulk(
             verb=ActivityEvent.Verb.BULK_UPDATED,
             target_type="doctor",

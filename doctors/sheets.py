@@ -33,7 +33,8 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
-from .importing.formats import format_bool, neutralize
+from .formulas import neutralize
+from .importing.values import format_bool
 
 # Our format name -> django-import-export's format class.
 FORMATS = {

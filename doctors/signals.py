@@ -1,8 +1,10 @@
 """Signal receivers: thin, each with a sender and a dispatch_uid.
 
 Connected in DoctorsConfig.ready(). Each skips raw (fixture) saves and hands off
-to the module that owns the behaviour: activity (the feed, which also bumps the
-dashboard cache generation on commit) and tasks (the welcome email).
+to the module that owns the behaviour: activity (the feed), dashboard (its
+cache generation, bumped once when the transaction commits) and tasks (the
+welcome email). Bulk paths, which send no signal per row, call the same
+functions once.
 
 Membership changes arrive by two roads. Admin inlines save and delete Membership
 rows (post_save / post_delete). `add()` and `set()` from either side insert rows
@@ -27,7 +29,7 @@ from django.db.models.signals import (
 from django.dispatch import receiver
 from simple_history.signals import pre_create_historical_record
 
-from . import activity, context, m2m_history, tasks
+from . import activity, context, dashboard, m2m_history, tasks
 from .models import Department, Doctor, Membership
 
 TRACKED = (Doctor, Department, Membership)
@@ -65,6 +67,8 @@ def record_saved(sender, instance, created, raw=False, **kwargs):
     activity.record_saved(
         instance, created=created, changes=getattr(instance, "_pending_changes", None)
     )
+    if _changed(instance, created):
+        dashboard.bump_generation_on_commit()
     _forget_pending(instance)
 
 
@@ -86,6 +90,8 @@ def membership_saved(sender, instance, created, raw=False, **kwargs):
     activity.record_membership_saved(
         instance, created=created, changes=getattr(instance, "_pending_changes", None)
     )
+    if _changed(instance, created):
+        dashboard.bump_generation_on_commit()
     _forget_pending(instance)
 
 
@@ -99,6 +105,7 @@ def membership_deleted(sender, instance, origin=None, **kwargs):
     activity.record_membership_change(
         activity.membership_change(instance, activity.Verb.MEMBERSHIP_REMOVED)
     )
+    dashboard.bump_generation_on_commit()
 
 
 @_connect_for_each(pre_delete, (Doctor, Department), "remember_names")
@@ -110,6 +117,7 @@ def remember_names(sender, instance, **kwargs):
 def record_deleted(sender, instance, **kwargs):
     activity.record_deleted(instance)
     activity.forget_cascade_names()
+    dashboard.bump_generation_on_commit()
 
 
 @receiver(
@@ -122,6 +130,7 @@ def memberships_added(sender, instance, action, reverse, pk_set, raw=False, **kw
     if raw or action != "post_add" or not pk_set:
         return
     activity.record_memberships_added(instance=instance, pk_set=pk_set, reverse=reverse)
+    dashboard.bump_generation_on_commit()
 
 
 @receiver(
@@ -148,6 +157,12 @@ def history_change_set(sender, history_instance, **kwargs):
     if not history_instance.history_change_reason and change_set.reason:
         history_instance.history_change_reason = change_set.reason[:100]
     context.count(history_instance.instance_type._meta.model_name)
+
+
+def _changed(instance, created: bool) -> bool:
+    """Whether a save changed the row (a save that changed nothing has
+    pending changes {})."""
+    return created or getattr(instance, "_pending_changes", None) != {}
 
 
 def _forget_pending(instance) -> None:

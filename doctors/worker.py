@@ -4,7 +4,7 @@
 `manage.py db_worker`) and writes a WorkerHeartbeat row as the loop goes round:
 at start, then at most every WORKER_HEARTBEAT_SECONDS. The beat is tied to the
 loop, not to a side thread, so a worker stuck in one task stops beating.
-The same loop clears up import runs (importing.service.sweep) every
+The same loop clears up runs (doctors.runs: imports.sweep, status.sweep) every
 IMPORT_SWEEP_SECONDS: stored files nobody confirmed, runs left "running"; and
 once a day (doctors.ledger.daily) logs the history chain's anchor and erases
 the personal data past PERSONAL_DATA_RETENTION_DAYS.
@@ -21,9 +21,9 @@ from django.db import DatabaseError
 from django.utils import timezone
 from django_tasks_db.management.commands.db_worker import Worker
 
-from .importing import service as import_service
 from .ledger import daily as ledger_daily
 from .models import WorkerHeartbeat
+from .runs import imports, status
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,8 @@ class HeartbeatWorker(Worker):
 
     def sweep(self) -> None:
         try:
-            import_service.sweep()
+            imports.sweep()
+            status.sweep()
         except DatabaseError:
             logger.warning("Could not clear up import runs", exc_info=True)
         self._next_sweep = time.monotonic() + sweep_seconds()

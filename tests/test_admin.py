@@ -381,8 +381,9 @@ class TestDoctorSearch:
         params["field_name"] = "doctor"
         by_name = staff_client.get(url, {**params, "term": "lovel"}).json()
         by_license = staff_client.get(url, {**params, "term": "q-7"}).json()
-        assert [r["text"] for r in by_name["results"]] == ["Dr Ada Lovelace"]
-        assert [r["text"] for r in by_license["results"]] == ["Dr Ada Lovelace"]
+        label = "Dr Ada Lovelace — Q-77, no primary department"
+        assert [r["text"] for r in by_name["results"]] == [label]
+        assert [r["text"] for r in by_license["results"]] == [label]
 
 
 @pytest.mark.parametrize("events", [10, 150])

@@ -35,6 +35,14 @@ def imported(client) -> ImportRun:
     return run
 
 
+def confirm_undo(client, undo_url: str, data: dict | None = None):
+    """Post the undo page's form as a browser does: with the status row of the
+    preview it shows (the page's hidden "attempt" field)."""
+    page = client.get(undo_url)
+    attempt = page.context["attempt"].pk
+    return client.post(undo_url, {**(data or {}), "attempt": attempt})
+
+
 def messages_of(response) -> list[str]:
     return [str(m) for m in get_messages(response.wsgi_request)]
 
@@ -65,7 +73,7 @@ def test_preview_then_confirm_undoes_as_one_change_set(staff_client):
     assert "<strong>phone</strong>: 999 → 111" in body
     assert state() == after
 
-    response = staff_client.post(undo_url, {"change_reason": "Wrong file"})
+    response = confirm_undo(staff_client, undo_url, {"change_reason": "Wrong file"})
     assert response.status_code == 302
     assert response["Location"] == reverse(
         "admin:doctors_importrun_change", args=[run.pk]
@@ -84,7 +92,7 @@ def test_preview_then_confirm_undoes_as_one_change_set(staff_client):
     )
     assert "Redo this import" in run_page.content.decode()
     assert "Undone by change-set" in run_page.content.decode()
-    response = staff_client.post(undo_url, {})
+    response = confirm_undo(staff_client, undo_url, {})
     assert response.status_code == 302, messages_of(response)
     assert state() == after
 
@@ -105,12 +113,12 @@ def test_a_later_edit_refuses_then_untouched_only_undoes_the_rest(
     assert 'id="undo-conflicts"' in body and "LIC-ANN" in body
     assert "Undo only the untouched records" in body
 
-    refused = staff_client.post(undo_url, {})
+    refused = confirm_undo(staff_client, undo_url, {})
     assert refused.status_code == 200
     assert "nothing was changed" in refused.content.decode()
     assert state() == now
 
-    done = staff_client.post(undo_url, {"untouched_only": "on"})
+    done = confirm_undo(staff_client, undo_url, {"untouched_only": "on"})
     assert done.status_code == 302
     assert Doctor.objects.get(license_number="LIC-ANN").phone == "555"
     assert not Doctor.objects.filter(license_number="LIC-NEW").exists()
@@ -137,7 +145,7 @@ def test_a_large_run_is_undone_in_the_worker_with_progress(
     undo_url = reverse("admin:doctors_importrun_undo", args=[run.pk])
     progress_url = reverse("admin:doctors_importrun_undo_progress", args=[run.pk])
 
-    response = staff_client.post(undo_url, {"change_reason": "Too big"})
+    response = confirm_undo(staff_client, undo_url, {"change_reason": "Too big"})
     assert response["Location"] == undo_url
     assert Doctor.objects.filter(license_number="LIC-NEW").exists()
     page = staff_client.get(undo_url).content.decode()

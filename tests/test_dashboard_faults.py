@@ -25,7 +25,7 @@ from tests import dashboard_page
 from tests.admin_forms import doctor_form
 from tests.factories import DepartmentFactory, DoctorFactory, MembershipFactory
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 SOCKET_TIMEOUT = 0.4
 # "About twice the socket timeout": one Redis call may time out per request.

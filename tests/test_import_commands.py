@@ -6,8 +6,8 @@ import os
 import pytest
 from django.core.management import CommandError, call_command
 
-from doctors.management.progress import ProgressReporter
 from doctors.models import ActivityEvent, Department, Doctor, ImportRun
+from doctors.runs.progress import TerminalProgress
 from tests.factories import (
     DepartmentFactory,
     DoctorFactory,
@@ -139,7 +139,7 @@ def test_export_to_standard_output(card):
     assert err.strip() == "Exported 1 doctors."
 
 
-class TestProgressReporter:
+class TestTerminalProgress:
     class Terminal(io.StringIO):
         def isatty(self):
             return True
@@ -148,7 +148,7 @@ class TestProgressReporter:
         from django.core.management.base import OutputWrapper
 
         stream = self.Terminal()
-        progress = ProgressReporter(OutputWrapper(stream))
+        progress = TerminalProgress(OutputWrapper(stream))
         progress("checking", 1000, None)
         progress("checking", 2000, 2000)
         progress("writing", 1000, 2000)
@@ -162,7 +162,7 @@ class TestProgressReporter:
         from django.core.management.base import OutputWrapper
 
         stream = io.StringIO()
-        progress = ProgressReporter(OutputWrapper(stream))
+        progress = TerminalProgress(OutputWrapper(stream))
         for done in range(0, 10_001, 1000):
             progress("writing", done, 10_000)
         lines = stream.getvalue().splitlines()

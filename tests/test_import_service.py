@@ -1,4 +1,4 @@
-"""The import run's life (doctors/importing/service.py): confirm applies exactly
+"""The import run's life (doctors/runs/imports.py): confirm applies exactly
 what was previewed, once; where the work runs; who sees which run; clearing up
 stored files and stuck runs; the run pages stay bounded."""
 
@@ -11,8 +11,9 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
-from doctors.importing import service
 from doctors.models import ActivityEvent, Department, Doctor, ImportRun, Membership
+from doctors.runs import imports as service
+from doctors.runs.status import moment_text
 from doctors.worker import HeartbeatWorker
 from tests.factories import DepartmentFactory, DoctorFactory, UserFactory
 from tests.test_admin_csv import confirm, run_worker, upload
@@ -199,8 +200,10 @@ class TestClaim:
         second = service.confirm(stale_copy, clinic_staff)
         assert first.result.ok and first.result.created == 1
         assert second.result is None
-        assert (
-            second.refusal == "doctors.csv was already imported; nothing more was done."
+        when = moment_text(second.run.finished_at)
+        assert second.refusal == (
+            f"doctors.csv was already imported by staff-user at {when} "
+            f"(import #{run.pk}); nothing more was done."
         )
         run.refresh_from_db()
         assert (run.status, run.created) == ("succeeded", 1)
@@ -212,11 +215,15 @@ class TestClaim:
         upload(staff_client, csv_bytes(NEW))
         run = ImportRun.objects.get()
         # What another request's claim leaves until its import finishes.
-        ImportRun.objects.filter(pk=run.pk).update(status="running", dry_run=False)
+        claimed_at = timezone.now()
+        ImportRun.objects.filter(pk=run.pk).update(
+            status="running", dry_run=False, claimed_at=claimed_at
+        )
         response = confirm(staff_client, run)
         (message,) = get_messages(response.wsgi_request)
         assert str(message) == (
-            "doctors.csv is already being imported; nothing more was done."
+            "doctors.csv is already being imported (confirmed by staff-user at "
+            f"{moment_text(claimed_at)}); nothing more was done."
         )
         assert not Doctor.objects.exists()
 
@@ -364,9 +371,15 @@ class TestBoundedPages:
 
 
 def test_the_importer_does_not_reach_up_into_the_admin():
-    """The admin calls the importer, never the other way round."""
-    package = pathlib.Path(service.__file__).parent
-    for path in package.glob("*.py"):
+    """The admin calls the importer and the run service, never the other way
+    round."""
+    from doctors import importing
+
+    packages = [
+        pathlib.Path(importing.__file__).parent,
+        pathlib.Path(service.__file__).parent,
+    ]
+    for path in (p for package in packages for p in package.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom):
                 module = "." * node.level + (node.module or "")

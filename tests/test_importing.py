@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django_tasks_db.models import DBTaskResult
 
 from doctors import dashboard
-from doctors.importing.formats import neutralize, restore
+from doctors.formulas import neutralize, restore
 from doctors.importing.runner import import_departments, import_doctors
 from doctors.models import ActivityEvent, Department, Doctor, ImportRun, Membership
 from tests.factories import DepartmentFactory, DoctorFactory, MembershipFactory

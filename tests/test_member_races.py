@@ -127,12 +127,14 @@ def at_once(*calls):
 
 def action(membership: Membership, name: str) -> dict:
     """The member list's form as sent with one row ticked and an action chosen:
-    the version of the row as the page showed it rides along."""
+    the version of the row as the page showed it rides along. A removal is
+    sent as its confirmation page sends it."""
     return {
         "action": name,
         "_selected_action": [str(membership.pk)],
         "index": "0",
         f"row-version-{membership.pk}": concurrency.version_of(membership),
+        **({"post": "yes"} if name == "remove_selected" else {}),
     }
 
 
@@ -436,3 +438,34 @@ def test_adding_the_same_doctors_twice_at_once_adds_them_once(two_people):
         assert sorted([done in first, done in second]) == [False, True]
         refused_page = unescape(bob.last_page if done in first else alice.last_page)
         assert f"Already in Pathology: {doctors[0]}, {doctors[1]}." in refused_page
+
+
+def test_a_head_set_in_a_searched_list_and_make_head_at_once_leave_one_head(
+    two_people,
+):
+    """Alice sets a head in place on a searched list (the current head not on
+    her page) while Bob runs "Make head" on another row: both lock the
+    department first, so one waits for the other; the department ends with
+    one head and neither request fails."""
+    alice, bob = two_people
+    department = DepartmentFactory(name="Cardiology")
+    for attempt in range(TRIES // 2):
+        Membership.objects.filter(department=department).delete()
+        MembershipFactory(department=department, role="head")
+        first = MembershipFactory(
+            department=department,
+            doctor=DoctorFactory(first_name=f"Ann{attempt}", last_name="Lee"),
+        )
+        second = MembershipFactory(
+            department=department,
+            doctor=DoctorFactory(first_name=f"Bo{attempt}", last_name="Sun"),
+        )
+        searched = f"{LIST_URL}?department={department.pk}&q=Lee"
+        url = f"{LIST_URL}?department={department.pk}"
+        by_alice, by_bob = at_once(
+            partial(alice.post, searched, row_post(first, role="head")),
+            partial(bob.post, url, action(second, "make_head")),
+        )
+        heads = list(Membership.objects.filter(department=department, role="head"))
+        assert len(heads) == 1, (by_alice, by_bob)
+        assert heads[0].pk in (first.pk, second.pk)

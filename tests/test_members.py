@@ -10,7 +10,7 @@ from django.urls import reverse
 from doctors import concurrency, dashboard
 from doctors.admin.member_list import ROW_VERSION
 from doctors.ledger.chain import SEAL_QUERIES
-from doctors.models import ActivityEvent, Doctor, Membership
+from doctors.models import ActivityEvent, ChangeSet, Doctor, Membership
 from tests.admin_forms import as_post_data, submitted_fields
 from tests.factories import DepartmentFactory, DoctorFactory, MembershipFactory
 
@@ -36,9 +36,8 @@ def history_count() -> int:
 
 
 def members_url(department, **params) -> str:
-    query = "&".join(
-        f"{k}={v}" for k, v in {"department": department.pk, **params}.items()
-    )
+    scope = {"department": department.pk} if department is not None else {}
+    query = "&".join(f"{k}={v}" for k, v in {**scope, **params}.items())
     return f"{LIST_URL}?{query}"
 
 
@@ -199,6 +198,9 @@ class TestMemberList:
         assert listed(role="head") == [first.pk]
         assert listed(is_primary__exact="1") == [second.pk]
         assert listed(doctor__is_active__exact="0") == [second.pk]
+        # An inactive doctor is marked beside the name.
+        page = staff_client.get(members_url(department)).content.decode()
+        assert page.count('<span class="inactive">(inactive)</span>') == 1
         assert len(listed(o="-2")) == 5
 
     def test_managers_see_the_list_but_cannot_edit(self, client, manager):
@@ -239,22 +241,55 @@ class TestEditsInTheList:
         membership.refresh_from_db()
         assert membership.joined_on == datetime.date(2020, 2, 2)
 
-    def test_a_second_head_is_a_row_error(self, staff_client):
+    def test_a_head_set_in_place_hands_over_from_a_head_not_on_the_page(
+        self, staff_client
+    ):
+        """The list is searched: the current head's row is not on the page, and
+        the save hands over from them, naming both."""
         department = DepartmentFactory(name="Cardiology")
-        MembershipFactory(
+        old = MembershipFactory(
             department=department,
             role="head",
             doctor=DoctorFactory(first_name="Old", last_name="Head"),
         )
-        member = MembershipFactory(department=department)
-        response = staff_client.post(
-            members_url(department), row_post(member, role="head")
+        member = MembershipFactory(
+            department=department,
+            doctor=DoctorFactory(first_name="New", last_name="Lead"),
         )
-        assert response.status_code == 200
-        errors = str(response.context["cl"].formset.errors)
-        assert "Cardiology already has a head: Dr Old Head." in errors
-        member.refresh_from_db()
-        assert member.role == "member"
+        response = staff_client.post(
+            members_url(department, q="Lead"),
+            row_post(member, role="head"),
+            follow=True,
+        )
+        assert messages_of(response) == [
+            "Cardiology: Dr New Lead is now head; Dr Old Head is no longer head."
+        ]
+        assert Membership.objects.get(role="head").pk == member.pk
+        old.refresh_from_db()
+        assert old.role == "member"
+
+    def test_a_head_set_in_place_hands_over_from_an_unchanged_row_of_the_page(
+        self, staff_client
+    ):
+        department = DepartmentFactory(name="Cardiology")
+        old = MembershipFactory(
+            department=department,
+            role="head",
+            doctor=DoctorFactory(first_name="Old", last_name="Head"),
+        )
+        new = MembershipFactory(
+            department=department,
+            doctor=DoctorFactory(first_name="New", last_name="Lead"),
+        )
+        response = staff_client.post(
+            members_url(department),
+            rows_post((old, {}), (new, {"role": "head"})),
+            follow=True,
+        )
+        assert messages_of(response) == [
+            "Cardiology: Dr New Lead is now head; Dr Old Head is no longer head."
+        ]
+        assert Membership.objects.get(role="head").pk == new.pk
 
     def test_two_heads_in_one_save_is_a_row_error(self, staff_client):
         department = DepartmentFactory(name="Cardiology")
@@ -292,18 +327,23 @@ class TestEditsInTheList:
         ]
         assert Membership.objects.get(role="head").pk == new.pk
 
-    def test_primary_elsewhere_is_a_row_error(self, staff_client):
-        department, elsewhere = DepartmentFactory.create_batch(2)
+    def test_primary_set_in_place_moves_from_another_department(self, staff_client):
+        department = DepartmentFactory(name="Cardiology")
+        elsewhere = DepartmentFactory(name="Neurology")
         doctor = DoctorFactory(first_name="Ann", last_name="Lee")
-        MembershipFactory(doctor=doctor, department=elsewhere, is_primary=True)
+        old = MembershipFactory(doctor=doctor, department=elsewhere, is_primary=True)
         membership = MembershipFactory(doctor=doctor, department=department)
         response = staff_client.post(
-            members_url(department), row_post(membership, is_primary=True)
+            members_url(department),
+            row_post(membership, is_primary=True),
+            follow=True,
         )
-        assert response.status_code == 200
-        assert f"Dr Ann Lee already has a primary department: {elsewhere}." in str(
-            response.context["cl"].formset.errors
-        )
+        assert messages_of(response) == [
+            "Dr Ann Lee's primary department is now Cardiology (was Neurology)."
+        ]
+        old.refresh_from_db()
+        membership.refresh_from_db()
+        assert membership.is_primary and not old.is_primary
 
     def test_a_row_changed_since_the_page_was_opened_is_not_overwritten(
         self, staff_client
@@ -349,10 +389,13 @@ class TestEditsInTheList:
 
 class TestActions:
     def post_action(self, client, department, action, memberships, **extra):
+        """The action as the list sends it; a removal as its confirmation page
+        sends it (post=yes)."""
         data = {
             "action": action,
             "_selected_action": [m.pk for m in memberships],
             "index": "0",
+            **({"post": "yes"} if action == "remove_selected" else {}),
             **extra,
         }
         return client.post(members_url(department), data, follow=True)
@@ -449,6 +492,102 @@ class TestActions:
         assert history_count() == before + 2
         assert list(Membership.objects.all()) == [kept]
 
+    def test_remove_asks_first_naming_who_goes(self, staff_client):
+        department = DepartmentFactory(name="Cardiology")
+        ann = MembershipFactory(
+            department=department,
+            doctor=DoctorFactory(
+                first_name="Ann", last_name="Lee", license_number="LIC-00123"
+            ),
+        )
+        bo = MembershipFactory(
+            department=department,
+            doctor=DoctorFactory(first_name="Bo", last_name="Sun"),
+        )
+        seen = {ROW_VERSION.format(ann.pk): concurrency.version_of(ann)}
+        response = self.post_action(
+            staff_client,
+            department,
+            "remove_selected",
+            [ann, bo],
+            post="",
+            change_reason="Left the clinic",
+            **seen,
+        )
+        assert response.templates[0].name == "admin/doctors/confirm_destroy.html"
+        page = response.content.decode()
+        assert "Remove 2 doctors from Cardiology?" in page
+        assert "Dr Ann Lee — LIC-00123" in page
+        # The confirmation sends the selection and the versions again, and the
+        # reason typed beside the actions.
+        assert f'name="{ROW_VERSION.format(ann.pk)}"' in page
+        assert page.count('name="_selected_action"') == 2
+        assert 'value="Left the clinic"' in page
+        assert Membership.objects.count() == 2
+
+    def test_the_confirmation_lists_fifty_names_and_counts_the_rest(self, staff_client):
+        department = department_with_members(62)
+        rows = list(Membership.objects.all())
+        response = self.post_action(
+            staff_client, department, "remove_selected", rows, post=""
+        )
+        page = response.content.decode()
+        assert page.count("<li>Dr First") == 50
+        assert "and 12 more" in page
+        assert "Remove 62 doctors from Cardiology?" in page
+
+    def test_confirmed_removal_keeps_the_reason_on_the_change_set(self, staff_client):
+        department = DepartmentFactory(name="Cardiology")
+        rows = MembershipFactory.create_batch(2, department=department)
+        self.post_action(
+            staff_client,
+            department,
+            "remove_selected",
+            rows,
+            change_reason="Moved to the new clinic",
+        )
+        change_set = ChangeSet.objects.get(reason="Moved to the new clinic")
+        assert change_set.description == "Removed 2 doctors from Cardiology"
+        assert (
+            ActivityEvent.objects.filter(
+                change_set=change_set, verb="membership_removed"
+            ).count()
+            == 2
+        )
+        assert not Membership.objects.exists()
+
+    def test_a_confirmed_removal_of_a_row_changed_meanwhile_is_refused(
+        self, staff_client
+    ):
+        department = DepartmentFactory(name="Cardiology")
+        ann = MembershipFactory(
+            department=department,
+            doctor=DoctorFactory(first_name="Ann", last_name="Lee"),
+        )
+        seen = {ROW_VERSION.format(ann.pk): concurrency.version_of(ann)}
+        ann.joined_on = datetime.date(2020, 2, 2)
+        ann.save()
+        response = self.post_action(
+            staff_client, department, "remove_selected", [ann], **seen
+        )
+        (message,) = messages_of(response)
+        assert message.startswith("Nothing was changed: Dr Ann Lee in Cardiology")
+        assert Membership.objects.filter(pk=ann.pk).exists()
+
+    def test_in_place_edits_and_actions_keep_the_reason(self, staff_client):
+        department = DepartmentFactory(name="Cardiology")
+        ann = MembershipFactory(department=department)
+        data = row_post(ann, joined_on="2021-06-01")
+        data["change_reason"] = "Corrected from the contract"
+        staff_client.post(members_url(department), data)
+        change_set = ChangeSet.objects.get(reason="Corrected from the contract")
+        assert change_set.description == "Edited members of Cardiology"
+        self.post_action(
+            staff_client, department, "make_head", [ann], change_reason="Elected"
+        )
+        change_set = ChangeSet.objects.get(reason="Elected")
+        assert change_set.description == f"Made {ann.doctor} head of Cardiology"
+
     def test_make_head_hands_over(self, staff_client):
         department = DepartmentFactory(name="Cardiology")
         MembershipFactory(
@@ -475,18 +614,44 @@ class TestActions:
         assert messages_of(response) == ["Select exactly one member to make head."]
         assert not Membership.objects.filter(role="head").exists()
 
-    def test_set_primary_conflict_changes_nothing(self, staff_client):
-        department, elsewhere = DepartmentFactory.create_batch(2)
+    def test_set_primary_moves_it_from_another_department_in_one_step(
+        self, staff_client
+    ):
+        department = DepartmentFactory(name="Cardiology")
+        elsewhere = DepartmentFactory(name="Neurology")
         ann = DoctorFactory(first_name="Ann", last_name="Lee")
-        MembershipFactory(doctor=ann, department=elsewhere, is_primary=True)
-        conflicting = MembershipFactory(doctor=ann, department=department)
-        free = MembershipFactory(department=department)
-        response = self.post_action(
-            staff_client, department, "set_primary", [conflicting, free]
+        old = MembershipFactory(doctor=ann, department=elsewhere, is_primary=True)
+        moving = MembershipFactory(doctor=ann, department=department)
+        free = MembershipFactory(
+            department=department,
+            doctor=DoctorFactory(first_name="Bo", last_name="Sun"),
         )
-        (message,) = messages_of(response)
-        assert message.startswith("Nothing was changed: Dr Ann Lee already has a")
-        assert not Membership.objects.filter(department=department, is_primary=True)
+        ActivityEvent.objects.all().delete()
+        response = self.post_action(
+            staff_client, department, "set_primary", [moving, free]
+        )
+        assert messages_of(response) == [
+            "Dr Ann Lee's primary department is now Cardiology (was Neurology).",
+            "Cardiology: now the primary department of Dr Bo Sun.",
+        ]
+        assert set(Membership.objects.filter(is_primary=True)) == {moving, free}
+        old.refresh_from_db()
+        assert not old.is_primary
+        assert len(membership_events()) == 3
+
+    def test_set_primary_twice_for_one_doctor_changes_nothing(self, staff_client):
+        cardiology, neurology = DepartmentFactory.create_batch(2)
+        ann = DoctorFactory(first_name="Ann", last_name="Lee")
+        rows = [
+            MembershipFactory(doctor=ann, department=cardiology),
+            MembershipFactory(doctor=ann, department=neurology),
+        ]
+        response = self.post_action(staff_client, None, "set_primary", rows)
+        assert messages_of(response) == [
+            "Nothing was changed: Dr Ann Lee can have only one primary department. "
+            "The list now shows what is stored; choose again."
+        ]
+        assert not Membership.objects.filter(is_primary=True).exists()
 
     def test_set_and_unset_primary(self, staff_client):
         department = DepartmentFactory(name="Cardiology")
@@ -564,6 +729,83 @@ class TestAddDoctors:
         assert 'id="add-doctors-form"' in content
         assert "admin-autocomplete" in content
         assert 'data-field-name="doctor"' in content
+
+
+def autocomplete(client, term: str, **params) -> list[str]:
+    response = client.get(
+        reverse("admin:autocomplete"),
+        {
+            "app_label": "doctors",
+            "model_name": "membership",
+            "field_name": "doctor",
+            "term": term,
+            **params,
+        },
+    )
+    assert response.status_code == 200
+    return [result["text"] for result in response.json()["results"]]
+
+
+class TestDoctorAutocomplete:
+    def test_namesakes_are_told_apart_by_license_and_primary_department(
+        self, staff_client
+    ):
+        cardiology = DepartmentFactory(name="Cardiology")
+        first = DoctorFactory(
+            first_name="Destiny", last_name="Allen", license_number="LIC-00123"
+        )
+        MembershipFactory(doctor=first, department=cardiology, is_primary=True)
+        DoctorFactory(first_name="Destiny", last_name="Allen", license_number="LIC-9")
+        assert sorted(autocomplete(staff_client, "Allen")) == [
+            "Dr Destiny Allen — LIC-00123, Cardiology",
+            "Dr Destiny Allen — LIC-9, no primary department",
+        ]
+
+    def test_a_departments_form_leaves_out_its_members(self, staff_client):
+        cardiology, neurology = DepartmentFactory.create_batch(2)
+        member = DoctorFactory(last_name="Allen", first_name="In")
+        MembershipFactory(doctor=member, department=cardiology)
+        MembershipFactory(
+            doctor=DoctorFactory(last_name="Allen", first_name="Out"),
+            department=neurology,
+        )
+        offered = autocomplete(
+            staff_client, "Allen", not_in_department=str(cardiology.pk)
+        )
+        assert [label.split(" — ")[0] for label in offered] == ["Dr Out Allen"]
+        assert len(autocomplete(staff_client, "Allen")) == 2
+
+    def test_the_member_lists_form_asks_for_non_members(self, staff_client):
+        department = DepartmentFactory()
+        page = staff_client.get(members_url(department)).content.decode()
+        assert f"autocomplete/?not_in_department={department.pk}" in page
+
+    def test_one_page_of_results_costs_the_same_whatever_their_number(
+        self, staff_client
+    ):
+        department = DepartmentFactory()
+
+        def queries_with(doctors: int) -> int:
+            for index in range(Doctor.objects.count(), doctors):
+                MembershipFactory(
+                    department=department,
+                    is_primary=True,
+                    doctor=DoctorFactory(last_name=f"Allen{index:03d}"),
+                )
+            with CaptureQueriesContext(connection) as queries:
+                offered = autocomplete(staff_client, "Allen", not_in_department="9")
+            assert len(offered) == min(doctors, 20)
+            assert all(", no primary department" not in label for label in offered)
+            # The page of doctors, their primary departments in the same query.
+            pages = [
+                q["sql"]
+                for q in queries
+                if q["sql"].startswith('SELECT "doctors_doctor"')
+            ]
+            assert len(pages) == 1
+            return len(queries)
+
+        assert queries_with(5) == queries_with(45)
 
 
 class TestDoctorWithManyMemberships:
@@ -667,6 +909,21 @@ def test_list_widgets_write_what_django_templates_write(rf, clinic_staff):
 
 
 class TestOneMembershipPage:
+    def test_deleting_asks_first_and_keeps_the_reason(self, staff_client):
+        membership = MembershipFactory(
+            department=DepartmentFactory(name="Cardiology"),
+            doctor=DoctorFactory(first_name="Ann", last_name="Lee"),
+        )
+        change = reverse("admin:doctors_membership_change", args=[membership.pk])
+        assert 'name="change_reason"' in staff_client.get(change).content.decode()
+        url = reverse("admin:doctors_membership_delete", args=[membership.pk])
+        page = staff_client.get(url).content.decode()
+        assert 'name="change_reason"' in page
+        staff_client.post(url, {"post": "yes", "change_reason": "Left"})
+        assert not Membership.objects.exists()
+        change_set = ChangeSet.objects.get(reason="Left")
+        assert change_set.description == "Removed Dr Ann Lee from Cardiology"
+
     def test_a_second_head_is_a_form_error(self, staff_client):
         department = DepartmentFactory(name="Cardiology")
         MembershipFactory(department=department, role="head")

@@ -73,3 +73,32 @@ def test_department_side_sentences():
 
 def test_nothing_collected_means_no_sentence():
     assert sentences([], per="doctor") == []
+
+
+def test_a_moved_primary_is_one_sentence_naming_both_departments():
+    found = sentences(
+        [
+            change(
+                "membership_changed", department="Neurology", is_primary=[True, False]
+            ),
+            change(
+                "membership_changed",
+                department="Cardiology",
+                is_primary=[False, True],
+                joined_on=["2024-01-01", "2024-02-01"],
+            ),
+            change(
+                "membership_changed",
+                doctor="Dr Max Moe",
+                doctor_id=2,
+                department="Cardiology",
+                is_primary=[False, True],
+            ),
+        ],
+        per="department",
+    )
+    assert found == [
+        "Dr Jane Roe's primary department is now Cardiology (was Neurology).",
+        "Cardiology: now the primary department of Dr Max Moe; joining date "
+        "changed for Dr Jane Roe.",
+    ]

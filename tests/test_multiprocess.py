@@ -29,6 +29,8 @@ from psycopg import sql
 from tests.admin_forms import doctor_form
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
 START_TIMEOUT = 60  # seconds for a server to accept connections
 MAIL_TIMEOUT = 60  # seconds for the workers to send the welcome emails
 ADMIN_USER = "ops-admin"

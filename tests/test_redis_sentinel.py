@@ -20,9 +20,12 @@ from tests.test_settings import manage
 SERVICE = "clinic-cache"
 FAILOVER_TIMEOUT_S = 40
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("redis-server") is None, reason="redis-server is not installed"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        shutil.which("redis-server") is None, reason="redis-server is not installed"
+    ),
+    pytest.mark.slow,
+]
 
 
 def free_port() -> int:

@@ -1,20 +1,13 @@
 """The one declaration of the columns (doctors/resources.py) and who uses it."""
 
 import pytest
+from django.urls import reverse
+from django.utils.html import escape
 
 from doctors import exporting
 from doctors.admin.exports import ExportForm
-from doctors.importing import runner, validation
 from doctors.models import Doctor
-from doctors.resources import (
-    DEPARTMENT_COLUMNS,
-    DOCTOR_COLUMNS,
-    DepartmentResource,
-    DepartmentsWidget,
-    DoctorResource,
-    FlagWidget,
-    SpecialtyWidget,
-)
+from doctors.resources import DEPARTMENT_COLUMNS, DOCTOR_COLUMNS, DoctorResource
 from tests.factories import DepartmentFactory, DoctorFactory, MembershipFactory
 from tests.test_importing import HEADER
 
@@ -26,23 +19,18 @@ def test_the_columns_and_their_order():
     assert DEPARTMENT_COLUMNS == ("code", "name", "description", "is_active")
 
 
-def test_everything_takes_the_columns_from_the_resources():
-    assert runner.DOCTORS.columns == DOCTOR_COLUMNS  # the import's header check
-    assert runner.DEPARTMENTS.columns == DEPARTMENT_COLUMNS
-    assert validation.DOCTOR_FIELDS == (
-        "first_name",
-        "last_name",
-        "email",
-        "phone",
-        "specialty",
-        "is_active",
-    )
-    form = ExportForm(model_name="doctor")
+def test_the_pages_name_and_explain_every_column(staff_client):
+    """The upload page lists the declared columns with their help, and the
+    export page offers each of them."""
+    doctor_help = DoctorResource.COLUMN_HELP
+    page = staff_client.get(reverse("admin:doctors_doctor_import")).content.decode()
+    assert ", ".join(DOCTOR_COLUMNS) in page
+    for text in doctor_help.values():
+        assert escape(text) in page
+    form = ExportForm(model_name="department")
     assert [value for value, _ in form.fields["columns"].choices] == list(
-        DOCTOR_COLUMNS
+        DEPARTMENT_COLUMNS
     )
-    assert set(DoctorResource.COLUMN_HELP) == set(DOCTOR_COLUMNS)
-    assert set(DepartmentResource.COLUMN_HELP) == set(DEPARTMENT_COLUMNS)
 
 
 def test_import_exports_own_export_gives_the_same_rows_as_ours():
@@ -60,16 +48,3 @@ def test_import_exports_own_export_gives_the_same_rows_as_ours():
     ours = list(exporting.doctor_rows(queryset))
     assert [list(row) for row in dataset] == ours[1:]
     assert ours[1][6] == "NEUR|CARD:head" and ours[1][7] is False
-
-
-def test_widgets_parse_what_they_render():
-    flag = FlagWidget()
-    assert [flag.clean(v) for v in ["yes", "0", "", True]] == [True, False, True, True]
-    with pytest.raises(ValueError):
-        flag.clean("maybe")
-    assert SpecialtyWidget().clean("Cardiology ") == "cardiology"
-    with pytest.raises(ValueError):
-        SpecialtyWidget().clean("astrology")
-    widget = DepartmentsWidget()
-    for text in ["CARD:head|NEUR", "|CARD|NEUR:head", ""]:
-        assert widget.render(widget.clean(text)) == text

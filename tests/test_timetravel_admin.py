@@ -92,7 +92,7 @@ def test_revert_preview_then_confirm_restores_the_version(staff_client, changed_
         revert_url(doctor, moment),
         {
             "at": moment_param(moment),
-            "digest": plan.digest,
+            "attempt": response.context["attempt"].pk,
             "change_reason": "wrong departments",
         },
         follow=True,
@@ -132,17 +132,19 @@ def test_revert_conflicts_are_shown_and_refused_until_skipped(staff_client):
     page = response.content.decode()
     assert 'id="revert-conflicts"' in page and "another head" in page
     assert 'name="skip_conflicts"' in page
-    digest = response.context["plan"].digest
+    attempt = response.context["attempt"].pk
 
-    response = staff_client.post(url, {"at": moment_param(moment), "digest": digest})
+    response = staff_client.post(url, {"at": moment_param(moment), "attempt": attempt})
     assert response.status_code == 409
     assert "conflicts" in messages_of(response)[0]
     doctor.refresh_from_db()
     assert doctor.first_name == "Adah"
 
+    # The page shown again carries a new preview to confirm.
+    attempt = response.context["attempt"].pk
     response = staff_client.post(
         url,
-        {"at": moment_param(moment), "digest": digest, "skip_conflicts": "1"},
+        {"at": moment_param(moment), "attempt": attempt, "skip_conflicts": "1"},
         follow=True,
     )
     doctor.refresh_from_db()
@@ -158,9 +160,10 @@ def test_a_changed_record_since_the_preview_is_not_reverted(staff_client):
     moment = timezone.now()
     doctor.departments.set([neur])
     url = revert_url(doctor, moment)
-    digest = staff_client.get(url, {"at": moment_param(moment)}).context["plan"].digest
+    page = staff_client.get(url, {"at": moment_param(moment)})
+    attempt = page.context["attempt"].pk
     doctor.departments.add(card)
-    response = staff_client.post(url, {"at": moment_param(moment), "digest": digest})
+    response = staff_client.post(url, {"at": moment_param(moment), "attempt": attempt})
     assert response.status_code == 409
     assert "changed since the preview" in messages_of(response)[0]
     assert set(doctor.departments.all()) == {card, neur}
@@ -264,8 +267,8 @@ def test_a_department_is_reverted_from_its_page(staff_client):
     url = revert_url(card, moment)
     response = staff_client.get(url, {"at": moment_param(moment)})
     assert response.context["other_label"] == "Doctor"
-    digest = response.context["plan"].digest
-    response = staff_client.post(url, {"at": moment_param(moment), "digest": digest})
+    attempt = response.context["attempt"].pk
+    response = staff_client.post(url, {"at": moment_param(moment), "attempt": attempt})
     assert response.status_code == 302
     card.refresh_from_db()
     assert card.name == "Cardiology"

@@ -21,6 +21,7 @@ from doctors.models import (
     ImportRun,
     Membership,
 )
+from doctors.runs import access, progress, tasks, undos
 from tests.factories import DepartmentFactory, DoctorFactory, MembershipFactory
 
 pytestmark = pytest.mark.django_db
@@ -253,23 +254,30 @@ def test_only_own_runs_for_clinic_staff_every_run_for_superusers(
     other = ImportRun.objects.create(
         kind="doctors", status="succeeded", source="admin", file_name="x.csv"
     )
-    assert undo.can_undo(clinic_staff, own)
-    assert not undo.can_undo(clinic_staff, other)
-    assert undo.can_undo(superuser, own) and undo.can_undo(superuser, other)
-    assert not undo.can_undo(manager, own)
+    assert access.may_undo(clinic_staff, own)
+    assert not access.may_undo(clinic_staff, other)
+    assert access.may_undo(superuser, own) and access.may_undo(superuser, other)
+    assert not access.may_undo(manager, own)
 
 
-def test_undo_in_the_worker_reports_progress(clinic, superuser):
+def test_undo_in_the_worker_reports_progress(clinic, superuser, settings):
     before = state()
     run = run_import(user=superuser)
-    summary = undo.run_queued_undo.call(run.pk, superuser.pk, False, "")
+    settings.IMPORT_BACKGROUND_ROWS = 0
+    attempt, _ = undos.prepare(run, superuser)
+    assert undos.confirm(run, superuser, attempt_id=attempt.pk).queued
+    summary = tasks.run_queued_undo.call(attempt.pk)
     assert summary.startswith(f"Undid import #{run.pk}")
     assert state() == before
-    progress = undo.read_progress(run.pk)
-    assert progress["phase"] == "done"
-    assert progress["done"] == progress["total"] > 0
-    assert progress["message"] == summary
-    cache.delete(f"undo-progress:{run.pk}")
+    attempt.refresh_from_db()
+    assert (attempt.status, attempt.outcome) == ("succeeded", summary)
+    numbers = progress.read(progress.UNDO, attempt.pk)
+    assert numbers["phase"] == "done"
+    assert numbers["done"] == numbers["total"] > 0
+    cache.delete(f"undo-progress:{attempt.pk}")
+    # The task, run again, finds the run done and does nothing.
+    assert tasks.run_queued_undo.call(attempt.pk).endswith("nothing to do.")
+    assert state() == before
 
 
 CODES = ["CARD", "NEUR", "ONC", "DERM"]

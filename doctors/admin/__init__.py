@@ -14,6 +14,11 @@
 - changesets.py: the reason field on forms and actions (one field, one box:
   doctors/templatetags/change_reason.py), and change-set pages
 - naming.py: records named in a message, a few at most
+- confirm_destroy.py: the page asked before a bulk delete or a removal from a
+  department (bounded list of names, the reason box)
+- bulk_delete.py: deleting selected doctors or departments through that page
+- autocomplete.py: the admin's autocomplete with doctors told apart (license,
+  primary department) and a department's members left out when asked
 - email_failures.py: welcome emails that could not be sent, and sending them again
 """
 

@@ -118,6 +118,15 @@ class ChangeReasonMixin:
             describe(f"Deleted {self.opts.verbose_name_plural}")
         return super().log_deletions(request, queryset)
 
+    @admin.action(
+        description="Delete selected %(verbose_name_plural)s", permissions=["delete"]
+    )
+    def delete_selected(self, request, queryset):
+        # Asks first on a bounded page with the reason box (bulk_delete).
+        from .bulk_delete import delete_selected
+
+        return delete_selected(self, request, queryset)
+
     def delete_view(self, request, object_id, extra_context=None):
         take_reason(request)
         return super().delete_view(request, object_id, extra_context)

@@ -1,5 +1,5 @@
 """Import and export pages of the Doctor and Department changelists (CSV, TSV,
-JSON, Excel .xlsx and OpenDocument .ods; see doctors.importing.sources and
+JSON, Excel .xlsx and OpenDocument .ods; see doctors.importing.readers and
 doctors.admin.exports).
 
 Built on the project's own importer rather than django-import-export's admin
@@ -13,8 +13,8 @@ without a permission on the model import. Here:
   on the ImportRun) and only if no row they touch changed since the preview.
   Above settings.IMPORT_BACKGROUND_ROWS rows both the preview and the import
   run in the task worker while the run's page shows the progress. The run's
-  life is importing.service's; these views only call it. Each user sees their
-  own runs (a superuser every run);
+  life is doctors.runs.imports'; these views only call it. Who sees which
+  runs, and who may import or confirm, is doctors.runs.access';
 - export: a page to choose the format and columns, for the changelist's
   current filters and search or the rows of the "Export selected" action;
 - each needs its own permission (doctors.import_doctor, doctors.export_doctor,
@@ -41,14 +41,11 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 
-from ..importing import progress as import_progress
-from ..importing import service
-from ..importing.parsing import ENCODING_CHOICES, ImportFileError, check_size
-from ..importing.sources import FORMAT_CHOICES
-from ..importing.validation import Problem
 from ..models import ImportRun
 from ..resources import RESOURCES
-from ..undo import can_undo
+from ..runs import access
+from ..runs import imports as service
+from ..runs.imports import ENCODING_CHOICES, FORMAT_CHOICES, ImportFileError, check_size
 from .exports import EXPORT_PARAMS, ExportForm, download, export_page, export_selected
 from .readonly import ReadOnlyAdminMixin
 from .undo import ImportRunUndoMixin
@@ -88,17 +85,13 @@ class CsvImportExportMixin:
     """Adds Import and Export to a ModelAdmin's changelist."""
 
     change_list_template = "admin/doctors/csv_change_list.html"
-    csv_kind = None  # runner.DOCTORS or runner.DEPARTMENTS
+    csv_kind = None  # doctors.runs.imports.DOCTORS or DEPARTMENTS
 
     # Permissions -------------------------------------------------------------
 
     def has_import_permission(self, request) -> bool:
-        """The import permission, and change on the model: an import rewrites
-        existing rows."""
-        opts = self.opts
-        return request.user.has_perm(
-            f"{opts.app_label}.import_{opts.model_name}"
-        ) and self.has_change_permission(request)
+        """See doctors.runs.access."""
+        return access.may_import(request.user, self.model)
 
     def has_export_permission(self, request) -> bool:
         opts = self.opts
@@ -202,12 +195,12 @@ class CsvImportExportMixin:
         )
 
     def _run_for(self, request, run_id: int) -> ImportRun:
-        """The run, if this user may see it (their own, or any for a
-        superuser); its stored bytes are read only when needed."""
+        """The run, if this user may see it (doctors.runs.access); its stored
+        bytes are read only when needed."""
         if not self.has_import_permission(request):
             raise PermissionDenied
         runs = (
-            service.visible_runs(request.user)
+            access.visible_runs(request.user)
             .defer("content", "seen")
             .annotate(
                 has_content=ExpressionWrapper(
@@ -277,7 +270,7 @@ class CsvImportExportMixin:
                 run.status == ImportRun.Status.FAILED
                 and run.counts.get("changed_since_preview")
                 and run.has_content
-                and run.user_id == request.user.pk
+                and access.may_confirm(request.user, run)
             ),
             preview_again_url=self._url("import_preview_again", run.pk),
         )
@@ -292,7 +285,7 @@ class CsvImportExportMixin:
                 change_page=changes,
                 stored_changes=len(run.preview),
                 can_confirm=bool(
-                    run.user_id == request.user.pk
+                    access.may_confirm(request.user, run)
                     and run.has_content
                     and not run.error_count
                     and (run.created or run.updated)
@@ -305,11 +298,11 @@ class CsvImportExportMixin:
                 request, "admin/doctors/import_preview.html", context
             )
         context.update(
-            progress=import_progress.read(run.pk),
+            progress=service.progress_of(run),
             progress_url=self._url("import_progress", run.pk),
             undo_url=(
                 reverse("admin:doctors_importrun_undo", args=[run.pk])
-                if run.change_set_id and can_undo(request.user, run)
+                if run.change_set_id and access.may_undo(request.user, run)
                 else ""
             ),
         )
@@ -317,18 +310,7 @@ class CsvImportExportMixin:
 
     def import_progress_view(self, request, run_id: int):
         """The run's progress as JSON, for the page's script to poll."""
-        run = self._run_for(request, run_id)
-        progress = import_progress.read(run.pk) or {}
-        return JsonResponse(
-            {
-                "status": run.status,
-                "status_text": run.get_status_display(),
-                "finished": run.status in service.FINISHED,
-                "phase": progress.get("phase", ""),
-                "done": progress.get("done", 0),
-                "total": progress.get("total") or run.total_rows,
-            }
-        )
+        return JsonResponse(service.progress_of(self._run_for(request, run_id)))
 
     # Export --------------------------------------------------------------------
 
@@ -432,31 +414,23 @@ class ImportRunAdmin(ImportRunUndoMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     def problem_list(self, run):
         if not run.errors:
             return "—"
-        lines = [
-            str(Problem(row, column, message)) for row, column, message in run.errors
-        ]
+        lines = [service.problem_text(*problem) for problem in run.errors]
         if run.error_count > len(lines):
             lines.append(f"… and {run.error_count - len(lines)} more")
         return format_html_join("\n", "<div>{}</div>", ((line,) for line in lines))
 
     def get_queryset(self, request):
-        """Every run for who may view the import log (a superuser); otherwise
-        the user's own runs: their problems quote values not yet imported."""
+        """The runs this user may see (doctors.runs.access)."""
         # The stored file and the preview are not shown; the problems only on
         # one run's page (loaded there when needed).
         runs = (
             super().get_queryset(request).defer("content", "seen", "preview", "errors")
         )
-        if request.user.has_perm("doctors.view_importrun"):
+        if access.sees_every_run(request.user):
             return runs
         return runs.filter(user_id=request.user.pk)
 
     def has_view_permission(self, request, obj=None):
-        """Who may view the import log, or import doctors or departments (the
-        import permission and the model's change permission)."""
+        """Who may view the import log, or import doctors or departments."""
         user = request.user
-        return user.has_perm("doctors.view_importrun") or any(
-            user.has_perm(f"doctors.import_{model}")
-            and user.has_perm(f"doctors.change_{model}")
-            for model in ("doctor", "department")
-        )
+        return access.sees_every_run(user) or access.may_import_anything(user)

@@ -9,8 +9,8 @@ from django.urls import reverse
 from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
-from ..importing.runner import DEPARTMENTS
 from ..models import Department, Membership
+from ..runs.imports import DEPARTMENTS
 from .changesets import ChangeReasonMixin
 from .csv_io import CsvImportExportMixin
 from .forms import DepartmentAdminForm
@@ -41,7 +41,7 @@ class DepartmentAdmin(
     list_display_links = ["code", "name"]
     list_filter = ["is_active"]
     search_fields = ["code", "name"]
-    actions = ["export_selected"]
+    actions = ["export_selected", "delete_selected"]
     readonly_fields = ["members", "head_of_department", "created_at", "updated_at"]
     fields = [
         "code",

@@ -7,8 +7,8 @@ from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
 from ..concurrency import DOCTOR_INLINE_LIMIT
-from ..importing.runner import DOCTORS
 from ..models import Doctor, Membership
+from ..runs.imports import DOCTORS
 from ..services import set_doctors_active
 from .changesets import ChangeReasonMixin
 from .csv_io import CsvImportExportMixin
@@ -76,7 +76,13 @@ class DoctorAdmin(
         ("Status", {"fields": ["is_active", "created_at", "updated_at", "version"]}),
     ]
     inlines = [MembershipInline]
-    actions = ["activate", "deactivate", "export_selected", "erase_personal_data"]
+    actions = [
+        "activate",
+        "deactivate",
+        "export_selected",
+        "delete_selected",
+        "erase_personal_data",
+    ]
     list_per_page = 100
     # The unfiltered total is a second COUNT over every doctor on each filtered
     # page; "Show all" is enough there.

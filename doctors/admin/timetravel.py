@@ -14,7 +14,6 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import flatten_fieldsets, unquote
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import IntegrityError
 from django.http import (
     Http404,
     HttpResponseNotAllowed,
@@ -32,16 +31,14 @@ from simple_history.template_utils import HistoricalRecordContextHelper
 
 from .. import context, exporting, membership_sentences
 from ..models import Doctor
+from ..runs import access, reverts
 from ..timetravel import moments, revert, timeline
 from ..validators import date_range_problem, validate_date_in_range
 from .changesets import change_set_link, take_reason
-from .integrity import explain_integrity_error
 
-MEMBERSHIP_PERMISSIONS = (
-    "doctors.add_membership",
-    "doctors.change_membership",
-    "doctors.delete_membership",
-)
+
+def _int(text: str | None) -> int | None:
+    return int(text) if text and text.isdigit() else None
 
 
 def moment_param(moment: datetime.datetime) -> str:
@@ -112,9 +109,7 @@ class TimeTravelAdminMixin:
         return True
 
     def may_revert(self, request, obj) -> bool:
-        return self.has_change_permission(request, obj) and request.user.has_perms(
-            MEMBERSHIP_PERMISSIONS
-        )
+        return access.may_revert(request.user, obj)
 
     def revert_url(self, obj, moment: datetime.datetime) -> str:
         info = self.opts.app_label, self.opts.model_name
@@ -222,6 +217,9 @@ class TimeTravelAdminMixin:
         )
 
     def revert_view(self, request, object_id):
+        """GET: the preview of a revert. POST: confirm it. The revert's life
+        (its status row, the claim that makes a second submission do
+        nothing) is doctors.runs.reverts'; this view shows what it says."""
         obj = self.get_object(request, unquote(object_id))
         if obj is None:
             raise Http404
@@ -240,29 +238,24 @@ class TimeTravelAdminMixin:
             # reason the user typed.
             take_reason(request)
             context.current().description = f"Revert {obj} to {_local(moment)}"[:255]
-            try:
-                plan = revert.apply_revert(
-                    obj,
-                    moment,
-                    expected_digest=request.POST.get("digest", ""),
-                    skip_conflicts=bool(request.POST.get("skip_conflicts")),
-                )
-            except revert.RevertError as error:
-                messages.error(request, str(error))
-                status = 409
-            except IntegrityError as error:
-                messages.error(request, explain_integrity_error(error))
-                status = 409
-            else:
-                self._report_revert(request, obj, plan)
-                return HttpResponseRedirect(
-                    reverse(
-                        f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
-                        args=[obj.pk],
-                    )
-                )
+            outcome = reverts.confirm(
+                obj,
+                request.user,
+                attempt_id=_int(request.POST.get("attempt")),
+                skip_conflicts=bool(request.POST.get("skip_conflicts")),
+            )
+            if outcome.plan is not None:
+                self._report_revert(request, obj, outcome.plan)
+                return HttpResponseRedirect(self._change_url(obj))
+            if outcome.submitted_again:
+                # This page was confirmed already: say what became of it.
+                messages.warning(request, outcome.refusal)
+                return HttpResponseRedirect(self._change_url(obj))
+            messages.error(request, outcome.refusal)
+            status = 409
+            obj = self.get_object(request, unquote(object_id))
         try:
-            plan = revert.plan_revert(obj, moment)
+            attempt, plan = reverts.prepare(obj, moment, request.user)
         except revert.RevertError as error:
             messages.error(request, str(error))
             return HttpResponseRedirect(self._history_url(obj))
@@ -275,6 +268,7 @@ class TimeTravelAdminMixin:
                 "opts": self.opts,
                 "original": obj,
                 "plan": plan,
+                "attempt": attempt,
                 # Conflicts first; a department's revert may touch thousands.
                 "steps_shown": sorted(plan.memberships, key=lambda s: not s.conflict)[
                     : self.revert_steps_shown
@@ -287,6 +281,12 @@ class TimeTravelAdminMixin:
             status=status,
         )
 
+    def _change_url(self, obj) -> str:
+        return reverse(
+            f"admin:{self.opts.app_label}_{self.opts.model_name}_change",
+            args=[obj.pk],
+        )
+
     def _history_url(self, obj) -> str:
         return reverse(
             f"admin:{self.opts.app_label}_{self.opts.model_name}_history",
@@ -294,14 +294,7 @@ class TimeTravelAdminMixin:
         )
 
     def _report_revert(self, request, obj, plan) -> None:
-        restored = [c for c in plan.fields if not c.conflict]
-        steps = [s for s in plan.memberships if not s.conflict]
-        self.message_user(
-            request,
-            f"{obj} reverted to {_local(plan.moment)}: "
-            f"{len(restored)} field(s), {len(steps)} membership change(s).",
-            messages.SUCCESS,
-        )
+        self.message_user(request, reverts.summary(obj, plan), messages.SUCCESS)
         collected = context.current().membership_changes
         per = "doctor" if self.model is Doctor else "department"
         for sentence in membership_sentences.sentences(collected, per=per):

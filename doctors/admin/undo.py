@@ -3,13 +3,12 @@
 GET shows the preview: what the undo would change (counts, the first rows
 with their fields) and the records changed since by other change-sets, which
 refuse the undo unless the user ticks "only the untouched records". POST
-undoes: here for small runs, in the task worker with a progress page for
-large ones. Who may: doctors.undo_importrun, for one's own runs (superusers:
-every run).
+confirms that preview. The undo's life (its status row, the claim that makes
+a second submission do nothing, here or in the worker, who may) is
+doctors.runs.undos'; this view only calls it and shows what it says.
 """
 
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect, JsonResponse
@@ -18,11 +17,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from .. import undo
-from ..models import ActivityEvent, ImportRun
+from ..models import ImportRun, Run
+from ..runs import access, undos
 from .changesets import change_set_id_link, reason_field
-
-UNDO_ACTIVE_PHASES = {"queued", undo.CHECKING, undo.WRITING}
 
 
 class UndoForm(forms.Form):
@@ -32,10 +29,12 @@ class UndoForm(forms.Form):
         required=False,
         help_text="Leave the records changed since as they are now.",
     )
+    # The status row of the preview this form confirms (doctors.runs.undos).
+    attempt = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
 
 def undo_label(run: ImportRun) -> str:
-    return "Redo this import" if undo.is_undone(run) else "Undo this import"
+    return "Redo this import" if undos.is_undone(run) else "Undo this import"
 
 
 class ImportRunUndoMixin:
@@ -76,7 +75,7 @@ class ImportRunUndoMixin:
     def undo_state(run):
         if run.change_set_id is None:
             return "—"
-        target, redo = undo.chain_end(run)
+        target, redo = undos.chain_end(run)
         if target.pk == run.change_set_id:
             return "Not undone"
         state = "Undone" if redo else "Redone"
@@ -91,7 +90,7 @@ class ImportRunUndoMixin:
             if object_id and str(object_id).isdigit()
             else None
         )
-        if run is not None and run.change_set_id and undo.can_undo(request.user, run):
+        if run is not None and run.change_set_id and access.may_undo(request.user, run):
             extra["undo_url"] = reverse(
                 "admin:doctors_importrun_undo",
                 args=[run.pk],
@@ -102,7 +101,7 @@ class ImportRunUndoMixin:
 
     def _undoable_run(self, request, run_id: int) -> ImportRun:
         run = get_object_or_404(ImportRun, pk=run_id)
-        if not undo.can_undo(request.user, run):
+        if not access.may_undo(request.user, run):
             raise PermissionDenied
         return run
 
@@ -113,15 +112,6 @@ class ImportRunUndoMixin:
             args=[run.pk],
             current_app=self.admin_site.name,
         )
-        progress = undo.read_progress(run.pk) or {}
-        if progress.get("phase") in UNDO_ACTIVE_PHASES:
-            return self._progress_page(request, run, progress)
-        if progress.get("message"):
-            # The outcome of a background undo, once.
-            level = messages.SUCCESS if progress["phase"] == "done" else messages.ERROR
-            self.message_user(request, progress["message"], level)
-            undo.clear_progress(run.pk)
-            return HttpResponseRedirect(run_url)
         if run.change_set_id is None:
             self.message_user(
                 request, "This run wrote nothing that can be undone.", messages.ERROR
@@ -129,28 +119,48 @@ class ImportRunUndoMixin:
             return HttpResponseRedirect(run_url)
         form = UndoForm(request.POST if request.method == "POST" else None)
         if request.method == "POST" and form.is_valid():
-            reason = form.cleaned_data["change_reason"]
-            untouched_only = form.cleaned_data["untouched_only"]
-            if run.total_rows > settings.IMPORT_BACKGROUND_ROWS:
-                undo.set_progress(run.pk, phase="queued", done=0, total=None)
-                undo.run_queued_undo.enqueue(
-                    run.pk, request.user.pk, untouched_only, reason
-                )
-                return HttpResponseRedirect(request.path)
-            result = undo.undo_import(
+            outcome = undos.confirm(
                 run,
-                user=request.user,
-                source=ActivityEvent.Source.ADMIN,
-                untouched_only=untouched_only,
-                reason=reason,
+                request.user,
+                attempt_id=form.cleaned_data["attempt"],
+                untouched_only=form.cleaned_data["untouched_only"],
+                reason=form.cleaned_data["change_reason"],
             )
-            if not result.refused:
-                self.message_user(request, result.summary(), messages.SUCCESS)
+            if outcome.queued:
+                return HttpResponseRedirect(request.path)
+            if outcome.result is not None and not outcome.result.refused:
+                self.message_user(request, outcome.result.summary(), messages.SUCCESS)
                 return HttpResponseRedirect(run_url)
-            self.message_user(request, result.summary(), messages.ERROR)
-            preview = result
+            if outcome.already_done:
+                # This page was confirmed already, or another undo came first:
+                # the message says what happened; the run's page shows it.
+                self.message_user(request, outcome.refusal, messages.WARNING)
+                return HttpResponseRedirect(run_url)
+            self.message_user(request, outcome.refusal, messages.ERROR)
+        active = undos.active(run)
+        if active is not None:
+            return self._progress_page(request, run, active)
+        shown = undos.take_outcome(run, request.user)
+        if shown is not None:
+            # The outcome of a background undo, once.
+            level = (
+                messages.SUCCESS
+                if shown.status == Run.Status.SUCCEEDED
+                else messages.ERROR
+            )
+            self.message_user(request, shown.outcome, level)
+            return HttpResponseRedirect(run_url)
+        attempt, preview = undos.prepare(run, request.user)
+        if request.method == "POST" and form.is_valid():
+            # A refusal: the conflicts listed are those of this new preview.
+            form = UndoForm(
+                initial={
+                    **form.cleaned_data,
+                    "attempt": attempt.pk,
+                }
+            )
         else:
-            preview = undo.preview_undo(run)
+            form = UndoForm(initial={"attempt": attempt.pk})
         return TemplateResponse(
             request,
             "admin/doctors/undo_preview.html",
@@ -162,20 +172,21 @@ class ImportRunUndoMixin:
                 "run_url": run_url,
                 "preview": preview,
                 "form": form,
-                "in_background": run.total_rows > settings.IMPORT_BACKGROUND_ROWS,
+                "attempt": attempt,
+                "in_background": undos.in_background(run),
             },
         )
 
-    def _progress_page(self, request, run, progress):
+    def _progress_page(self, request, run, attempt):
         return TemplateResponse(
             request,
             "admin/doctors/undo_progress.html",
             {
                 **self.admin_site.each_context(request),
                 "opts": self.opts,
-                "title": f"Undo of import #{run.pk}",
+                "title": f"{attempt.get_kind_display()} of import #{run.pk}",
                 "run": run,
-                "progress": progress,
+                "progress": undos.progress_of(attempt),
                 "progress_url": reverse(
                     "admin:doctors_importrun_undo_progress",
                     args=[run.pk],
@@ -187,17 +198,7 @@ class ImportRunUndoMixin:
     def undo_progress_view(self, request, run_id: int):
         """The background undo's progress as JSON, for the page's script."""
         run = self._undoable_run(request, run_id)
-        progress = undo.read_progress(run.pk) or {}
-        phase = progress.get("phase", "")
-        return JsonResponse(
-            {
-                "status": phase,
-                "status_text": "Waiting for the worker"
-                if phase == "queued"
-                else "Undoing",
-                "finished": phase not in UNDO_ACTIVE_PHASES,
-                "phase": "" if phase == "queued" else phase,
-                "done": progress.get("done") or 0,
-                "total": progress.get("total") or 0,
-            }
-        )
+        attempt = run.undo_runs.exclude(status=Run.Status.PREVIEWED).first()
+        if attempt is None:
+            return JsonResponse({"status": "", "finished": True, "done": 0, "total": 0})
+        return JsonResponse(undos.progress_of(attempt))

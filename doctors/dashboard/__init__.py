@@ -26,7 +26,8 @@ import threading
 import time
 
 from django.core.cache import cache
-from django.db import transaction
+
+from .. import on_commit
 
 # Every cache failure is logged under one name, rate-limited by
 # clinic.logging.RateLimitFilter (see LOGGING in settings).
@@ -104,9 +105,4 @@ def bump_generation_on_commit(using: str | None = None) -> None:
     Many rows may change in one transaction; they share one bump. A rollback
     (of the transaction or of the savepoint that asked) drops it.
     """
-    connection = transaction.get_connection(using)
-    if connection.in_atomic_block and any(
-        callback is bump_generation for _, callback, _ in connection.run_on_commit
-    ):
-        return
-    transaction.on_commit(bump_generation, using=using, robust=True)
+    on_commit.once(bump_generation, using)

@@ -9,6 +9,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from doctors import activity
+from doctors.formulas import neutralize
 
 from .blocks import events_in
 from .filters import DashboardFilters
@@ -26,14 +27,11 @@ HEADER = [
     "changes",
     "counts",
 ]
-# Spreadsheets run a cell that starts with one of these as a formula (OWASP
-# "CSV injection"); a leading apostrophe makes it text.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def formula_safe(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    """The cell for `value`, which no spreadsheet runs as a formula."""
+    return neutralize("" if value is None else str(value))
 
 
 def _json(value: Any) -> str:

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..models import Department, Doctor, Membership
-from .formats import format_bool, format_departments
-from .validation import DEPARTMENT_FIELDS, DOCTOR_FIELDS, DepartmentRow, DoctorRow
+from ..resources import DEPARTMENT_FIELDS, DOCTOR_FIELDS
+from .validation import DepartmentRow, DoctorRow
+from .values import format_bool, format_departments
 
 HEAD = Membership.Role.HEAD
 MEMBER = Membership.Role.MEMBER
@@ -84,13 +85,15 @@ def plan_doctor_chunk(
     existing = {
         values[1]: values
         for values in Doctor.objects.filter(
-            license_number__in=[row.license_number for row in rows]
-        ).values_list("pk", "license_number", *DOCTOR_FIELDS, "created_at")
+            license_number__any_of=[row.license_number for row in rows]
+        )
+        .order_by()
+        .values_list("pk", "license_number", *DOCTOR_FIELDS, "created_at")
     }
     memberships: dict[int, list[tuple]] = {}
     if existing:
         for values in Membership.objects.filter(
-            doctor_id__in=[values[0] for values in existing.values()]
+            doctor_id__any_of=[values[0] for values in existing.values()]
         ).values_list(
             "pk", "role", "joined_on", "is_primary", "doctor_id", "department"
         ):
@@ -191,7 +194,7 @@ def plan_department_chunk(rows: list[DepartmentRow]) -> DepartmentChunkPlan:
     existing = {
         values[1]: values
         for values in Department.objects.filter(
-            code__in=[row.code for row in rows]
+            code__any_of=[row.code for row in rows]
         ).values_list("pk", "code", *DEPARTMENT_FIELDS, "created_at")
     }
     for row in rows:

@@ -13,7 +13,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from .formats import restore
+from ..formulas import restore
+from .errors import ImportFileError
 from .text import shown
 
 BLOCK_SIZE = 1 << 20
@@ -48,15 +49,6 @@ ENCODING_CHOICES = [
     ("latin-1", "ISO-8859-1 (Latin-1)"),
     ("utf-16", "UTF-16 (Unicode text)"),
 ]
-
-
-class ImportFileError(Exception):
-    """The file as a whole cannot be imported (nothing was written)."""
-
-    def __init__(self, message: str, *, row: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.row = row
 
 
 def check_size(size: int, limit: int) -> None:

@@ -10,20 +10,20 @@ A dry run is pass 1 plus the comparison with the database (for the preview);
 it writes nothing, sends no signal and queues nothing.
 """
 
-import marshal
-import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from .. import activity, context, tasks
+from .. import activity, context, dashboard, tasks
 from ..integrity import explain_integrity_error
 from ..models import ActivityEvent, Department, Doctor, ImportRun, Membership
 from ..resources import DEPARTMENT_COLUMNS, DOCTOR_COLUMNS
+from ..runs.locks import lock_tables
+from ..runs.progress import Progress
+from ..runs.spool import Spool
 from .diff import (
     FINGERPRINT_SIZE,
     RowChange,
@@ -31,7 +31,7 @@ from .diff import (
     plan_doctor_chunk,
 )
 from .parsing import ImportFileError
-from .sources import open_source
+from .readers.sources import open_source, read_rows
 from .validation import (
     MAX_PROBLEMS,
     DepartmentChecker,
@@ -46,7 +46,6 @@ CHUNK_SIZE = 2000
 PREVIEW_ROWS = 500
 
 # progress(phase, rows done, rows in total or None while unknown)
-Progress = Callable[[str, int, int | None], None]
 CHECKING = "checking"
 WRITING = "writing"
 
@@ -137,12 +136,12 @@ DEPARTMENTS = _Kind(
 
 
 def import_doctors(stream: BinaryIO, **options) -> ImportResult:
-    """Import a doctors CSV file (see formats.py); options as `run_import`."""
+    """Import a doctors CSV file (see values.py); options as `run_import`."""
     return run_import(DOCTORS, stream, **options)
 
 
 def import_departments(stream: BinaryIO, **options) -> ImportResult:
-    """Import a departments CSV file (see formats.py); options as `run_import`."""
+    """Import a departments CSV file (see values.py); options as `run_import`."""
     return run_import(DEPARTMENTS, stream, **options)
 
 
@@ -168,7 +167,7 @@ def run_import(
 
     `run` is the ImportRun of an earlier preview to complete; otherwise a new
     one is recorded. `source` says where the run started (admin or command).
-    `file_format` is one of sources.FORMAT_CHOICES; detected when not given.
+    `file_format` is one of readers.detect.FILE_FORMAT_CHOICES; detected when not given.
     `expected_seen` is what the preview saw (ImportResult.seen): when any row's
     stored state differs from it, nothing is written and those rows are listed.
     A confirmed run writes one change-set (with the optional `reason`), kept
@@ -199,7 +198,7 @@ def run_import(
         else:
             result.encoding = csv_source.encoding
             result.file_format = csv_source.file_format
-            with tempfile.TemporaryFile() as spool:
+            with Spool() as spool:
                 passes = _Passes(kind, csv_source, result, spool, report, chunk_size)
                 passes.expected_seen = expected_seen
                 if dry_run:
@@ -246,11 +245,11 @@ class _Passes:
                 )
                 _add_plan(result, plan)
             else:
-                marshal.dump([_as_tuple(row) for row in chunk], self.spool)
+                self.spool.write([_as_tuple(row) for row in chunk])
             chunk.clear()
 
         try:
-            for row in self.csv_source.rows():
+            for row in read_rows(self.csv_source):
                 clean = checker.check_row(row)
                 if clean is not None:
                     chunk.append(clean)
@@ -276,7 +275,7 @@ class _Passes:
     def check_and_write(self, expected_rows: int | None, actor) -> None:
         kind, result = self.kind, self.result
         with transaction.atomic():
-            _lock(kind.locked)
+            lock_tables(kind.locked)
             self.check(expected_rows)
             if not result.ok:
                 return
@@ -306,6 +305,7 @@ class _Passes:
                 )
                 return
             if result.changed:
+                dashboard.bump_generation_on_commit()
                 activity.record_bulk(
                     verb=ActivityEvent.Verb.IMPORTED,
                     target_type=kind.target_type,
@@ -417,32 +417,13 @@ def _as_tuple(row: DoctorRow | DepartmentRow) -> tuple:
     return (row.row, row.code, row.values)
 
 
-def _spooled(spool, row_type):
-    spool.flush()
-    spool.seek(0)
-    while True:
-        try:
-            chunk = marshal.load(spool)
-        except EOFError:
-            return
+def _spooled(spool: Spool, row_type):
+    for chunk in spool.chunks():
         yield [row_type(*values) for values in chunk]
 
 
 def _department_codes() -> dict[int, str]:
     return dict(Department.objects.values_list("pk", "code"))
-
-
-def _lock(models) -> None:
-    """Keep other writers out of the tables the import reads and then writes.
-
-    SQLite's IMMEDIATE transactions already hold the database's write lock.
-    PostgreSQL readers are not blocked by this lock mode.
-    """
-    if connection.vendor != "postgresql":
-        return
-    tables = ", ".join(connection.ops.quote_name(m._meta.db_table) for m in models)
-    with connection.cursor() as cursor:
-        cursor.execute(f"LOCK TABLE {tables} IN SHARE ROW EXCLUSIVE MODE")
 
 
 def _record_run(

@@ -12,21 +12,18 @@ from django.core.exceptions import ValidationError
 from django.db.models.functions import Lower
 
 from ..models import HEAD_RULE, RULE_WORDS, Department, Doctor, Membership
-from ..resources import DEPARTMENT_COLUMNS, DOCTOR_COLUMNS
 from ..validators import SingleLineValidator
-from .formats import (
+from .parsing import Row
+from .text import quoted, shorten
+from .values import (
     DEPARTMENT_SEPARATOR,
     HEAD_MARKER,
     SPECIALTY_LOOKUP,
     parse_bool,
 )
-from .parsing import Row
-from .text import quoted, shorten
 
 # Fields a row sets besides its key, in the Resources' column order: the order
 # of DoctorRow.values and DepartmentRow.values.
-DOCTOR_FIELDS = tuple(c for c in DOCTOR_COLUMNS[1:] if c != "departments")
-DEPARTMENT_FIELDS = DEPARTMENT_COLUMNS[1:]
 
 # However hostile the file, the problem list stays small: the first
 # MAX_PROBLEMS problems are kept (the rest only counted), each message at most
@@ -277,7 +274,8 @@ class DoctorChecker(Checker):
             return
         holders = (
             Doctor.objects.annotate(email_ci=Lower("email"))
-            .filter(email_ci__in=list(by_email))
+            .filter(email_ci__any_of=list(by_email))
+            .order_by()
             .values_list("email_ci", "license_number")
         )
         for email_ci, holder in holders:

@@ -11,10 +11,17 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from ..bulk import delete_rows, insert_history_rows, insert_rows, update_rows
+from ..bulk import (
+    delete_rows,
+    insert_history_rows,
+    insert_rows,
+    release_membership_flags,
+    set_membership_flags,
+    update_rows,
+)
 from ..models import Department, Doctor, Membership
+from ..resources import DEPARTMENT_FIELDS, DOCTOR_FIELDS
 from .diff import DepartmentChunkPlan, DoctorChunkPlan
-from .validation import DEPARTMENT_FIELDS, DOCTOR_FIELDS
 
 DOCTOR_HISTORY = ("id", "license_number", *DOCTOR_FIELDS, "created_at")
 MEMBERSHIP_HISTORY = (
@@ -90,8 +97,10 @@ class DoctorWriter:
             )
             ids_by_license = dict(
                 Doctor.objects.filter(
-                    license_number__in=[values[0] for values in plan.creates]
-                ).values_list("license_number", "pk")
+                    license_number__any_of=[values[0] for values in plan.creates]
+                )
+                .order_by()
+                .values_list("license_number", "pk")
             )
             self._history(
                 Doctor,
@@ -107,16 +116,13 @@ class DoctorWriter:
             counts.created += len(plan.creates)
 
         if plan.membership_updates:
-            # Rows giving up the primary flag first: one primary per doctor at
-            # every moment.
-            ordered = sorted(plan.membership_updates, key=lambda values: values[3])
-            update_rows(
-                Membership,
-                ["role", "is_primary"],
-                [(values[1], values[3], values[0]) for values in ordered],
+            updates = plan.membership_updates
+            release_membership_flags(Membership, [values[0] for values in updates])
+            set_membership_flags(
+                Membership, [(values[0], values[1], values[3]) for values in updates]
             )
-            self._history(Membership, ordered, "~")
-            counts.memberships_changed += len(ordered)
+            self._history(Membership, updates, "~")
+            counts.memberships_changed += len(updates)
 
         additions = list(plan.membership_additions)
         today = timezone.localdate(self.now)
@@ -136,7 +142,7 @@ class DoctorWriter:
             rows = [
                 values
                 for values in Membership.objects.filter(
-                    doctor_id__in={values[0] for values in additions}
+                    doctor_id__any_of={values[0] for values in additions}
                 ).values_list(*MEMBERSHIP_HISTORY)
                 if (values[4], values[5]) in added
             ]
@@ -179,7 +185,7 @@ class DepartmentWriter:
             )
             ids = dict(
                 Department.objects.filter(
-                    code__in=[values[0] for values in plan.creates]
+                    code__any_of=[values[0] for values in plan.creates]
                 ).values_list("code", "pk")
             )
             insert_history_rows(

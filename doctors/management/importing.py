@@ -5,15 +5,15 @@ import os
 from django.core.management.base import CommandError
 
 from doctors import context
-from doctors.importing import service
-from doctors.importing.parsing import (
+from doctors.management.base import ClinicCommand
+from doctors.runs import imports as service
+from doctors.runs.imports import (
     ENCODING_CHOICES,
+    FORMAT_CHOICES,
     ImportFileError,
     check_encoding_name,
 )
-from doctors.importing.sources import FORMAT_CHOICES
-from doctors.management.base import ClinicCommand
-from doctors.management.progress import ProgressReporter
+from doctors.runs.progress import TerminalProgress
 
 # Problems printed, at most: a terminal is no place for a thousand lines; the
 # import log (ImportRun) keeps the first validation.MAX_PROBLEMS.
@@ -24,7 +24,7 @@ class ImportCommand(ClinicCommand):
     """Import a file (CSV, TSV, JSON, .xlsx, .ods); every problem is listed and
     nothing is written then."""
 
-    kind = None  # doctors.importing.runner.DOCTORS or DEPARTMENTS
+    kind = None  # doctors.runs.imports.DOCTORS or DEPARTMENTS
 
     def add_arguments(self, parser):
         super().add_arguments(parser)
@@ -61,7 +61,7 @@ class ImportCommand(ClinicCommand):
             stream = open(file, "rb")
         except OSError as error:
             raise CommandError(f"Cannot read {file}: {error.strerror}.") from None
-        progress = ProgressReporter(self.stdout)
+        progress = TerminalProgress(self.stdout)
         with stream:
             result = service.import_file(
                 self.kind,

@@ -31,6 +31,17 @@
                 shown.setAttribute("aria-label", text);
             }
         }
+        // A box choosing several (the member list's "Add doctors") types into
+        // a search field of its own inside the box: it gets the box's name.
+        for (const search of document.querySelectorAll(
+            ".select2-selection--multiple .select2-search__field:not([aria-label])"
+        )) {
+            const box = search.closest(".select2-selection");
+            const text = box && box.getAttribute("aria-label");
+            if (text) {
+                search.setAttribute("aria-label", text);
+            }
+        }
     };
     // Select2 builds its boxes when its script runs, and again for each inline
     // row added: name them whenever boxes appear.

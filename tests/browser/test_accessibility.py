@@ -221,3 +221,27 @@ def test_messages_are_announced_to_screen_readers(page_as, superuser, clinic):
     message = page.get_by_role("status").locator("ul.messagelist li")
     expect(message.first).to_contain_text("was changed successfully")
     assert page.get_by_role("status").get_attribute("aria-live") == "polite"
+
+
+def test_the_pages_that_ask_before_destroying_pass_axe(page_as, superuser, clinic):
+    """A department's member list as its page links it, the confirmation
+    before removing members, and the one before deleting doctors."""
+    page = page_as(superuser)
+    problems = []
+    page.goto(
+        reverse("admin:doctors_membership_changelist")
+        + f"?department={clinic['department'].pk}"
+    )
+    problems += [f"member list: {line}" for line in axe_violations(page)]
+    for url, action in [
+        (page.url, "Remove selected doctors from the department"),
+        (reverse("admin:doctors_doctor_changelist"), "Delete selected doctors"),
+    ]:
+        page.goto(url)
+        page.locator("#result_list tbody input.action-select").first.check()
+        page.locator("select[name=action]").first.select_option(label=action)
+        with page.expect_navigation():
+            page.get_by_role("button", name="Run").first.click()
+        expect(page.locator("#destroyed-objects li").first).to_be_visible()
+        problems += [f"{action}: {line}" for line in axe_violations(page)]
+    assert not problems, "axe-core violations:\n" + "\n".join(problems)

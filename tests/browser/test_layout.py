@@ -113,16 +113,14 @@ def test_the_page_fits_a_laptop_with_the_side_menu_open(
     assert_fits(found, name)
 
 
-@pytest.mark.xfail(
-    reason="The member list's columns (role and primary as form fields, joined "
-    "on with its calendar) are being reworked with the member list itself.",
-    strict=False,
-)
+@pytest.mark.parametrize("scope", ["department", "all"])
 def test_the_member_list_fits_a_laptop_with_the_side_menu_open(
-    page_as, superuser, clinic
+    page_as, superuser, clinic, scope
 ):
     page = page_as(superuser)
-    url = reverse("admin:doctors_membership_changelist") + (
-        f"?department__id__exact={clinic['department'].pk}"
-    )
-    assert_fits(measure(page, url), "member list")
+    url = reverse("admin:doctors_membership_changelist")
+    if scope == "department":
+        url += f"?department={clinic['department'].pk}"
+    found = measure(page, url)
+    assert found["sidebarOpen"], "member list: the side menu is not open"
+    assert_fits(found, f"member list ({scope})")

@@ -125,6 +125,9 @@ def test_staff_manage_the_members_of_a_large_department(page_as, clinic_staff):
     # Take Ada out of the department.
     search_changelist(page, "Lovelace")
     run_action(page, "Lovelace", "Remove selected doctors from the department")
+    expect(page.locator("#destroyed-objects li")).to_have_count(1)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Yes, remove").click()
     expect_message(page, "Cardiology: removed Dr Ada Lovelace.")
 
     # Two doctors at once, picked in the autocomplete.
@@ -178,9 +181,10 @@ def pick_autocomplete_many(page, form, search: str, option: str) -> None:
     """Type into a multiple autocomplete and pick one of the suggestions."""
     form.locator(".select2-selection").click()
     page.locator(".select2-container--open .select2-search__field").fill(search)
+    # A doctor is offered as "Dr Alan Turing — LIC-1, Cardiology".
     choice = page.locator(
         ".select2-container--open .select2-results__option",
-        has_text=re.compile(rf"^{re.escape(option)}$"),
+        has_text=re.compile(rf"^{re.escape(option)}( — .*)?$"),
     )
     expect(choice).to_have_count(1)
     choice.click()

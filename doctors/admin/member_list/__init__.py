@@ -5,8 +5,13 @@ the head and links here. This list is a Membership changelist: search by the
 doctor's name or license, filters (department, role, primary, doctor active),
 sorting and pages of 50 rows, with role, primary and joining date editable in
 place (about six POST fields a row, well under Django's default
-DATA_UPLOAD_MAX_NUMBER_FIELDS), actions (remove, make head, set or unset
-primary) and an "Add doctors" form with a multi-select autocomplete.
+DATA_UPLOAD_MAX_NUMBER_FIELDS), actions (remove, asked first on a confirmation
+page; make head; set or unset primary) and an "Add doctors" form with a
+multi-select autocomplete that leaves out the department's members. Every
+change takes an optional reason (beside the actions, on "Add doctors", on the
+confirmation) and names its change-set after what was done. Making a head or a
+primary department hands it over from its holder in the same transaction,
+whether or not the holder's row is on the page.
 
 Every change is a plain save or delete of one Membership row, so the signal
 receivers write exactly one feed event and one history row for it, and bump the
@@ -38,6 +43,7 @@ from django.utils.text import capfirst
 
 from ... import concurrency
 from ...models import Department, Membership
+from ..changesets import ReasonActionForm, describe, take_reason
 from ..forms import MembershipAdminForm
 from ..integrity import ConstraintSafeAdminMixin, explain_integrity_error
 from ..membership_messages import (
@@ -60,6 +66,9 @@ class MembershipAdmin(
     ConstraintSafeAdminMixin, ActionCheckboxMixin, TrigramSearchMixin, admin.ModelAdmin
 ):
     change_list_template = "admin/doctors/membership_change_list.html"
+    # One membership's page and its delete confirmation take a reason too.
+    change_form_template = "admin/doctors/change_form_reason.html"
+    delete_confirmation_template = "admin/doctors/delete_confirmation_reason.html"
     list_display = [
         "doctor_name",
         "license",
@@ -67,7 +76,6 @@ class MembershipAdmin(
         "role",
         "is_primary",
         "joined_on",
-        "doctor_active",
     ]
     list_display_links = None
     list_editable = ["role", "is_primary", "joined_on"]
@@ -99,9 +107,24 @@ class MembershipAdmin(
     fields = ["doctor", "department", "role", "joined_on", "is_primary", "version"]
     autocomplete_fields = ["doctor", "department"]
     actions = ["remove_selected", "make_head", "set_primary", "unset_primary"]
+    # The actions and the in-place edits share the list's one form: the reason
+    # typed beside the actions goes with either.
+    action_form = ReasonActionForm
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("doctor", "department")
+
+    def get_list_display(self, request):
+        # One department's members: the page's title names the department.
+        # Every membership: the license goes under the doctor's name, so the
+        # department fits beside them on a laptop.
+        if self._scoped_department(request) is not None:
+            return [name for name in self.list_display if name != "department"]
+        return [
+            "doctor_with_license" if name == "doctor_name" else name
+            for name in self.list_display
+            if name != "license"
+        ]
 
     def get_actions(self, request, action_location=ActionLocation.CHANGE_LIST):
         actions = super().get_actions(request, action_location=action_location)
@@ -124,23 +147,32 @@ class MembershipAdmin(
     @admin.display(description="doctor", ordering="doctor__last_name")
     def doctor_name(self, membership):
         # The row's version rides along in this cell: the changelist renders
-        # only the list_editable fields of each row's form.
+        # only the list_editable fields of each row's form. An inactive doctor
+        # is marked here rather than in a column of its own, so the list fits
+        # a laptop's width.
         return format_html(
-            '<a href="{}">{}, {}</a><input type="hidden" name="{}" value="{}">',
+            '<a href="{}">{}, {}</a>{}<input type="hidden" name="{}" value="{}">',
             reverse("admin:doctors_doctor_change", args=[membership.doctor_id]),
             membership.doctor.last_name,
             membership.doctor.first_name,
+            format_html(' <span class="inactive">{}</span>', "(inactive)")
+            if not membership.doctor.is_active
+            else "",
             ROW_VERSION.format(membership.pk),
             concurrency.row_version(membership),
+        )
+
+    @admin.display(description="doctor", ordering="doctor__last_name")
+    def doctor_with_license(self, membership):
+        return format_html(
+            '{}<br><span class="license">{}</span>',
+            self.doctor_name(membership),
+            membership.doctor.license_number,
         )
 
     @admin.display(description="license", ordering="doctor__license_number")
     def license(self, membership):
         return membership.doctor.license_number
-
-    @admin.display(description="doctor active", boolean=True)
-    def doctor_active(self, membership):
-        return membership.doctor.is_active
 
     # In-place edits --------------------------------------------------------------
 
@@ -170,7 +202,10 @@ class MembershipAdmin(
         # Django's own loop, without its count message ("2 memberships were
         # changed successfully"): report_membership_changes names the doctors
         # instead, and Django offers no public hook for that message. The
-        # rows come locked and in save order from MembershipRowFormSet.
+        # rows come locked and in save order from MembershipRowFormSet; the
+        # rows handing over a head role or a primary flag go first.
+        for handover in formset.handovers:
+            handover.save()
         for form in formset.forms:
             if form.has_changed() and self.has_change_permission(
                 request, form.instance
@@ -207,6 +242,13 @@ class MembershipAdmin(
                 extra_context["add_doctors_url"] = reverse(
                     "admin:doctors_membership_add_doctors"
                 )
+        take_reason(request)
+        if request.method == "POST" and "_save" in request.POST:
+            describe(
+                f"Edited members of {department}"
+                if department is not None
+                else "Edited memberships"
+            )
         try:
             # A save or an action locks the rows it changes as it reads them
             # and keeps them locked until it has written them.
@@ -227,16 +269,29 @@ class MembershipAdmin(
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         # ConstraintSafeAdminMixin turns a refused save into a message and
         # forgets the changes it collected; a save that went through is reported.
+        take_reason(request)
         response = super().changeform_view(request, object_id, form_url, extra_context)
         report_membership_changes(request, self, per="department")
         return response
 
+    def delete_view(self, request, object_id, extra_context=None):
+        take_reason(request)
+        if request.method == "POST":
+            membership = self.get_object(request, object_id)
+            if membership is not None:
+                describe(f"Removed {membership.doctor} from {membership.department}")
+        return super().delete_view(request, object_id, extra_context)
+
     def _scoped_department(self, request):
-        value = request.GET.get(DepartmentScopeFilter.parameter_name)
-        try:
-            return Department.objects.filter(pk=int(value)).first() if value else None
-        except ValueError:
-            return None
+        # Read once per request: the title, the columns and the actions ask.
+        if not hasattr(request, "_scoped_department"):
+            value = request.GET.get(DepartmentScopeFilter.parameter_name, "")
+            request._scoped_department = (
+                Department.objects.filter(pk=int(value)).first()
+                if value.isdigit()
+                else None
+            )
+        return request._scoped_department
 
     # Actions ---------------------------------------------------------------------
 
@@ -245,8 +300,19 @@ class MembershipAdmin(
         permissions=["delete"],
     )
     def remove_selected(self, request, queryset):
-        if not actions.too_many(self, request, queryset):
-            actions.remove(self, request, queryset)
+        if actions.too_many(self, request, queryset):
+            return None
+        if request.POST.get("post") != "yes":
+            # Asked first: who goes, and why (the reason box).
+            department = self._scoped_department(request)
+            return actions.confirm_removal(
+                self,
+                request,
+                queryset,
+                back_label=f"Members of {department}" if department else "Memberships",
+            )
+        actions.remove(self, request, queryset)
+        return None
 
     @admin.action(
         description="Make head of the department (the current head becomes a member)",
@@ -292,6 +358,12 @@ class MembershipAdmin(
             department = form.cleaned_data["department"]
             doctors = form.cleaned_data["doctors"].order_by(
                 "last_name", "first_name", "pk"
+            )
+            take_reason(request)
+            count = len(doctors)
+            describe(
+                f"Added {'1 doctor' if count == 1 else f'{count:,} doctors'} "
+                f"to {department}"
             )
             try:
                 with transaction.atomic():

@@ -24,6 +24,8 @@ from ...models import (
     Doctor,
     Membership,
 )
+from ..changesets import describe
+from ..confirm_destroy import LISTED, confirmation_page
 from ..naming import NAMED_AT_MOST
 from .editing import posted_version
 
@@ -123,13 +125,69 @@ def _tell(model_admin, request, outcome: Outcome) -> None:
         )
 
 
+def _departments_named(rows) -> str:
+    """'Cardiology', or '3 departments' when the rows are in several."""
+    departments = list(
+        Department.objects.filter(
+            pk__in=rows.order_by().values("department_id")
+        ).order_by("name")[:2]
+    )
+    if len(departments) == 1:
+        return str(departments[0])
+    count = rows.order_by().values("department_id").distinct().count()
+    return f"{count:,} departments"
+
+
+def confirm_removal(model_admin, request, queryset, *, back_label: str):
+    """The page asked before removing doctors from a department: who goes
+    (bounded), and the reason box. Rows already gone are not asked about: the
+    removal says they were already removed."""
+    rows = queryset.select_related("doctor", "department").order_by(
+        "doctor__last_name", "doctor__first_name", "doctor_id", "department_id"
+    )
+    listed = list(rows[:LISTED])
+    if not listed:
+        remove(model_admin, request, queryset)
+        return None
+    total = len(listed) if len(listed) < LISTED else rows.count()
+    where = _departments_named(queryset)
+    several = where[0].isdigit()
+    doctors = "1 doctor" if total == 1 else f"{total:,} doctors"
+    return confirmation_page(
+        model_admin,
+        request,
+        title=f"Remove doctors from {where}",
+        question=f"Remove {doctors} from {where}?",
+        consequence="They stop being members of the department; the change "
+        "history keeps their membership, who removed it and why.",
+        names=(
+            f"{row.doctor} — {row.doctor.license_number}"
+            + (f", from {row.department}" if several else "")
+            for row in listed
+        ),
+        total=total,
+        listed_heading="Doctors to remove",
+        confirm_label="Yes, remove them" if total > 1 else "Yes, remove",
+        back_url=request.get_full_path(),
+        back_label=back_label,
+    )
+
+
 def remove(model_admin, request, queryset) -> None:
     outcome = Outcome()
     with transaction.atomic():
         rows = _locked(Q(pk__in=queryset.values("pk")))
         outcome.already = _already_removed(request, rows)
         outcome.refused = _changed_since(request, rows)
-        if not outcome.refused:
+        if not outcome.refused and rows:
+            departments = sorted({str(row.department) for row in rows})
+            where = (
+                departments[0]
+                if len(departments) == 1
+                else f"{len(departments):,} departments"
+            )
+            doctors = "1 doctor" if len(rows) == 1 else f"{len(rows):,} doctors"
+            describe(f"Removed {doctors} from {where}")
             for membership in rows:
                 membership.delete()
     _tell(model_admin, request, outcome)
@@ -169,6 +227,7 @@ def make_head(model_admin, request, queryset) -> None:
         else:
             outcome.refused = _changed_since(request, rows)
             if not outcome.refused:
+                describe(f"Made {membership.doctor} head of {membership.department}")
                 for head in rows:
                     if head.pk != pk:
                         head.role = Membership.Role.MEMBER
@@ -179,6 +238,10 @@ def make_head(model_admin, request, queryset) -> None:
 
 
 def set_primary(model_admin, request, queryset) -> None:
+    """Each chosen row becomes its doctor's primary department; a primary
+    department the doctor has elsewhere is unset in the same transaction (the
+    message names both: "Dr X's primary department is now Cardiology (was
+    Neurology).")."""
     outcome = Outcome()
     with transaction.atomic():
         # One primary department per doctor: the chosen doctors' changes
@@ -205,27 +268,33 @@ def set_primary(model_admin, request, queryset) -> None:
         to_set = [row for row in chosen if not row.is_primary]
         outcome.refused = _changed_since(request, to_set)
         doctors = {row.doctor_id for row in to_set}
-        held = sorted(
-            (
-                row
-                for row in rows
-                if row.is_primary
-                and row.pk not in chosen_pks
-                and row.doctor_id in doctors
-            ),
-            key=lambda row: (row.doctor.last_name, row.doctor.first_name),
-        )
-        words = RULE_WORDS[PRIMARY_RULE]
-        problems = [
-            words.held_by.format(owner=row.doctor, holder=row.department).rstrip(".")
-            for row in held
-        ]
-        if len(doctors) != len(to_set):
-            problems.append(words.twice.format(owner="a doctor").rstrip("."))
-        if problems and not outcome.refused:
-            outcome.refused = problems
-            outcome.refused[-1] += ". Unset it there first"
+        if len(doctors) != len(to_set) and not outcome.refused:
+            twice = sorted(
+                {
+                    row.doctor
+                    for row in to_set
+                    if sum(other.doctor_id == row.doctor_id for other in to_set) > 1
+                },
+                key=lambda doctor: (doctor.last_name, doctor.first_name),
+            )
+            outcome.refused = [
+                RULE_WORDS[PRIMARY_RULE].twice.format(owner=doctor).rstrip(".")
+                for doctor in twice
+            ]
+        if not outcome.refused and to_set:
+            describe(
+                f"Set the primary department of {to_set[0].doctor}"
+                if len(to_set) == 1
+                else f"Set the primary department of {len(to_set):,} doctors"
+            )
         if not outcome.refused:
+            # The old primary is unset first: the database allows one at a
+            # time at every step.
+            for held in rows:
+                if held.is_primary and held.pk not in chosen_pks:
+                    if held.doctor_id in doctors:
+                        held.is_primary = False
+                        held.save()
             for membership in to_set:
                 membership.is_primary = True
                 membership.save()
@@ -243,6 +312,12 @@ def unset_primary(model_admin, request, queryset) -> None:
         ] + _already_removed(request, rows)
         to_unset = [row for row in rows if row.is_primary]
         outcome.refused = _changed_since(request, to_unset)
+        if not outcome.refused and to_unset:
+            describe(
+                f"Unset the primary department of {to_unset[0].doctor}"
+                if len(to_unset) == 1
+                else f"Unset the primary department of {len(to_unset):,} doctors"
+            )
         if not outcome.refused:
             for membership in to_unset:
                 membership.is_primary = False

@@ -1,22 +1,35 @@
 """The member list's "Add doctors" form: several doctors into one department."""
 
 from django import forms
-from django.contrib.admin.widgets import AutocompleteSelectMultiple
 from django.utils import timezone
 
 from ...models import RULE_WORDS, Department, Doctor, Membership
 from ...validators import validate_date_in_range
+from ..autocomplete import (
+    DoctorsNotInDepartmentWidget,
+    doctor_label,
+    with_primary_department,
+)
+from ..changesets import reason_field
 
 # Doctors one "Add doctors" submission may add: the form posts one field per doctor.
 ADD_DOCTORS_LIMIT = 100
+
+
+class LabelledDoctorsField(forms.ModelMultipleChoiceField):
+    """Chosen doctors shown again (after a refused submission) as the
+    autocomplete offered them: name, license and primary department."""
+
+    def label_from_instance(self, obj):
+        return doctor_label(obj)
 
 
 class AddDoctorsForm(forms.Form):
     department = forms.ModelChoiceField(
         queryset=Department.objects.all(), widget=forms.HiddenInput
     )
-    doctors = forms.ModelMultipleChoiceField(
-        queryset=Doctor.objects.all(),
+    doctors = LabelledDoctorsField(
+        queryset=with_primary_department(Doctor.objects.all()),
         help_text=f"Type a name or a license number; pick up to {ADD_DOCTORS_LIMIT} "
         "doctors.",
     )
@@ -26,16 +39,28 @@ class AddDoctorsForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}),
         validators=[validate_date_in_range],
     )
+    change_reason = reason_field()
 
     def __init__(self, *args, admin_site, **kwargs):
         super().__init__(*args, **kwargs)
         field = self.fields["doctors"]
-        field.widget = AutocompleteSelectMultiple(
+        field.widget = DoctorsNotInDepartmentWidget(
             Membership._meta.get_field("doctor"),
             admin_site,
             attrs={"aria-label": "Doctors to add", "data-width": "30em"},
             choices=field.choices,
+            department_id=self._department_id(),
         )
+
+    def _department_id(self) -> int | None:
+        """The department the autocomplete leaves members of out."""
+        value = (
+            self.data.get(self.add_prefix("department"))
+            if self.is_bound
+            else self.initial.get("department")
+        )
+        value = str(value or "")
+        return int(value) if value.isdigit() else None
 
     def clean(self):
         cleaned_data = super().clean()

@@ -1,6 +1,6 @@
-from doctors.importing.runner import DEPARTMENTS
 from doctors.management.importing import ImportCommand
 from doctors.resources import DEPARTMENT_COLUMNS
+from doctors.runs.imports import DEPARTMENTS
 
 
 class Command(ImportCommand):

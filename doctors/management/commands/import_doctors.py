@@ -1,6 +1,6 @@
-from doctors.importing.runner import DOCTORS
 from doctors.management.importing import ImportCommand
 from doctors.resources import DOCTOR_COLUMNS
+from doctors.runs.imports import DOCTORS
 
 
 class Command(ImportCommand):

@@ -1,9 +1,10 @@
 from django.core.management.base import CommandError
 
-from doctors import context, undo
+from doctors import context
 from doctors.management.base import ClinicCommand
-from doctors.management.progress import ProgressReporter
 from doctors.models import ActivityEvent, ImportRun
+from doctors.runs import undos
+from doctors.runs.progress import TerminalProgress
 
 
 class Command(ClinicCommand):
@@ -34,19 +35,19 @@ class Command(ClinicCommand):
             raise CommandError(f"No import run #{run_id}.")
         try:
             if dry_run:
-                result = undo.preview_undo(run, untouched_only=only_untouched)
+                result = undos.preview(run, untouched_only=only_untouched)
             else:
-                progress = ProgressReporter(self.stdout)
-                result = undo.undo_import(
+                progress = TerminalProgress(self.stdout)
+                result = undos.undo_now(
                     run,
-                    user=context.current().actor,
+                    context.current().actor,
                     source=ActivityEvent.Source.COMMAND,
                     untouched_only=only_untouched,
                     reason=reason,
-                    progress=progress,
+                    report=progress,
                 )
                 progress.close()
-        except undo.UndoError as error:
+        except undos.UndoError as error:
             raise CommandError(f"Import run #{run_id}: {error}") from None
         for conflict in result.conflicts:
             self.stderr.write(f"changed since: {conflict}")
@@ -60,7 +61,7 @@ class Command(ClinicCommand):
                 )
                 self.stdout.write(
                     f"  {row.model} #{row.id} {row.text}: "
-                    f"{undo.ACTION_TEXT[row.action]}"
+                    f"{undos.ACTION_TEXT[row.action]}"
                     + (f" ({details})" if details else "")
                 )
         if result.refused:

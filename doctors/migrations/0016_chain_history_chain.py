@@ -26,7 +26,7 @@ class PostgreSQLOnlySQL(migrations.RunSQL):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("doctors", "0014_members_date_range"),
+        ("doctors", "0015_runs_status_rows_and_lighter_history"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -9,7 +9,11 @@
               task worker calls on a schedule.
 
 The admin pages, the import commands and the worker's task call these
-functions; none of them changes an ImportRun's status by itself.
+functions; none of them changes an ImportRun's status by itself, and none
+reaches into the importer (doctors.importing): what they need of it (the
+formats and encodings to offer, the size check, a problem's text) is named
+here. Who may see and confirm a run: access.py; here or in the worker:
+placement.py.
 """
 
 import datetime
@@ -23,11 +27,33 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from ..importing import storage
+from ..importing.parsing import (
+    ENCODING_CHOICES,
+    ImportFileError,
+    check_encoding_name,
+    check_size,
+)
+from ..importing.readers.detect import FILE_FORMAT_CHOICES as FORMAT_CHOICES
+from ..importing.readers.estimate import estimate_rows
+from ..importing.readers.limits import from_settings
+from ..importing.runner import DEPARTMENTS, DOCTORS, ImportResult, run_import
+from ..importing.validation import Problem
 from ..models import ActivityEvent, ImportRun
-from . import progress, storage
-from .runner import DEPARTMENTS, DOCTORS, ImportResult, Progress, run_import
-from .sources import estimate_rows
-from .validation import Problem
+from . import access, placement, progress
+from .progress import Progress
+from .status import claim, moment_text
+
+__all__ = [
+    "DEPARTMENTS",
+    "DOCTORS",
+    "ENCODING_CHOICES",
+    "FORMAT_CHOICES",
+    "ImportFileError",
+    "Problem",
+    "check_encoding_name",
+    "check_size",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -72,19 +98,31 @@ def import_file(
 
 def estimated_rows(content: bytes, file_name: str = "", file_format: str = "") -> int:
     """An upper bound on the rows of a file, good enough to decide where to
-    preview it (see sources.estimate_rows)."""
-    return estimate_rows(content, file_name, file_format)
+    preview it (see readers.estimate)."""
+    return estimate_rows(content, file_name, file_format, limits=from_settings())
 
 
 def runs_in_background(rows: int) -> bool:
-    return rows > settings.IMPORT_BACKGROUND_ROWS
+    return placement.in_background(rows)
 
 
-def visible_runs(user) -> QuerySet[ImportRun]:
-    """The runs `user` may open: their own, or every run for a superuser.
-    (A preview shows values that are not in the database yet.)"""
-    runs = ImportRun.objects.all()
-    return runs if user.is_superuser else runs.filter(user_id=user.pk)
+def problem_text(row: int | None, column: str, message: str) -> str:
+    """One stored problem ([row, column, message]) as a line for staff."""
+    return str(Problem(row, column, message))
+
+
+def progress_of(run: ImportRun) -> dict:
+    """A run's status (from its row) and numbers (from the cache), for the
+    progress page's script."""
+    numbers = progress.read(progress.IMPORT, run.pk)
+    return {
+        "status": run.status,
+        "status_text": run.get_status_display(),
+        "finished": run.status in FINISHED,
+        "phase": numbers.get("phase", ""),
+        "done": numbers.get("done", 0),
+        "total": numbers.get("total") or run.total_rows,
+    }
 
 
 # Upload and preview ----------------------------------------------------------
@@ -100,7 +138,8 @@ def start_preview(
     file_format: str = "",
 ) -> ImportRun:
     """Store an uploaded file and preview it: here, or in the worker when large.
-    `file_format` is the user's choice (sources.FORMAT_CHOICES), or "" to detect."""
+    `file_format` is the user's choice (readers.detect.FILE_FORMAT_CHOICES), or
+    "" to detect."""
     large = runs_in_background(estimated_rows(content, file_name, file_format))
     with transaction.atomic():
         run = ImportRun.objects.create(
@@ -126,7 +165,7 @@ def start_preview(
 def preview_again(run: ImportRun, user) -> ImportRun | None:
     """A new preview of the bytes of `run`, a confirm that found rows changed
     since its preview; None when they are gone (the user uploads again)."""
-    if run.user_id != user.pk or not run.content:
+    if not access.may_confirm(user, run) or not run.content:
         return None
     if run.status != ImportRun.Status.FAILED or not run.counts.get(
         "changed_since_preview"
@@ -163,7 +202,7 @@ def confirm(run: ImportRun, user, *, reason: str = "") -> Confirmation:
 
     `reason` (optional, as typed on the preview page) goes on the import's
     change-set."""
-    if run.user_id != user.pk:
+    if not access.may_confirm(user, run):
         return Confirmation(
             run, refusal="Only the user who uploaded a file may import it."
         )
@@ -175,37 +214,43 @@ def confirm(run: ImportRun, user, *, reason: str = "") -> Confirmation:
     large = runs_in_background(run.total_rows)
     # The claim: one UPDATE that only a previewed run with its bytes matches,
     # so of two confirms at once exactly one goes on.
-    claimed = (
+    claimed = claim(
         ImportRun.objects.filter(
             pk=run.pk,
             user_id=user.pk,
             status=ImportRun.Status.PREVIEWED,
             dry_run=True,
             error_count=0,
-        )
-        .exclude(content=b"")
-        .update(
-            status=ImportRun.Status.QUEUED if large else ImportRun.Status.RUNNING,
-            dry_run=False,
-            claimed_at=None if large else timezone.now(),
-            reason=reason.strip()[:255],
-        )
+        ).exclude(content=b""),
+        status=ImportRun.Status.QUEUED if large else ImportRun.Status.RUNNING,
+        dry_run=False,
+        claimed_at=None if large else timezone.now(),
+        reason=reason.strip()[:255],
     )
-    run = _runs().get(pk=run.pk)
+    run = _runs().select_related("user").get(pk=run.pk)
     if not claimed:
-        if run.status in (ImportRun.Status.QUEUED, ImportRun.Status.RUNNING):
-            why = "is already being imported"
-        elif run.status == ImportRun.Status.SUCCEEDED:
-            why = "was already imported"
-        else:
-            why = "can no longer be imported (its preview expired or it failed)"
-        return Confirmation(
-            run, refusal=f"{run.file_name} {why}; nothing more was done."
-        )
+        return Confirmation(run, refusal=_already(run))
     if large:
         _enqueue(run)
         return Confirmation(run, queued=True)
     return Confirmation(run, result=_run(run))
+
+
+def _already(run: ImportRun) -> str:
+    """What a confirm that found the run claimed is told."""
+    who = run.user.get_username() if run.user_id else "a command"
+    if run.status in (ImportRun.Status.QUEUED, ImportRun.Status.RUNNING):
+        when = _local(run.claimed_at or run.started_at)
+        why = f"is already being imported (confirmed by {who} at {when})"
+    elif run.status == ImportRun.Status.SUCCEEDED:
+        when = _local(run.finished_at or run.started_at)
+        why = f"was already imported by {who} at {when} (import #{run.pk})"
+    else:
+        why = "can no longer be imported (its preview expired or it failed)"
+    return f"{run.file_name} {why}; nothing more was done."
+
+
+_local = moment_text
 
 
 # The worker ------------------------------------------------------------------
@@ -213,14 +258,16 @@ def confirm(run: ImportRun, user, *, reason: str = "") -> Confirmation:
 
 def execute_queued(run_id: int) -> str:
     """The worker's task: claim a queued run and preview or import it."""
-    claimed = ImportRun.objects.filter(
-        pk=run_id, status=ImportRun.Status.QUEUED
-    ).update(status=ImportRun.Status.RUNNING, claimed_at=timezone.now())
+    claimed = claim(
+        ImportRun.objects.filter(pk=run_id, status=ImportRun.Status.QUEUED),
+        status=ImportRun.Status.RUNNING,
+        claimed_at=timezone.now(),
+    )
     run = _runs().select_related("user").get(pk=run_id)
     if not claimed:
         return f"Import run {run_id} is {run.status}; nothing to do."
     try:
-        result = _run(run, report=progress.reporter(run.pk))
+        result = _run(run, report=progress.reporter(progress.IMPORT, run.pk))
     except Exception:
         # The transaction was rolled back; say so on the run's page.
         logger.exception("Import run %s failed", run_id)
@@ -258,7 +305,7 @@ def _runs() -> QuerySet[ImportRun]:
 
 
 def _enqueue(run: ImportRun) -> None:
-    from .tasks import run_queued_import
+    from .tasks import run_queued_import  # the tasks call this module
 
     run_queued_import.enqueue(run.pk)
 

@@ -1,13 +1,68 @@
-"""Progress output for long commands: a bar on a terminal, plain lines otherwise."""
+"""How far a run has got: the one place progress is reported and read.
+
+A run reports progress as `report(phase, done, total)`; total is None while
+unknown. Two readers:
+
+- the admin's progress page, for a run in the worker (import, undo, redo):
+  `reporter(kind, run_id)` stores the latest numbers in the shared cache and
+  `read(kind, run_id)` reads them. A run writes in one long transaction, so
+  its numbers cannot go through the database (nobody would see them before
+  the commit); the run's status lives on its status row in the database, and
+  when Redis is unreachable the page shows that status without numbers;
+- a command on a terminal or in a log: `TerminalProgress`.
+"""
 
 import time
+from collections.abc import Callable
+from typing import Any
+
+from django.core.cache import cache
+
+# progress(phase, done, total)
+Progress = Callable[[str, int, int | None], None]
+
+TIMEOUT_SECONDS = 24 * 3600
+EVERY_ROWS = 1000
+IMPORT = "import"
+UNDO = "undo"
+
+
+def ignore(phase: str, done: int, total: int | None) -> None:
+    """A progress callback for runs nobody watches."""
+
+
+def _key(kind: str, run_id: int) -> str:
+    return f"{kind}-progress:{run_id}"
+
+
+def read(kind: str, run_id: int) -> dict[str, Any]:
+    """The latest numbers of a run in the worker: phase, done, total ({} when
+    none were stored or the cache is unreachable)."""
+    return cache.get(_key(kind, run_id)) or {}
+
+
+def reporter(kind: str, run_id: int) -> Progress:
+    """A progress callback that stores the latest numbers every EVERY_ROWS
+    rows and at the end of each phase."""
+
+    def report(phase: str, done: int, total: int | None) -> None:
+        finished = total is not None and done >= total
+        if done % EVERY_ROWS == 0 or finished:
+            cache.set(
+                _key(kind, run_id),
+                {"phase": phase, "done": done, "total": total},
+                timeout=TIMEOUT_SECONDS,
+            )
+
+    return report
+
 
 BAR_WIDTH = 30
 LINE_EVERY_SECONDS = 5.0
 
 
-class ProgressReporter:
-    """Called as progress(phase, done, total); total is None while unknown.
+class TerminalProgress:
+    """Progress for commands: a bar on a terminal, plain lines otherwise.
 
     On a terminal one line is redrawn in place; in a log (not a terminal) a plain
     line is written when a phase starts and ends and at most every few seconds.

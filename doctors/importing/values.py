@@ -1,4 +1,4 @@
-"""The rules of the file formats of doctors and departments, shared by import
+"""How values are written in the files of doctors and departments, shared by import
 and export. The columns themselves are declared once, in doctors.resources.
 
 Doctors: license_number,first_name,last_name,email,phone,specialty,departments,
@@ -8,9 +8,8 @@ doctor heads that department, and a leading "|" (|CARD|NEUR) says that none of
 them is primary. So a file can say everything the memberships hold, and an
 export read back changes nothing. Departments: code,name,description,is_active.
 
-Spreadsheets run a cell that starts with = + - @ (or a tab or carriage return)
-as a formula. Export puts a "'" in front of such a cell and import takes exactly
-that "'" away again, so values survive the round trip unchanged.
+Formula escaping (a "'" in front of a cell a spreadsheet would run) is
+doctors.formulas, shared with every other file the app writes.
 """
 
 from ..models import Specialty
@@ -18,7 +17,6 @@ from ..models import Specialty
 DEPARTMENT_SEPARATOR = "|"
 HEAD_MARKER = ":head"
 
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 TRUE_WORDS = {"true", "yes", "1", ""}
 FALSE_WORDS = {"false", "no", "0"}
 
@@ -27,24 +25,6 @@ SPECIALTY_LOOKUP = {
     **{choice.value.lower(): choice.value for choice in Specialty},
     **{choice.label.lower(): choice.value for choice in Specialty},
 }
-
-
-def _looks_neutralized(cell: str) -> bool:
-    """A "'" (or several) in front of what would be a formula."""
-    bare = cell.lstrip("'")
-    return bare != cell and bare.startswith(FORMULA_TRIGGERS)
-
-
-def neutralize(value: str) -> str:
-    """The cell to write for `value` so that no spreadsheet runs it."""
-    if value.startswith(FORMULA_TRIGGERS) or _looks_neutralized(value):
-        return "'" + value
-    return value
-
-
-def restore(cell: str) -> str:
-    """The value a cell written by `neutralize` stands for."""
-    return cell[1:] if _looks_neutralized(cell) else cell
 
 
 def format_bool(value: bool) -> str:
