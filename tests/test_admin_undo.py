@@ -59,8 +59,12 @@ def test_preview_then_confirm_undoes_as_one_change_set(staff_client):
     )
     assert undo_url in run_page.content.decode()
     assert "Undo this import" in run_page.content.decode()
+    # The import's own result page is the same one page.
     import_page = staff_client.get(
-        reverse("admin:doctors_doctor_import_run", args=[run.pk])
+        reverse("admin:doctors_doctor_import_run", args=[run.pk]), follow=True
+    )
+    assert import_page.redirect_chain[-1][0] == reverse(
+        "admin:doctors_importrun_change", args=[run.pk]
     )
     assert undo_url in import_page.content.decode()
 
