@@ -7,6 +7,7 @@ from django.contrib.messages import get_messages
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
+from django.utils.html import strip_tags
 
 from doctors import undo
 from doctors.context import acting_as
@@ -74,7 +75,11 @@ def test_preview_then_confirm_undoes_as_one_change_set(staff_client):
     assert preview.counts["doctor"] == {"delete": 1, "update": 2}
     body = page.content.decode()
     assert "LIC-NEW" in body and "Confirm undo" in body
-    assert "<strong>phone</strong>: 999 → 111" in body
+    assert "<strong>Phone</strong>: 999 → 111" in body
+    # Records are named, never numbered; the welcome email cannot be unsent.
+    assert "Membership: Dr " in body and "#" not in strip_tags(body)
+    assert "1 welcome email was already sent" in body
+    assert 'name="change_reason"' in body
     assert state() == after
 
     response = confirm_undo(staff_client, undo_url, {"change_reason": "Wrong file"})
@@ -96,6 +101,10 @@ def test_preview_then_confirm_undoes_as_one_change_set(staff_client):
     )
     assert "Redo this import" in run_page.content.decode()
     assert "Undone by change-set" in run_page.content.decode()
+    # The redo names the doctor the undo deleted, from its history.
+    redo = staff_client.get(undo_url).content.decode()
+    assert "Confirm redo" in redo and "LIC-NEW) in " in redo
+    assert "doctor #" not in redo and "welcome email" not in redo
     response = confirm_undo(staff_client, undo_url, {})
     assert response.status_code == 302, messages_of(response)
     assert state() == after

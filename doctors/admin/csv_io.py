@@ -26,7 +26,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.core.exceptions import FieldDoesNotExist, PermissionDenied
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.http import (
@@ -47,6 +47,7 @@ from ..runs import access
 from ..runs import imports as service
 from ..runs.imports import ENCODING_CHOICES, FORMAT_CHOICES, ImportFileError, check_size
 from .exports import EXPORT_PARAMS, ExportForm, download, export_page, export_selected
+from .naming import field_label
 from .readonly import ReadOnlyAdminMixin
 from .undo import ImportRunUndoMixin
 
@@ -387,16 +388,6 @@ def _page(request, name: str, items: list):
 
 
 ACTION_WORDS = {"new": "added", "updated": "changed"}
-
-
-def field_label(model, name: str) -> str:
-    """A file column as staff read it: the field's verbose name when the
-    column is a field ("License number"), else the column in words."""
-    try:
-        label = model._meta.get_field(name).verbose_name
-    except FieldDoesNotExist:
-        label = name.replace("_", " ")
-    return str(label)[:1].upper() + str(label)[1:]
 
 
 def run_page_context(request, run: ImportRun) -> dict:

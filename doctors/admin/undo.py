@@ -17,9 +17,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from ..models import ImportRun, Run
+from ..models import Department, Doctor, ImportRun, Membership, Run
 from ..runs import access, undos
 from .changesets import change_set_id_link, reason_field
+from .naming import field_label
 
 
 class UndoForm(forms.Form):
@@ -31,6 +32,25 @@ class UndoForm(forms.Form):
     )
     # The status row of the preview this form confirms (doctors.runs.undos).
     attempt = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+
+MODELS = {"doctor": Doctor, "department": Department, "membership": Membership}
+ACTIONS = {"delete": "Delete", "update": "Restore", "recreate": "Create again"}
+
+
+def _shown_row(row) -> dict:
+    """One record of the preview as staff read it: named, with the fields'
+    verbose names."""
+    model = MODELS.get(row.model)
+    return {
+        "model": model._meta.verbose_name if model else row.model,
+        "text": row.text,
+        "action": ACTIONS.get(row.action, row.action),
+        "changes": [
+            (field_label(model, name) if model else name, values)
+            for name, values in row.changes.items()
+        ],
+    }
 
 
 def undo_label(run: ImportRun) -> str:
@@ -167,10 +187,15 @@ class ImportRunUndoMixin:
             {
                 **self.admin_site.each_context(request),
                 "opts": self.opts,
-                "title": f"{'Redo' if preview.redo else 'Undo'} import #{run.pk}",
+                "title": (
+                    f"{'Redo' if preview.redo else 'Undo'} the import of "
+                    f"{run.file_name}"
+                ),
                 "run": run,
                 "run_url": run_url,
                 "preview": preview,
+                "rows": [_shown_row(row) for row in preview.rows],
+                "welcome_emails": undos.welcome_emails_sent(preview),
                 "form": form,
                 "attempt": attempt,
                 "in_background": undos.in_background(run),
