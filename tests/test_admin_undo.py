@@ -76,6 +76,8 @@ def test_preview_then_confirm_undoes_as_one_change_set(staff_client):
     body = page.content.decode()
     assert "LIC-NEW" in body and "Confirm undo" in body
     assert "<strong>Phone</strong>: 999 → 111" in body
+    assert "<strong>Role</strong>: Member → Head of department" in body
+    assert "<strong>Primary department</strong>: Yes → No" in body
     # Records are named, never numbered; the welcome email cannot be unsent.
     assert "Membership: Dr " in body and "#" not in strip_tags(body)
     assert "1 welcome email was already sent" in body
@@ -100,7 +102,7 @@ def test_preview_then_confirm_undoes_as_one_change_set(staff_client):
         reverse("admin:doctors_importrun_change", args=[run.pk])
     )
     assert "Redo this import" in run_page.content.decode()
-    assert "Undone by change-set" in run_page.content.decode()
+    assert "Undone (<a href=" in run_page.content.decode()
     # The redo names the doctor the undo deleted, from its history.
     redo = staff_client.get(undo_url).content.decode()
     assert "Confirm redo" in redo and "LIC-NEW) in " in redo

@@ -37,6 +37,7 @@ from django.http import (
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import formats
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
@@ -448,7 +449,6 @@ class ImportRunAdmin(ImportRunUndoMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "user",
         "source",
         "status",
-        "dry_run",
         "file_format",
         "encoding",
         "started_at",
@@ -457,11 +457,15 @@ class ImportRunAdmin(ImportRunUndoMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "total_rows",
         "outcome",
         "reason",
-        "error_count",
+        "problem_count",
     ]
     readonly_fields = fields
     # The rows it changed and the problems found, a page at a time, follow
     # the fields (ImportRunUndoMixin's doctors/importrun/change_form.html).
+
+    @admin.display(description="problems")
+    def problem_count(self, run):
+        return formats.number_format(run.error_count, force_grouping=True)
 
     @admin.display(description="what it did")
     def outcome(self, run):
