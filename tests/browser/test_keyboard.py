@@ -27,13 +27,29 @@ def focused(page, selector: str) -> bool:
 
 
 def tab_to(page, selector: str, *, backwards: bool = False) -> None:
-    """Press Tab (or Shift+Tab) until the focus is on `selector`."""
+    """Press Tab (or Shift+Tab) until the focus is on `selector`, and check
+    that a sighted keyboard user sees where it is."""
     key = "Shift+Tab" if backwards else "Tab"
     for _ in range(MOST_PRESSES):
         page.keyboard.press(key)
         if focused(page, selector):
+            assert page.evaluate(SHOWS_FOCUS), f"{selector}: the focus is not shown"
             return
     raise AssertionError(f"{selector} cannot be reached with {key}")
+
+
+# The focused element draws an outline or a ring (the browser's or the
+# admin's :focus-visible style), and is on screen.
+SHOWS_FOCUS = """
+() => {
+  const el = document.activeElement;
+  const style = getComputedStyle(el);
+  const ring = (style.outlineStyle !== "none" && parseFloat(style.outlineWidth) > 0)
+    || style.boxShadow !== "none";
+  const box = el.getBoundingClientRect();
+  return ring && box.width > 0 && box.height > 0;
+}
+"""
 
 
 def choose_by_arrows(page, label: str) -> None:
