@@ -406,6 +406,19 @@ IMPORT_READER_MEMORY_MB = env_int("IMPORT_READER_MEMORY_MB", 1024)
 IMPORT_READER_CPU_SECONDS = env_int("IMPORT_READER_CPU_SECONDS", 60)
 IMPORT_READER_SANDBOX = env_bool("IMPORT_READER_SANDBOX", True)
 
+# The history chain and erasure (docs/history-and-erasure.md). HISTORY_CHAIN off
+# only to measure what the chain costs: history written meanwhile no longer
+# verifies. The replay file lists erasures outside the database, so a restore
+# from an older backup can erase those doctors again (manage.py
+# replay_erasures): keep it on storage that outlives the database's backups.
+# PERSONAL_DATA_RETENTION_DAYS (0: off) has the task worker erase doctors who
+# have been inactive and in no department for longer than that.
+HISTORY_CHAIN = env_bool("HISTORY_CHAIN", True)
+ERASURE_REPLAY_FILE = os.environ.get("ERASURE_REPLAY_FILE") or str(
+    VAR_DIR / "erasures.jsonl"
+)
+PERSONAL_DATA_RETENTION_DAYS = env_int("PERSONAL_DATA_RETENTION_DAYS", 0)
+
 # Admin lists of doctors are long: keep pages moderate and counting cheap.
 ADMIN_LIST_PER_PAGE = 100
 

@@ -16,10 +16,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connections, router
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 from . import current_change, on_commit
+from .ledger import chain
 from .models import ActivityEvent, ChangeSet
 
 
@@ -90,7 +91,9 @@ class ChangeContext:
         return on_commit.is_pending(self._marker, router.db_for_write(ChangeSet))
 
     def close(self) -> None:
-        """Record the end time and the counts of the change-set, if one opened."""
+        """Record the end time and the counts of the change-set, if one opened,
+        and seal it into the history chain, in one transaction (the caller's,
+        when the block ran inside one)."""
         if self.change_set is None or not self._change_set_alive():
             return
         if connections[router.db_for_write(ChangeSet)].needs_rollback:
@@ -104,12 +107,14 @@ class ChangeContext:
             self.description = name_after_events(change_set, self.counts)
         change_set.description = self.description[:255]
         change_set.reason = self.reason[:255]
-        ChangeSet.objects.filter(pk=change_set.pk).update(
-            ended_at=change_set.ended_at,
-            counts=change_set.counts,
-            description=change_set.description,
-            reason=change_set.reason,
-        )
+        with transaction.atomic(using=router.db_for_write(ChangeSet), savepoint=False):
+            ChangeSet.objects.filter(pk=change_set.pk).update(
+                ended_at=change_set.ended_at,
+                counts=change_set.counts,
+                description=change_set.description,
+                reason=change_set.reason,
+            )
+            chain.seal(change_set.pk)
 
 
 def current() -> ChangeContext:

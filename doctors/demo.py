@@ -22,6 +22,7 @@ from simple_history.utils import bulk_create_with_history
 
 from . import activity, context, dashboard, demo_history
 from .bulk import insert_history_rows, insert_rows, tracked_columns
+from .ledger import chain
 from .models import ActivityEvent, Department, Doctor, Membership, Specialty
 from .resources import DOCTOR_FIELDS
 from .roles import CLINIC_STAFF, MANAGERS
@@ -88,7 +89,9 @@ def seed_demo(
     now = timezone.now()
     opened = now - datetime.timedelta(days=demo_history.DAYS) if first_run else now
     outer = context.current()
-    with transaction.atomic():
+    # The story is written, and dated back, first; then sealed into the history
+    # chain in one go, oldest change-set first.
+    with transaction.atomic(), chain.paused():
         with context.acting_as(
             outer.user,
             source=outer.source,
@@ -121,6 +124,7 @@ def seed_demo(
                 staff=User.objects.get(username="staff"),
                 admin=User.objects.get(username="admin"),
             )
+    chain.seal_unsealed()
     return report
 
 
@@ -137,7 +141,12 @@ def _seed_departments(count: int, report: SeedReport) -> list[Department]:
         if code not in existing
     ]
     if new:
-        bulk_create_with_history(new, Department, batch_size=BATCH_SIZE)
+        bulk_create_with_history(
+            new,
+            Department,
+            batch_size=BATCH_SIZE,
+            custom_historical_attrs={"change_set": context.current_change_set()},
+        )
     report.departments_created = len(new)
     return list(
         Department.objects.filter(code__in=[code for code, _, _ in specs]).order_by(

@@ -428,6 +428,7 @@ class ActivityEvent(models.Model):
         BULK_UPDATED = "bulk_updated", "Bulk update"
         IMPORTED = "imported", "Imported"
         UNDONE = "undone", "Undone"
+        ERASED = "erased", "Personal data erased"
 
     occurred_at = models.DateTimeField("when", default=timezone.now)
     actor = models.ForeignKey(
@@ -697,3 +698,13 @@ class WelcomeEmailFailure(models.Model):
 
     def __str__(self) -> str:
         return f"Welcome email to doctor #{self.doctor_id}: {self.reason}"
+
+
+# The history chain's and erasure's tables live with the code that owns them.
+from .ledger.models import (  # noqa: E402, F401
+    ChainHead,
+    ChainLink,
+    ErasedCommitment,
+    Erasure,
+    PersonalDataKey,
+)

@@ -5,7 +5,9 @@
 at start, then at most every WORKER_HEARTBEAT_SECONDS. The beat is tied to the
 loop, not to a side thread, so a worker stuck in one task stops beating.
 The same loop clears up runs (doctors.runs: imports.sweep, status.sweep) every
-IMPORT_SWEEP_SECONDS: stored files nobody confirmed, runs left "running".
+IMPORT_SWEEP_SECONDS: stored files nobody confirmed, runs left "running"; and
+once a day (doctors.ledger.daily) logs the history chain's anchor and erases
+the personal data past PERSONAL_DATA_RETENTION_DAYS.
 """
 
 import datetime
@@ -19,6 +21,7 @@ from django.db import DatabaseError
 from django.utils import timezone
 from django_tasks_db.management.commands.db_worker import Worker
 
+from .ledger import daily as ledger_daily
 from .models import WorkerHeartbeat
 from .runs import imports, status
 
@@ -66,6 +69,7 @@ class HeartbeatWorker(Worker):
         self._started_at = timezone.now()
         self._next_beat = 0.0
         self._next_sweep = 0.0
+        self._next_daily = 0.0
         super().__init__(**kwargs)
 
     @property
@@ -74,6 +78,8 @@ class HeartbeatWorker(Worker):
             self.beat()
         if self._running and time.monotonic() >= self._next_sweep:
             self.sweep()
+        if self._running and time.monotonic() >= self._next_daily:
+            self.daily()
         return self._running
 
     @running.setter
@@ -96,3 +102,12 @@ class HeartbeatWorker(Worker):
         except DatabaseError:
             logger.warning("Could not clear up import runs", exc_info=True)
         self._next_sweep = time.monotonic() + sweep_seconds()
+
+    def daily(self) -> None:
+        try:
+            ledger_daily.run()
+        except Exception:
+            # The task loop must go on whatever the retention sweep met; the
+            # next day's run tries again.
+            logger.exception("Could not run the daily history work")
+        self._next_daily = time.monotonic() + ledger_daily.SECONDS

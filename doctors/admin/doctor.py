@@ -12,6 +12,7 @@ from ..runs.imports import DOCTORS
 from ..services import set_doctors_active
 from .changesets import ChangeReasonMixin
 from .csv_io import CsvImportExportMixin
+from .erasure import ErasureAdminMixin
 from .filters import DepartmentListFilter
 from .forms import DoctorAdminForm
 from .integrity import ConstraintSafeAdminMixin
@@ -45,6 +46,7 @@ class DoctorAdmin(
     ChangeReasonMixin,
     CsvImportExportMixin,
     ConstraintSafeAdminMixin,
+    ErasureAdminMixin,
     MembershipMessagesMixin,
     TimeTravelAdminMixin,
     MembershipHistoryMixin,
@@ -74,7 +76,13 @@ class DoctorAdmin(
         ("Status", {"fields": ["is_active", "created_at", "updated_at", "version"]}),
     ]
     inlines = [MembershipInline]
-    actions = ["activate", "deactivate", "export_selected", "delete_selected"]
+    actions = [
+        "activate",
+        "deactivate",
+        "export_selected",
+        "delete_selected",
+        "erase_personal_data",
+    ]
     list_per_page = 100
     # The unfiltered total is a second COUNT over every doctor on each filtered
     # page; "Show all" is enough there.

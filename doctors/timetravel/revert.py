@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models.functions import Lower
 
 from .. import context
+from ..ledger import erasure
 from ..models import Department, Doctor, Membership, membership_save_order
 from ..resources import DEPARTMENT_COLUMNS, DOCTOR_COLUMNS
 from .moments import (
@@ -156,6 +157,9 @@ def _show(value: Any) -> str:
 
 def plan_revert(obj: Doctor | Department, moment: datetime.datetime) -> RevertPlan:
     """What reverting `obj` to `moment` would change, conflicts included."""
+    refusal = erasure.revert_refusal(obj)
+    if refusal:
+        raise RevertError(refusal)
     model = type(obj)
     then = object_at(model, obj.pk, moment)
     if then is None:

@@ -6,6 +6,7 @@ import datetime
 from collections.abc import Callable
 
 from ..bulk import tracked_columns
+from ..ledger import erasure
 from ..models import Department, Doctor, Membership
 from ..runs.progress import Progress
 from ..runs.spool import Spool
@@ -44,6 +45,11 @@ class Planner:
         self.total = 0
 
     def plan(self) -> None:
+        # Restoring rows of an erased doctor could bring their personal data
+        # back: that refusal comes before (and instead of) any other.
+        self.result.problem = erasure.undo_refusal(self.target_id)
+        if self.result.problem:
+            return
         ids = {
             name: list(
                 model.history.filter(change_set_id=self.target_id)

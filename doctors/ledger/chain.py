@@ -1,0 +1,306 @@
+"""Adding links to the history chain, and reading its head.
+
+A change-set is sealed when it closes (doctors.context), in one transaction:
+lock the chain head, read back the rows stamped with the change-set, write one
+link and move the head. Bulk paths therefore add one link per change-set,
+whatever the number of rows. The head row is locked with SELECT ... FOR
+UPDATE on PostgreSQL; SQLite's IMMEDIATE write transactions already run one
+at a time. Concurrent writers thus make one linear chain.
+"""
+
+import datetime
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, models, router, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from ..models import ChainHead, ChainLink, ChangeSet, ErasedCommitment, PersonalDataKey
+from . import canonical
+from .canonical import TABLES, Table
+
+CHUNK_SIZE = 5000
+# What sealing a small change-set costs: lock the head, read its rows (five
+# tables), read and make keys, write the link, move the head.
+SEAL_QUERIES = 10
+
+
+# Sealing waits while a writer stages a past (the demo clinic dates its
+# change-sets back, then seals them all, oldest first: `paused`).
+_paused: ContextVar[bool] = ContextVar("history_chain_paused", default=False)
+
+
+def enabled() -> bool:
+    """HISTORY_CHAIN (on by default) switches sealing off, for measuring what
+    the chain costs; a chain left off while data changes no longer verifies."""
+    return bool(getattr(settings, "HISTORY_CHAIN", True)) and not _paused.get()
+
+
+@contextmanager
+def paused() -> Iterator[None]:
+    """No change-set closed inside the block is sealed; call
+    `seal_unsealed()` after it."""
+    token = _paused.set(True)
+    try:
+        yield
+    finally:
+        _paused.reset(token)
+
+
+def seal_unsealed() -> int:
+    """Seal every change-set not in the chain yet, oldest first."""
+    with transaction.atomic(using=router.db_for_write(ChainLink)):
+        lock_head()
+        sealed = 0
+        for change_set_id in list(unsealed_change_sets()):
+            seal(change_set_id)
+            sealed += 1
+    return sealed
+
+
+class Keyring:
+    """The keys of the keyed commitments, and the commitments erasure kept.
+
+    `create` (sealing) makes a random key for a doctor or change-set that has
+    none yet. Sealing holds the chain head's lock, as erasure does, so no key
+    appears or goes meanwhile. Verification never makes keys, and uses the
+    commitments erasure kept (`load_all`).
+    """
+
+    def __init__(self, *, create: bool):
+        self.create = create
+        self.keys: dict[tuple[str, int], bytes] = {}
+        self.erased: dict[tuple[str, int], str] = {}
+        self.missing: set[tuple[str, int]] = set()
+
+    def load_all(self) -> None:
+        for kind, object_id, key in PersonalDataKey.objects.values_list(
+            "kind", "object_id", "key"
+        ).iterator(chunk_size=CHUNK_SIZE):
+            self.keys[(kind, object_id)] = bytes(key)
+        for table, row_id, commitment in ErasedCommitment.objects.values_list(
+            "table", "row_id", "commitment"
+        ).iterator(chunk_size=CHUNK_SIZE):
+            self.erased[(table, row_id)] = commitment
+
+    def prepare(self, needed: set[tuple[str, int]]) -> None:
+        """Load (or make) the keys not loaded yet among `needed`."""
+        needed = needed - self.keys.keys()
+        if not needed:
+            return
+        by_kind: dict[str, list[int]] = {}
+        for kind, object_id in needed:
+            by_kind.setdefault(kind, []).append(object_id)
+        query = Q()
+        for kind, ids in by_kind.items():
+            query |= Q(kind=kind, object_id__in=ids)
+        for kind, object_id, key in PersonalDataKey.objects.filter(query).values_list(
+            "kind", "object_id", "key"
+        ):
+            self.keys[(kind, object_id)] = bytes(key)
+        absent = needed - self.keys.keys()
+        if absent and self.create:
+            made = [
+                (kind, object_id, os.urandom(32)) for kind, object_id in sorted(absent)
+            ]
+            _insert_keys(made)
+            for kind, object_id, key in made:
+                self.keys[(kind, object_id)] = key
+
+    def commit(
+        self, table: str, row_id: int, kind: str, object_id: int, values: list[Any]
+    ) -> str:
+        stored = self.erased.get((table, row_id))
+        if stored is not None:
+            return stored
+        key = self.keys.get((kind, object_id))
+        if key is None:
+            self.missing.add((kind, object_id))
+            return "no key"
+        return canonical.commitment(key, table, row_id, values)
+
+
+def _insert_keys(rows: list[tuple[str, int, bytes]]) -> None:
+    """Store new keys with one prepared INSERT (pipelined on PostgreSQL): an
+    import makes a key per new doctor, and the ORM's bulk_create spent more
+    time on them than the hashing of every row."""
+    table = connection.ops.quote_name(PersonalDataKey._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {table} (kind, object_id, key) VALUES (%s, %s, %s)", rows
+        )
+
+
+def _read_columns(table: Table) -> tuple[list[str], list[tuple[int, Any]]]:
+    """The SELECT list, and (column index, function) for the columns whose
+    stored form differs between the databases: date-times, dates, booleans,
+    JSON.
+
+    On SQLite the date, date-time and boolean columns are read as an
+    expression, which keeps the driver from parsing each value into a Python
+    object only for it to be written back as text: the stored text is turned
+    into the format's directly.
+    """
+    fields = {f.attname: f for f in table.model()._meta.concrete_fields}
+    sqlite = connection.vendor == "sqlite"
+    quote = connection.ops.quote_name
+    select, found = [], []
+    for index, name in enumerate(table.columns):
+        field, column = fields[name], quote(name)
+        if isinstance(field, models.DateTimeField):
+            found.append((index, canonical.plain_datetime))
+            column = f"({column} || '')" if sqlite else column
+        elif isinstance(field, models.DateField):
+            found.append((index, canonical.plain_date))
+            column = f"({column} || '')" if sqlite else column
+        elif isinstance(field, models.BooleanField):
+            found.append((index, canonical.plain_bool))
+            column = f"({column} + 0)" if sqlite else column
+        elif isinstance(field, models.JSONField):
+            found.append((index, canonical.plain_json))
+        select.append(column)
+    return select, found
+
+
+def table_rows(
+    table: Table, *, change_set_id: int | None = None
+) -> Iterator[list[tuple]]:
+    """The rows of `table` (of one change-set, or all of them by change-set),
+    by id, in chunks, as the canonical format writes their values.
+
+    Read with plain SQL (a server-side cursor on PostgreSQL) and converted
+    here, column by column: the ORM's per-value converters cost more than the
+    hashing.
+    """
+    model = table.model()
+    quote = connection.ops.quote_name
+    select, normalisers = _read_columns(table)
+    columns = ", ".join(select)
+    order_column = quote(table.change_set_column)
+    sql = f"SELECT {columns} FROM {quote(model._meta.db_table)}"
+    params: list[Any] = []
+    if change_set_id is not None:
+        sql += f" WHERE {order_column} = %s ORDER BY {quote(table.public[0])}"
+        params.append(change_set_id)
+    else:
+        sql += f" ORDER BY {order_column} NULLS FIRST, {quote(table.public[0])}"
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while chunk := cursor.fetchmany(CHUNK_SIZE):
+            if normalisers:
+                rows = []
+                for row in chunk:
+                    row = list(row)
+                    for index, normalise in normalisers:
+                        if row[index] is not None:
+                            row[index] = normalise(row[index])
+                    rows.append(tuple(row))
+                chunk = rows
+            yield chunk
+
+
+def manifest_of(change_set_id: int, keyring: Keyring) -> tuple[bytes, dict[str, int]]:
+    """The manifest of one change-set's rows, and its row count per table.
+
+    Rows are read table by table and hashed a few thousand at a time, with the
+    keys of each batch loaded (or made) in one query.
+    """
+    parts: list[bytes] = []
+    rows: dict[str, int] = {}
+    pending: list[tuple[Table, tuple]] = []
+
+    def flush():
+        keyring.prepare(
+            {key for table, row in pending if (key := table.key_of(row)) is not None}
+        )
+        for table, row in pending:
+            parts.append(canonical.entry(row[0], table.row_bytes(row, keyring.commit)))
+        pending.clear()
+
+    for table in TABLES:
+        for chunk in table_rows(table, change_set_id=change_set_id):
+            pending.extend((table, row) for row in chunk)
+            rows[table.tag] = rows.get(table.tag, 0) + len(chunk)
+            if len(pending) >= CHUNK_SIZE:
+                flush()
+    flush()
+    return b"".join(parts), rows
+
+
+def lock_head() -> ChainHead:
+    """Lock the chain head until the transaction ends: no link is added
+    meanwhile (erasure holds it while keys and commitments change)."""
+    return _locked_head()
+
+
+def _locked_head() -> ChainHead:
+    head = ChainHead.objects.select_for_update().filter(pk=1).first()
+    if head is None:
+        ChainHead.objects.get_or_create(pk=1)
+        head = ChainHead.objects.select_for_update().get(pk=1)
+    return head
+
+
+def seal(change_set_id: int) -> ChainLink | None:
+    """Add the change-set to the chain as its next link (once)."""
+    if not enabled():
+        return None
+    with transaction.atomic(using=router.db_for_write(ChainLink), savepoint=False):
+        head = _locked_head()
+        manifest, rows = manifest_of(change_set_id, Keyring(create=True))
+        position = head.position + 1
+        sealed_at = timezone.now()
+        link_hash = canonical.link_hash(
+            position=position,
+            previous_hash=head.hash,
+            change_set_id=change_set_id,
+            rows=rows,
+            manifest=manifest,
+            sealed_at=sealed_at,
+        )
+        link = ChainLink.objects.create(
+            position=position,
+            change_set_id=change_set_id,
+            previous_hash=head.hash,
+            hash=link_hash,
+            rows=rows,
+            manifest=manifest,
+            sealed_at=sealed_at,
+        )
+        ChainHead.objects.filter(pk=head.pk).update(
+            position=position, hash=link_hash, sealed_at=sealed_at
+        )
+        return link
+
+
+def unsealed_change_sets() -> Iterable[int]:
+    return (
+        ChangeSet.objects.filter(chain_link__isnull=True)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+
+
+@dataclass
+class Anchor:
+    hash: str
+    count: int
+    sealed_at: datetime.datetime | None
+
+    def __str__(self) -> str:
+        when = canonical.plain(self.sealed_at) if self.sealed_at else "-"
+        return f"{self.hash or '0' * 64} {self.count} {when}"
+
+
+def anchor() -> Anchor:
+    """The chain's head as "HASH COUNT TIME", for keeping outside the database."""
+    head = ChainHead.objects.filter(pk=1).first()
+    if head is None:
+        return Anchor("", 0, None)
+    return Anchor(head.hash, head.position, head.sealed_at)
