@@ -58,7 +58,8 @@ class TestPreviewAndConfirm:
         assert counts(response) == (2, 1, 0)
         page = response.content.decode()
         assert "Confirm import" in page
-        assert "first_name</strong>: B → Bo" in page
+        assert "First name</strong>: B → Bo" in page
+        assert "first_name" not in page
         assert snapshot() == before
         run = ImportRun.objects.get()
         assert (run.status, run.dry_run, run.file_name) == (

@@ -290,8 +290,16 @@ class CsvImportExportMixin:
             context.update(
                 title=f"Preview: import {self.opts.verbose_name_plural}",
                 changes=[
-                    {"row": row, "key": key, "action": action, "changes": changes}
-                    for row, key, action, changes in changes
+                    {
+                        "row": row,
+                        "key": key,
+                        "action": action,
+                        "changes": {
+                            field_label(self.model, name): values
+                            for name, values in fields.items()
+                        },
+                    }
+                    for row, key, action, fields in changes
                 ],
                 change_page=changes,
                 stored_changes=len(run.preview),
