@@ -11,7 +11,13 @@ from django.utils.html import strip_tags
 
 from doctors import undo
 from doctors.context import acting_as
-from doctors.models import ActivityEvent, ChangeSet, Doctor, ImportRun
+from doctors.models import (
+    ActivityEvent,
+    ChangeSet,
+    Doctor,
+    ImportRun,
+    WelcomeEmailFailure,
+)
 from tests.test_admin_csv import run_worker, upload
 from tests.test_undo import DAMAGE, build_clinic, state
 
@@ -284,3 +290,18 @@ class TestCommand:
 
         with pytest.raises(CommandError, match="No import run #999"):
             call_command("undo_import", "999")
+
+
+def test_a_welcome_email_that_failed_is_not_counted_as_sent(staff_client):
+    run = imported(staff_client)
+    undo_url = reverse("admin:doctors_importrun_undo", args=[run.pk])
+    assert (
+        "1 welcome email was already sent"
+        in staff_client.get(undo_url).content.decode()
+    )
+    WelcomeEmailFailure.objects.create(
+        doctor=Doctor.objects.get(license_number="LIC-NEW"), reason="No such mailbox"
+    )
+    page = staff_client.get(undo_url).content.decode()
+    assert "welcome email" not in page
+    assert "Confirm undo" in page
