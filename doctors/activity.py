@@ -386,6 +386,8 @@ def value_label(model: type[models.Model], name: str, value: Any) -> str:
         field = None
     if field is not None and field.choices:
         return str(dict(field.flatchoices).get(value, value))
+    if isinstance(field, models.BooleanField) and value in ("true", "false"):
+        value = value == "true"  # as an import file writes it
     if value is True:
         return "yes"
     if value is False:

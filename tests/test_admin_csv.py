@@ -68,6 +68,18 @@ class TestPreviewAndConfirm:
             "doctors.csv",
         )
 
+    def test_preview_shows_what_each_new_row_will_hold(self, staff_client, departments):
+        """A new doctor is previewed with the values it will be created with:
+        name, email, specialty and departments, not a bare "new"."""
+        response = upload(staff_client, csv_bytes(*ROWS))
+        page = response.content.decode()
+        assert "<strong>First name</strong>: Ann</div>" in page
+        assert "<strong>Email</strong>: ann@clinic.test</div>" in page
+        assert "<strong>Departments</strong>: CARD|NEUR</div>" in page
+        assert "<strong>Specialty</strong>: Oncology</div>" in page
+        # Blank fields of a new row are not listed.
+        assert "<strong>Phone</strong>: </div>" not in page
+
     def test_confirm_imports_the_previewed_file_with_one_message(
         self, staff_client, clinic_staff, departments
     ):

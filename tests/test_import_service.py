@@ -114,7 +114,7 @@ class TestConfirmAppliesWhatWasPreviewed:
             "previewed",
             1,
         )
-        assert "email</strong>: new-x@clinic.test → x@clinic.test" in (
+        assert "Email</strong>: new-x@clinic.test → x@clinic.test" in (
             response.content.decode()
         )
         run.refresh_from_db()

@@ -5,8 +5,8 @@ and the undo button; the import's own result page leads there."""
 import pytest
 from django.urls import reverse
 
+from doctors.activity import field_label
 from doctors.admin.csv_io import PAGE_SIZE
-from doctors.admin.naming import field_label
 from doctors.models import Doctor, ImportRun
 from doctors.runs.imports import counts_text
 from tests.factories import DoctorFactory

@@ -42,13 +42,13 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 
+from ..activity import field_label, value_label
 from ..models import Department, Doctor, ImportRun
 from ..resources import RESOURCES
 from ..runs import access
 from ..runs import imports as service
 from ..runs.imports import ENCODING_CHOICES, FORMAT_CHOICES, ImportFileError, check_size
 from .exports import EXPORT_PARAMS, ExportForm, download, export_page, export_selected
-from .naming import field_label
 from .readonly import ReadOnlyAdminMixin
 from .undo import ImportRunUndoMixin
 
@@ -295,7 +295,9 @@ class CsvImportExportMixin:
                         "key": key,
                         "action": action,
                         "changes": {
-                            field_label(self.model, name): values
+                            field_label(self.model, name): _values_text(
+                                self.model, name, values
+                            )
                             for name, values in fields.items()
                         },
                     }
@@ -399,6 +401,15 @@ def _page(request, name: str, items: list):
 ACTION_WORDS = {"new": "added", "updated": "changed"}
 
 
+def _values_text(model, name: str, values: list) -> tuple[str | None, str]:
+    """A stored (old, new) pair of a preview as staff read it: choice labels,
+    yes/no; no old value for a new row."""
+    old, new = values
+    return (None if old is None else value_label(model, name, old)), value_label(
+        model, name, new
+    )
+
+
 def run_page_context(request, run: ImportRun) -> dict:
     """The rows a run changed (or would) and its problems, a page each."""
     model = Doctor if run.kind == ImportRun.Kind.DOCTORS else Department
@@ -418,7 +429,7 @@ def run_page_context(request, run: ImportRun) -> dict:
                 "key": key,
                 "action": ACTION_WORDS.get(action, action),
                 "changes": [
-                    (field_label(model, name), values)
+                    (field_label(model, name), _values_text(model, name, values))
                     for name, values in fields.items()
                 ],
             }

@@ -17,10 +17,10 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from ..activity import field_label
 from ..models import Department, Doctor, ImportRun, Membership, Run
 from ..runs import access, undos
 from .changesets import reason_field
-from .naming import field_label
 
 
 class UndoForm(forms.Form):

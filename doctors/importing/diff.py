@@ -114,7 +114,15 @@ def plan_doctor_chunk(
                 )
                 for position, (dept_id, is_head) in enumerate(row.departments)
             ]
-            plan.row_changes.append(RowChange(row.row, row.license_number, "new", {}))
+            created = _created_values(DOCTOR_FIELDS, row.values)
+            if row.departments:
+                created["departments"] = [
+                    None,
+                    _departments_text(row.departments, codes, row.has_primary),
+                ]
+            plan.row_changes.append(
+                RowChange(row.row, row.license_number, "new", created)
+            )
             continue
         doctor_id = current[0]
         plan.seen.append(
@@ -202,7 +210,14 @@ def plan_department_chunk(rows: list[DepartmentRow]) -> DepartmentChunkPlan:
         if current is None:
             plan.seen.append(ABSENT)
             plan.creates.append((row.code, *row.values))
-            plan.row_changes.append(RowChange(row.row, row.code, "new", {}))
+            plan.row_changes.append(
+                RowChange(
+                    row.row,
+                    row.code,
+                    "new",
+                    _created_values(DEPARTMENT_FIELDS, row.values),
+                )
+            )
             continue
         plan.seen.append(fingerprint(current[2:-1]))
         changes = {
@@ -218,6 +233,16 @@ def plan_department_chunk(rows: list[DepartmentRow]) -> DepartmentChunkPlan:
         else:
             plan.unchanged += 1
     return plan
+
+
+def _created_values(names, values) -> dict[str, list[Any]]:
+    """What a new row will hold, field by field, for the preview (nothing before
+    it: the old value is None); blank fields are left out."""
+    return {
+        name: [None, _shown(value)]
+        for name, value in zip(names, values, strict=True)
+        if value not in ("", None)
+    }
 
 
 def _shown(value: Any) -> Any:
