@@ -112,7 +112,7 @@ def test_remove_a_member_by_keyboard_alone(page_as, clinic_staff, cardiology):
     tab_to(page, "[name=change_reason]")
     page.keyboard.type("Left for another clinic")
     tab_to(page, "[type=submit]")
-    expect(page.locator(":focus")).to_have_value("Yes, remove")
+    expect(page.locator(":focus")).to_have_value("Yes, remove this doctor")
     with page.expect_navigation():
         page.keyboard.press("Enter")
     expect_message(page, "Cardiology: removed Dr Bo Sun.")

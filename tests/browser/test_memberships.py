@@ -127,7 +127,7 @@ def test_staff_manage_the_members_of_a_large_department(page_as, clinic_staff):
     run_action(page, "Lovelace", "Remove selected doctors from the department")
     expect(page.locator("#destroyed-objects li")).to_have_count(1)
     with page.expect_navigation():
-        page.get_by_role("button", name="Yes, remove").click()
+        page.get_by_role("button", name="Yes, remove this doctor").click()
     expect_message(page, "Cardiology: removed Dr Ada Lovelace.")
 
     # Two doctors at once, picked in the autocomplete.

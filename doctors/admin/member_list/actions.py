@@ -167,7 +167,7 @@ def confirm_removal(model_admin, request, queryset, *, back_label: str):
         ),
         total=total,
         listed_heading="Doctors to remove",
-        confirm_label="Yes, remove them" if total > 1 else "Yes, remove",
+        confirm_label="Yes, remove them" if total > 1 else "Yes, remove this doctor",
         back_url=request.get_full_path(),
         back_label=back_label,
     )
