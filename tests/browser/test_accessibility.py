@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from playwright.sync_api import expect
 
+from clinic.errors import server_error
 from doctors import undo
 from doctors.admin.timetravel import moment_param
 from doctors.context import acting_as
@@ -211,6 +212,25 @@ def test_login_and_refusal_pages_pass_axe(page, page_as, clinic_staff):
     staff_page = page_as(clinic_staff)
     response = staff_page.goto(reverse("admin:dashboard"))
     assert response.status == 403
+    assert_no_axe_violations(staff_page)
+
+
+def test_the_error_pages_pass_axe(page_as, clinic_staff, live_server, rf):
+    """404 as staff meet it, and the 500 page as the server sends it (served
+    here through a route, since no page of the product fails on purpose)."""
+    staff_page = page_as(clinic_staff)
+    response = staff_page.goto("/admin/doctors/no-such-page/")
+    assert response.status == 404
+    assert_no_axe_violations(staff_page)
+
+    body = server_error(rf.get("/admin/")).content
+    staff_page.route(
+        "**/broken-page/",
+        lambda route: route.fulfill(status=500, body=body, content_type="text/html"),
+    )
+    response = staff_page.goto(live_server.url + "/broken-page/")
+    assert response.status == 500
+    expect(staff_page.get_by_role("heading", level=1)).to_be_visible()
     assert_no_axe_violations(staff_page)
 
 
