@@ -18,7 +18,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, models, router, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from ..models import ChainHead, ChainLink, ChangeSet, ErasedCommitment, PersonalDataKey
@@ -26,6 +25,8 @@ from . import canonical
 from .canonical import TABLES, Table
 
 CHUNK_SIZE = 5000
+# Ids per key lookup: under SQLite's limit of host parameters (32,766).
+LOOKUP_SIZE = 5000
 # What sealing a small change-set costs: lock the head, read its rows (five
 # tables), read and make keys, write the link, move the head.
 SEAL_QUERIES = 10
@@ -97,17 +98,28 @@ class Keyring:
         by_kind: dict[str, list[int]] = {}
         for kind, object_id in needed:
             by_kind.setdefault(kind, []).append(object_id)
-        query = Q()
-        for kind, ids in by_kind.items():
-            query |= Q(kind=kind, object_id__in=ids)
-        for kind, object_id, key in PersonalDataKey.objects.filter(query).values_list(
-            "kind", "object_id", "key"
-        ):
-            self.keys[(kind, object_id)] = bytes(key)
+        # Plain SQL: the ORM prepared each of the thousands of ids one by one.
+        table = connection.ops.quote_name(PersonalDataKey._meta.db_table)
+        with connection.cursor() as cursor:
+            for kind, ids in by_kind.items():
+                ids.sort()
+                for start in range(0, len(ids), LOOKUP_SIZE):
+                    part = ids[start : start + LOOKUP_SIZE]
+                    marks = ", ".join(["%s"] * len(part))
+                    cursor.execute(
+                        f"SELECT object_id, key FROM {table}"
+                        f" WHERE kind = %s AND object_id IN ({marks})",
+                        [kind, *part],
+                    )
+                    for object_id, key in cursor.fetchall():
+                        self.keys[(kind, object_id)] = bytes(key)
         absent = needed - self.keys.keys()
         if absent and self.create:
+            # One call to the system's random source for all the keys.
+            random = os.urandom(32 * len(absent))
             made = [
-                (kind, object_id, os.urandom(32)) for kind, object_id in sorted(absent)
+                (kind, object_id, random[n * 32 : n * 32 + 32])
+                for n, (kind, object_id) in enumerate(sorted(absent))
             ]
             _insert_keys(made)
             for kind, object_id, key in made:
