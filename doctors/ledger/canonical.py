@@ -195,6 +195,30 @@ class Table:
             return dumps([self.tag, *row])
         return dumps([self.tag, *row[: self.width], self.sealed_personal(row, commit)])
 
+    def entries(self, rows: Iterable[tuple], commit: Commit) -> list[bytes]:
+        """The manifest entries of `rows`: `entry(row[0], row_bytes(row))`
+        each, with the per-row steps of `row_bytes` written out in one loop
+        (sealing an import goes through hundreds of thousands of rows)."""
+        tag, width, kind, key_index = self.tag, self.width, self.key_kind, -1
+        if self.personal:
+            key_index = self.key_index
+        pack, sha256, out = _ID.pack, hashlib.sha256, []
+        for row in rows:
+            if key_index < 0:
+                data = dumps([tag, *row])
+            else:
+                values = row[width:]
+                object_id = row[key_index]
+                if not any(values):
+                    sealed = ""
+                elif object_id is None:
+                    sealed = dumps(list(values)).decode()
+                else:
+                    sealed = commit(tag, row[0], kind, object_id, list(values))
+                data = dumps([tag, *row[:width], sealed])
+            out.append(pack(row[0]) + sha256(data).digest()[:16])
+        return out
+
 
 class EventTable(Table):
     """Feed events: for an event about a doctor, its text and the personal
@@ -214,6 +238,9 @@ class EventTable(Table):
 
     # Positions in `public` of target_text and changes.
     TEXT, CHANGES = 8, 10
+
+    def entries(self, rows: Iterable[tuple], commit: Commit) -> list[bytes]:
+        return [entry(row[0], self.row_bytes(row, commit)) for row in rows]
 
     def sealed_personal(self, row: tuple, commit: Commit) -> str | None:
         key = self.key_of(row)

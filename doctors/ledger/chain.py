@@ -149,15 +149,33 @@ def _insert_keys(rows: list[tuple[str, int, bytes]]) -> None:
         )
 
 
+def _datetime_text(column: str, *, sqlite: bool) -> str:
+    """SQL for a date-time column as the format writes it
+    ("YYYY-MM-DDTHH:MM:SS.ffffffZ" in UTC; NULL stays NULL), as
+    canonical.plain_datetime does in Python. SQLite stores UTC text,
+    "YYYY-MM-DD HH:MM:SS[.ffffff]"."""
+    if not sqlite:
+        return (
+            f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+        )
+    return (
+        f"(substr({column}, 1, 10) || 'T' || substr({column}, 12, 8) || '.'"
+        f" || CASE WHEN substr({column}, 20, 1) = '.'"
+        f" THEN substr(substr({column}, 21, 6) || '000000', 1, 6)"
+        f" ELSE '000000' END || 'Z')"
+    )
+
+
 def _read_columns(table: Table) -> tuple[list[str], list[tuple[int, Any]]]:
     """The SELECT list, and (column index, function) for the columns whose
     stored form differs between the databases: date-times, dates, booleans,
     JSON.
 
-    On SQLite the date, date-time and boolean columns are read as an
-    expression, which keeps the driver from parsing each value into a Python
-    object only for it to be written back as text: the stored text is turned
-    into the format's directly.
+    Date-times and dates are written in the format's text by the database
+    itself (on SQLite from the stored text, on PostgreSQL with to_char in
+    UTC), and booleans read as 0/1 on SQLite: this keeps the driver from
+    parsing each value into a Python object only for it to be written back
+    as text, which cost more than the hashing.
     """
     fields = {f.attname: f for f in table.model()._meta.concrete_fields}
     sqlite = connection.vendor == "sqlite"
@@ -166,11 +184,11 @@ def _read_columns(table: Table) -> tuple[list[str], list[tuple[int, Any]]]:
     for index, name in enumerate(table.columns):
         field, column = fields[name], quote(name)
         if isinstance(field, models.DateTimeField):
-            found.append((index, canonical.plain_datetime))
-            column = f"({column} || '')" if sqlite else column
+            column = _datetime_text(column, sqlite=sqlite)
         elif isinstance(field, models.DateField):
-            found.append((index, canonical.plain_date))
-            column = f"({column} || '')" if sqlite else column
+            column = (
+                f"({column} || '')" if sqlite else f"to_char({column}, 'YYYY-MM-DD')"
+            )
         elif isinstance(field, models.BooleanField):
             found.append((index, canonical.plain_bool))
             column = f"({column} + 0)" if sqlite else column
@@ -225,22 +243,30 @@ def manifest_of(change_set_id: int, keyring: Keyring) -> tuple[bytes, dict[str, 
     """
     parts: list[bytes] = []
     rows: dict[str, int] = {}
-    pending: list[tuple[Table, tuple]] = []
+    pending: list[tuple[Table, list[tuple]]] = []
 
     def flush():
         keyring.prepare(
-            {key for table, row in pending if (key := table.key_of(row)) is not None}
+            {
+                key
+                for table, chunk in pending
+                for row in chunk
+                if (key := table.key_of(row)) is not None
+            }
         )
-        for table, row in pending:
-            parts.append(canonical.entry(row[0], table.row_bytes(row, keyring.commit)))
+        for table, chunk in pending:
+            parts.extend(table.entries(chunk, keyring.commit))
         pending.clear()
 
+    waiting = 0
     for table in TABLES:
         for chunk in table_rows(table, change_set_id=change_set_id):
-            pending.extend((table, row) for row in chunk)
+            pending.append((table, chunk))
             rows[table.tag] = rows.get(table.tag, 0) + len(chunk)
-            if len(pending) >= CHUNK_SIZE:
+            waiting += len(chunk)
+            if waiting >= CHUNK_SIZE:
                 flush()
+                waiting = 0
     flush()
     return b"".join(parts), rows
 
