@@ -58,7 +58,8 @@ class TestPreviewAndConfirm:
         assert counts(response) == (2, 1, 0)
         page = response.content.decode()
         assert "Confirm import" in page
-        assert "first_name</strong>: B → Bo" in page
+        assert "First name</strong>: B → Bo" in page
+        assert "first_name" not in page
         assert snapshot() == before
         run = ImportRun.objects.get()
         assert (run.status, run.dry_run, run.file_name) == (
@@ -74,9 +75,11 @@ class TestPreviewAndConfirm:
         run = ImportRun.objects.get()
         response = confirm(staff_client, run)
         assert response.status_code == 302
-        assert response["Location"] == reverse("admin:doctors_doctor_changelist")
+        run_url = reverse("admin:doctors_importrun_change", args=[run.pk])
+        assert response["Location"] == run_url
         (message,) = get_messages(response.wsgi_request)
         assert str(message).startswith("Import of doctors.csv: 3 rows; created 3")
+        assert f'<a href="{run_url}">' in str(message)
         assert Doctor.objects.get(license_number="LIC-3").phone == "=1+2"
         run.refresh_from_db()
         assert (run.status, run.dry_run, run.created, run.content) == (
@@ -217,8 +220,15 @@ class TestBackgroundImport:
         assert Doctor.objects.count() == 3
         data = staff_client.get(progress_url).json()
         assert data["finished"] and (data["phase"], data["done"]) == ("writing", 3)
-        page = staff_client.get(run_url).content.decode()
-        assert "Imported in" in page and 'class="csv-count-new">3<' in page
+        # Finished, the run has one page: the import log's, with what it did
+        # in words and the rows it changed.
+        response = staff_client.get(run_url, follow=True)
+        assert response.redirect_chain == [
+            (reverse("admin:doctors_importrun_change", args=[run.pk]), 302)
+        ]
+        page = response.content.decode()
+        assert "3 doctors added, 0 changed, 0 unchanged" in page
+        assert 'id="run-changes"' in page and "License number" in page
         welcome = DBTaskResult.objects.filter(task_path__endswith="send_welcome_emails")
         assert welcome.count() == 1
 
@@ -240,9 +250,10 @@ class TestBackgroundImport:
         assert run.errors[0][:2] == [2, "email"]
         assert snapshot() == before
         page = staff_client.get(
-            reverse("admin:doctors_doctor_import_run", args=[run.pk])
+            reverse("admin:doctors_doctor_import_run", args=[run.pk]), follow=True
         ).content.decode()
         assert "already belongs to doctor LIC-9" in page
+        assert "Nothing was imported" in page
 
 
 class TestExport:

@@ -7,10 +7,17 @@ from django.contrib.messages import get_messages
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
+from django.utils.html import strip_tags
 
 from doctors import undo
 from doctors.context import acting_as
-from doctors.models import ActivityEvent, ChangeSet, Doctor, ImportRun
+from doctors.models import (
+    ActivityEvent,
+    ChangeSet,
+    Doctor,
+    ImportRun,
+    WelcomeEmailFailure,
+)
 from tests.test_admin_csv import run_worker, upload
 from tests.test_undo import DAMAGE, build_clinic, state
 
@@ -59,8 +66,12 @@ def test_preview_then_confirm_undoes_as_one_change_set(staff_client):
     )
     assert undo_url in run_page.content.decode()
     assert "Undo this import" in run_page.content.decode()
+    # The import's own result page is the same one page.
     import_page = staff_client.get(
-        reverse("admin:doctors_doctor_import_run", args=[run.pk])
+        reverse("admin:doctors_doctor_import_run", args=[run.pk]), follow=True
+    )
+    assert import_page.redirect_chain[-1][0] == reverse(
+        "admin:doctors_importrun_change", args=[run.pk]
     )
     assert undo_url in import_page.content.decode()
 
@@ -70,7 +81,13 @@ def test_preview_then_confirm_undoes_as_one_change_set(staff_client):
     assert preview.counts["doctor"] == {"delete": 1, "update": 2}
     body = page.content.decode()
     assert "LIC-NEW" in body and "Confirm undo" in body
-    assert "<strong>phone</strong>: 999 → 111" in body
+    assert "<strong>Phone</strong>: 999 → 111" in body
+    assert "<strong>Role</strong>: Member → Head of department" in body
+    assert "<strong>Primary department</strong>: Yes → No" in body
+    # Records are named, never numbered; the welcome email cannot be unsent.
+    assert "Membership: Dr " in body and "#" not in strip_tags(body)
+    assert "1 welcome email was already sent" in body
+    assert 'name="change_reason"' in body
     assert state() == after
 
     response = confirm_undo(staff_client, undo_url, {"change_reason": "Wrong file"})
@@ -91,7 +108,11 @@ def test_preview_then_confirm_undoes_as_one_change_set(staff_client):
         reverse("admin:doctors_importrun_change", args=[run.pk])
     )
     assert "Redo this import" in run_page.content.decode()
-    assert "Undone by change-set" in run_page.content.decode()
+    assert "Undone (<a href=" in run_page.content.decode()
+    # The redo names the doctor the undo deleted, from its history.
+    redo = staff_client.get(undo_url).content.decode()
+    assert "Confirm redo" in redo and "LIC-NEW) in " in redo
+    assert "doctor #" not in redo and "welcome email" not in redo
     response = confirm_undo(staff_client, undo_url, {})
     assert response.status_code == 302, messages_of(response)
     assert state() == after
@@ -269,3 +290,18 @@ class TestCommand:
 
         with pytest.raises(CommandError, match="No import run #999"):
             call_command("undo_import", "999")
+
+
+def test_a_welcome_email_that_failed_is_not_counted_as_sent(staff_client):
+    run = imported(staff_client)
+    undo_url = reverse("admin:doctors_importrun_undo", args=[run.pk])
+    assert (
+        "1 welcome email was already sent"
+        in staff_client.get(undo_url).content.decode()
+    )
+    WelcomeEmailFailure.objects.create(
+        doctor=Doctor.objects.get(license_number="LIC-NEW"), reason="No such mailbox"
+    )
+    page = staff_client.get(undo_url).content.decode()
+    assert "welcome email" not in page
+    assert "Confirm undo" in page

@@ -10,7 +10,6 @@ the feed, replayed from the state before the try, gives the stored row.
 import datetime
 import re
 import secrets
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -25,6 +24,7 @@ from django.urls import reverse
 
 from doctors import concurrency
 from doctors.models import ActivityEvent, Membership
+from tests.at_once import at_once
 from tests.factories import (
     DepartmentFactory,
     DoctorFactory,
@@ -99,30 +99,6 @@ class Browser:
         return [
             unescape(re.sub(r"<[^>]+>", "", text)) for _, text in MESSAGE.findall(page)
         ]
-
-
-def at_once(*calls):
-    """Run the calls in threads released by one barrier; their results in order."""
-    barrier = threading.Barrier(len(calls))
-    results = [None] * len(calls)
-    errors = []
-
-    def run(index, call):
-        try:
-            barrier.wait()
-            results[index] = call()
-        except Exception as error:  # reported below, in the test's thread
-            errors.append(error)
-
-    threads = [
-        threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
-    assert not errors, errors
-    return results
 
 
 def action(membership: Membership, name: str) -> dict:

@@ -11,7 +11,6 @@ import html
 import http.cookiejar
 import io
 import re
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -25,6 +24,7 @@ from django.utils import timezone
 
 from doctors.models import ActivityEvent, ChangeSet, Doctor, ImportRun, Run
 from doctors.runs import access, status, undos
+from tests.at_once import at_once
 from tests.factories import USER_PASSWORD, DoctorFactory, UserFactory
 from tests.test_admin_csv import upload
 from tests.test_undo import DAMAGE, build_clinic, csv_bytes, state
@@ -344,30 +344,6 @@ class Browser:
                 r"<li[^>]*>(.*?)</li>", listed[1] if listed else "", re.S
             )
         ]
-
-
-def at_once(*calls) -> list:
-    """Run the calls in threads released together; their results in order."""
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-    errors: list = []
-
-    def run(index, call):
-        try:
-            barrier.wait(timeout=30)
-            results[index] = call()
-        except Exception as error:  # reported below, in the test's thread
-            errors.append(error)
-
-    threads = [
-        threading.Thread(target=run, args=(i, call)) for i, call in enumerate(calls)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
-    return results
 
 
 @pytest.fixture

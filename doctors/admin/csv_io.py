@@ -37,16 +37,18 @@ from django.http import (
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html, format_html_join
+from django.utils import formats
+from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 
-from ..models import ImportRun
+from ..models import Department, Doctor, ImportRun
 from ..resources import RESOURCES
 from ..runs import access
 from ..runs import imports as service
 from ..runs.imports import ENCODING_CHOICES, FORMAT_CHOICES, ImportFileError, check_size
 from .exports import EXPORT_PARAMS, ExportForm, download, export_page, export_selected
+from .naming import field_label
 from .readonly import ReadOnlyAdminMixin
 from .undo import ImportRunUndoMixin
 
@@ -223,8 +225,17 @@ class CsvImportExportMixin:
             return HttpResponseRedirect(self._url("import_run", run.pk))
         result = outcome.result
         if result.ok:
-            self.message_user(request, result.summary(), messages.SUCCESS)
-            return HttpResponseRedirect(self._url("changelist"))
+            run_url = _run_url(self, run)
+            self.message_user(
+                request,
+                format_html(
+                    '{} <a href="{}">See what it changed, or undo it</a>.',
+                    result.summary(),
+                    run_url,
+                ),
+                messages.SUCCESS,
+            )
+            return HttpResponseRedirect(run_url)
         if result.stale_rows:
             self.message_user(
                 request,
@@ -279,8 +290,16 @@ class CsvImportExportMixin:
             context.update(
                 title=f"Preview: import {self.opts.verbose_name_plural}",
                 changes=[
-                    {"row": row, "key": key, "action": action, "changes": changes}
-                    for row, key, action, changes in changes
+                    {
+                        "row": row,
+                        "key": key,
+                        "action": action,
+                        "changes": {
+                            field_label(self.model, name): values
+                            for name, values in fields.items()
+                        },
+                    }
+                    for row, key, action, fields in changes
                 ],
                 change_page=changes,
                 stored_changes=len(run.preview),
@@ -297,6 +316,9 @@ class CsvImportExportMixin:
             return TemplateResponse(
                 request, "admin/doctors/import_preview.html", context
             )
+        if context["finished"] and not context["can_preview_again"]:
+            # A finished import has one page: the import log's.
+            return HttpResponseRedirect(_run_url(self, run))
         context.update(
             progress=service.progress_of(run),
             progress_url=self._url("import_progress", run.pk),
@@ -360,9 +382,54 @@ class CsvImportExportMixin:
         return export_page(self, request, form, count=queryset.count(), picked=False)
 
 
+def _run_url(model_admin, run: ImportRun) -> str:
+    """The one page of a run: the import log's."""
+    return reverse(
+        "admin:doctors_importrun_change",
+        args=[run.pk],
+        current_app=model_admin.admin_site.name,
+    )
+
+
 def _page(request, name: str, items: list):
     """One page of a stored list (at most PAGE_SIZE items), from ?<name>=N."""
     return Paginator(items, PAGE_SIZE).get_page(request.GET.get(name))
+
+
+ACTION_WORDS = {"new": "added", "updated": "changed"}
+
+
+def run_page_context(request, run: ImportRun) -> dict:
+    """The rows a run changed (or would) and its problems, a page each."""
+    model = Doctor if run.kind == ImportRun.Kind.DOCTORS else Department
+    problems = _page(request, "problems", run.errors)
+    changes = _page(request, "changes", run.preview)
+    return {
+        "run": run,
+        "problems": [
+            {"row": row, "column": column, "message": message}
+            for row, column, message in problems
+        ],
+        "problem_page": problems,
+        "hidden_problems": max(run.error_count - len(run.errors), 0),
+        "changes": [
+            {
+                "row": row,
+                "key": key,
+                "action": ACTION_WORDS.get(action, action),
+                "changes": [
+                    (field_label(model, name), values)
+                    for name, values in fields.items()
+                ],
+            }
+            for row, key, action, fields in changes
+        ],
+        "change_page": changes,
+        "stored_changes": len(run.preview),
+        "key_label": field_label(
+            model, "license_number" if model is Doctor else "code"
+        ),
+    }
 
 
 @admin.register(ImportRun)
@@ -390,34 +457,49 @@ class ImportRunAdmin(ImportRunUndoMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "user",
         "source",
         "status",
-        "dry_run",
         "file_format",
         "encoding",
         "started_at",
         "finished_at",
         "duration",
         "total_rows",
-        "created",
-        "updated",
-        "unchanged",
-        "counts",
-        "error_count",
-        "problem_list",
+        "outcome",
+        "reason",
+        "problem_count",
     ]
     readonly_fields = fields
+    # The rows it changed and the problems found, a page at a time, follow
+    # the fields (ImportRunUndoMixin's doctors/importrun/change_form.html).
+
+    @admin.display(description="problems")
+    def problem_count(self, run):
+        return formats.number_format(run.error_count, force_grouping=True)
+
+    @admin.display(description="what it did")
+    def outcome(self, run):
+        if run.status not in service.FINISHED or (
+            run.status == ImportRun.Status.FAILED and not run.created
+        ):
+            return "—" if run.status in service.FINISHED else "Not finished yet"
+        return service.counts_text(run)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The one page of an import run: its fields, what it did in words,
+        the rows it changed and the problems found (a page at a time), its
+        change-set and the undo or redo button."""
+        run = (
+            self.get_queryset(request).defer(None).filter(pk=object_id).first()
+            if str(object_id).isdigit()
+            else None
+        )
+        extra = {**(extra_context or {})}
+        if run is not None:
+            extra.update(run_page_context(request, run))
+        return super().change_view(request, object_id, form_url, extra)
 
     @admin.display(description="file", ordering="file_name")
     def file_column(self, run):
         return Truncator(run.file_name).chars(40)
-
-    @admin.display(description="problems")
-    def problem_list(self, run):
-        if not run.errors:
-            return "—"
-        lines = [service.problem_text(*problem) for problem in run.errors]
-        if run.error_count > len(lines):
-            lines.append(f"… and {run.error_count - len(lines)} more")
-        return format_html_join("\n", "<div>{}</div>", ((line,) for line in lines))
 
     def get_queryset(self, request):
         """The runs this user may see (doctors.runs.access)."""

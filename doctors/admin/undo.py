@@ -9,17 +9,18 @@ doctors.runs.undos'; this view only calls it and shows what it says.
 """
 
 from django import forms
-from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.contrib import admin, messages
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from ..models import ImportRun, Run
+from ..models import Department, Doctor, ImportRun, Membership, Run
 from ..runs import access, undos
-from .changesets import change_set_id_link, reason_field
+from .changesets import reason_field
+from .naming import field_label
 
 
 class UndoForm(forms.Form):
@@ -31,6 +32,41 @@ class UndoForm(forms.Form):
     )
     # The status row of the preview this form confirms (doctors.runs.undos).
     attempt = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+
+MODELS = {"doctor": Doctor, "department": Department, "membership": Membership}
+ACTIONS = {"delete": "Delete", "update": "Restore", "recreate": "Create again"}
+
+
+def _shown_row(row) -> dict:
+    """One record of the preview as staff read it: named, with the fields'
+    verbose names."""
+    model = MODELS.get(row.model)
+    return {
+        "model": model._meta.verbose_name if model else row.model,
+        "text": row.text,
+        "action": ACTIONS.get(row.action, row.action),
+        "changes": [
+            (
+                field_label(model, name) if model else name,
+                [_shown_value(model, name, value) for value in values],
+            )
+            for name, values in row.changes.items()
+        ],
+    }
+
+
+def _shown_value(model, name: str, value) -> str:
+    """A stored value as staff read it: Yes/No, a choice's label, "—"."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    try:
+        choices = dict(model._meta.get_field(name).flatchoices) if model else {}
+    except FieldDoesNotExist:
+        choices = {}
+    return str(choices.get(value, value))
 
 
 def undo_label(run: ImportRun) -> str:
@@ -65,23 +101,32 @@ class ImportRunUndoMixin:
         fields = super().get_readonly_fields(request, obj)
         return [*fields, "change_set_link", "undo_state"]
 
-    @staticmethod
-    def change_set_link(run):
-        return change_set_id_link(run.change_set_id)
+    @admin.display(description="change-set")
+    def change_set_link(self, run):
+        """The change-set the import wrote, by what it did."""
+        change_set = run.change_set
+        if change_set is None:
+            return "—"
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:doctors_changeset_change", args=[change_set.pk]),
+            change_set.description or "The import's changes",
+        )
 
-    change_set_link.short_description = "change-set"
-
-    @staticmethod
-    def undo_state(run):
+    @admin.display(description="undone")
+    def undo_state(self, run):
         if run.change_set_id is None:
             return "—"
         target, redo = undos.chain_end(run)
         if target.pk == run.change_set_id:
-            return "Not undone"
+            return "No"
         state = "Undone" if redo else "Redone"
-        return format_html("{} by change-set {}", state, change_set_id_link(target.pk))
-
-    undo_state.short_description = "undo"
+        return format_html(
+            '{} (<a href="{}">{}</a>)',
+            state,
+            reverse("admin:doctors_changeset_change", args=[target.pk]),
+            target.description or "the changes",
+        )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra = {**(extra_context or {})}
@@ -167,10 +212,15 @@ class ImportRunUndoMixin:
             {
                 **self.admin_site.each_context(request),
                 "opts": self.opts,
-                "title": f"{'Redo' if preview.redo else 'Undo'} import #{run.pk}",
+                "title": (
+                    f"{'Redo' if preview.redo else 'Undo'} the import of "
+                    f"{run.file_name}"
+                ),
                 "run": run,
                 "run_url": run_url,
                 "preview": preview,
+                "rows": [_shown_row(row) for row in preview.rows],
+                "welcome_emails": undos.welcome_emails_sent(preview),
                 "form": form,
                 "attempt": attempt,
                 "in_background": undos.in_background(run),

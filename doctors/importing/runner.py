@@ -480,7 +480,9 @@ def _record_run(
         ]
         run.seen = bytes(result.seen)
     else:
-        run.preview = []
+        # A confirmed import keeps the rows of its preview: they are what it
+        # wrote (the confirm refuses when any of them changed since), shown on
+        # the run's page.
         run.seen = b""
         if not result.stale_rows:
             # Kept after a refusal for changed rows, to preview the file again.

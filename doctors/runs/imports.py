@@ -25,7 +25,7 @@ from typing import BinaryIO
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, QuerySet
-from django.utils import timezone
+from django.utils import formats, timezone
 
 from ..importing import storage
 from ..importing.parsing import (
@@ -109,6 +109,38 @@ def runs_in_background(rows: int) -> bool:
 def problem_text(row: int | None, column: str, message: str) -> str:
     """One stored problem ([row, column, message]) as a line for staff."""
     return str(Problem(row, column, message))
+
+
+def counts_text(run: ImportRun) -> str:
+    """What an import did (or its preview would do), in words: "4 doctors
+    added, 2 changed, 10 unchanged; 12 memberships added"."""
+    noun = "doctor" if run.kind == ImportRun.Kind.DOCTORS else "department"
+
+    def number(count: int, word: str = "") -> str:
+        text = formats.number_format(count, force_grouping=True)
+        if not word:
+            return text
+        return f"{text} {word if count == 1 else word + 's'}"
+
+    added = "would be added" if run.dry_run else "added"
+    changed = "would change" if run.dry_run else "changed"
+    text = (
+        f"{number(run.created, noun)} {added}, {number(run.updated)} {changed}, "
+        f"{number(run.unchanged)} unchanged"
+    )
+    memberships = []
+    for key, verb in (
+        ("memberships_added", "added"),
+        ("memberships_changed", "changed"),
+        ("memberships_removed", "removed"),
+    ):
+        count = run.counts.get(key)
+        if isinstance(count, int):
+            word = "" if memberships else "membership"
+            memberships.append(f"{number(count, word)} {verb}")
+    if memberships:
+        text += "; " + ", ".join(memberships)
+    return text
 
 
 def progress_of(run: ImportRun) -> dict:

@@ -23,7 +23,7 @@ from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from .. import undo
-from ..models import ActivityEvent, ImportRun, Run
+from ..models import ActivityEvent, Doctor, ImportRun, Run
 from . import access, placement, progress
 from .status import ACTIVE, OUT_OF_DATE, attempt_shown, claim, describe, finish
 
@@ -196,6 +196,20 @@ def take_outcome(run: ImportRun, user) -> Run | None:
     ):
         return None
     return attempt
+
+
+def welcome_emails_sent(preview: undo.UndoResult) -> int:
+    """How many doctors this undo would delete were welcomed by email already
+    (their email went out, or is on its way: no failure is recorded for
+    them). An undo does not unsend them; the preview says so."""
+    if preview.redo or not preview.counts.get("doctor", {}).get("delete"):
+        return 0
+    created = Doctor.history.filter(
+        change_set_id=preview.target.pk, history_type="+"
+    ).values("id")
+    return Doctor.objects.filter(
+        pk__in=created, welcome_email_failure__isnull=True
+    ).count()
 
 
 def progress_of(attempt: Run) -> dict:

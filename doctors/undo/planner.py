@@ -317,6 +317,21 @@ def _name_memberships(items: list) -> None:
             pk__in={department_id for _, department_id in refs}
         ).values_list("pk", "name")
     )
+    # A redo re-creates memberships of doctors and departments the undo
+    # deleted: those are named from their last history row.
+    gone = {doctor_id for doctor_id, _ in refs} - doctors.keys()
+    for pk, first, last, license_number in (
+        Doctor.history.filter(id__in=gone)
+        .order_by("id", "history_id")
+        .values_list("id", "first_name", "last_name", "license_number")
+    ):
+        doctors[pk] = f"Dr {first} {last} ({license_number})"
+    gone = {department_id for _, department_id in refs} - departments.keys()
+    departments.update(
+        Department.history.filter(id__in=gone)
+        .order_by("id", "history_id")
+        .values_list("id", "name")
+    )
     for item in items:
         if item.refs is not None:
             doctor_id, department_id = item.refs

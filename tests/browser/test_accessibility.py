@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from playwright.sync_api import expect
 
+from doctors import undo
 from doctors.admin.timetravel import moment_param
 from doctors.context import acting_as
 from doctors.demo import seed_demo
@@ -21,6 +22,7 @@ from tests.browser.accessibility import (
 )
 from tests.browser.pages import open_admin
 from tests.factories import DepartmentFactory, DoctorFactory, MembershipFactory
+from tests.test_undo import build_clinic, run_import
 
 pytestmark = pytest.mark.browser
 
@@ -245,3 +247,27 @@ def test_the_pages_that_ask_before_destroying_pass_axe(page_as, superuser, clini
         expect(page.locator("#destroyed-objects li").first).to_be_visible()
         problems += [f"{action}: {line}" for line in axe_violations(page)]
     assert not problems, "axe-core violations:\n" + "\n".join(problems)
+
+
+def test_a_run_with_pages_of_rows_and_problems_and_its_redo_pass_axe(
+    page_as, superuser
+):
+    """The run's one page with rows and problems a page at a time, then the
+    redo preview after an undo."""
+    build_clinic()
+    run = run_import(user=superuser)
+    run.preview = [
+        [n, f"LIC-{n}", "updated", {"first_name": ["B", "Bo"]}] for n in range(60)
+    ]
+    run.errors = [[n, "email", "Enter a valid email address."] for n in range(60)]
+    run.error_count = 60
+    run.save()
+    page = page_as(superuser)
+    urls = [
+        reverse("admin:doctors_importrun_change", args=[run.pk]),
+        reverse("admin:doctors_importrun_change", args=[run.pk]) + "?problems=2",
+    ]
+    check_pages(page, urls)
+    undo.undo_import(run, user=superuser)
+    check_pages(page, [reverse("admin:doctors_importrun_undo", args=[run.pk])])
+    expect(page.get_by_role("button", name="Confirm redo")).to_be_visible()

@@ -9,7 +9,12 @@ from playwright.sync_api import expect
 
 from doctors.models import ActivityEvent, Doctor
 from tests.browser.accessibility import assert_accessible
-from tests.browser.pages import changelist_rows, expect_message, open_admin
+from tests.browser.pages import (
+    changelist_rows,
+    expect_message,
+    messages,
+    open_admin,
+)
 from tests.factories import DepartmentFactory, DoctorFactory, MembershipFactory
 from tests.processes import run_task_worker
 
@@ -65,6 +70,15 @@ def test_staff_import_through_preview_and_confirm(page_as, clinic_staff, departm
         "Import of doctors.csv: 2 rows; created 2, updated 0, 0 unchanged; "
         "memberships: 3 added, 0 changed, 0 removed.",
     )
+    # The message leads on; the import's one page is where it landed.
+    expect(
+        messages(page).get_by_role("link", name=re.compile("undo it"))
+    ).to_be_visible()
+    expect(page.locator(".field-outcome")).to_contain_text(
+        "2 doctors added, 0 changed, 0 unchanged; 3 memberships added"
+    )
+    expect(page.locator("#run-changes")).to_be_visible()
+    open_admin(page, "admin:doctors_doctor_changelist")
     expect(changelist_rows(page).filter(has_text="Lee, Ann")).to_contain_text(
         "Cardiology, Neurology"
     )
@@ -140,6 +154,9 @@ def test_a_large_import_shows_its_progress_then_the_summary(
     assert not Doctor.objects.exists()  # the request only queued the work
 
     assert run_task_worker().returncode == 0  # the import
-    expect(page.locator(".csv-status")).to_contain_text("Imported", timeout=20_000)
-    expect(page.locator(".csv-count-new")).to_have_text("5")
+    # Finished, the page moves to the run's one page, with what it did.
+    expect(page.locator(".field-outcome")).to_contain_text(
+        "5 doctors added", timeout=20_000
+    )
+    expect(page.locator(".field-status")).to_contain_text("Imported")
     assert Doctor.objects.count() == 5

@@ -5,9 +5,11 @@ person needs fit, long texts are cut (whole on the object's page)."""
 import pytest
 from django.urls import reverse
 
+from doctors import undo
 from doctors.context import acting_as
 from doctors.demo import seed_demo
 from doctors.models import ChangeSet, Department, Doctor, ImportRun
+from tests.test_undo import build_clinic, run_import
 
 pytestmark = pytest.mark.browser
 
@@ -124,3 +126,33 @@ def test_the_member_list_fits_a_laptop_with_the_side_menu_open(
     found = measure(page, url)
     assert found["sidebarOpen"], "member list: the side menu is not open"
     assert_fits(found, f"member list ({scope})")
+
+
+@pytest.mark.parametrize("name", ["import run", "undo preview", "redo preview"])
+def test_an_import_run_and_its_undo_fit_a_laptop(page_as, superuser, name):
+    """The run's one page (its rows and problems, long texts included) and
+    the undo and redo previews."""
+    build_clinic()
+    run = run_import(user=superuser)
+    run.file_name = "doctors-" + "with-a-very-long-file-name-" * 4 + ".csv"
+    run.reason = LONG[:255]
+    run.preview = [
+        [n, f"LIC-{n}", "updated", {"first_name": ["B", LONG], "phone": ["1", "2"]}]
+        for n in range(60)
+    ]
+    run.errors = [[n, "email", LONG] for n in range(60)]
+    run.error_count = 60
+    run.save()
+    if name == "redo preview":
+        undo.undo_import(run, user=superuser)
+    page = page_as(superuser)
+    url = reverse(
+        "admin:doctors_importrun_change"
+        if name == "import run"
+        else "admin:doctors_importrun_undo",
+        args=[run.pk],
+    )
+    found = measure(page, url)
+    assert found["sidebarOpen"], f"{name}: the side menu is not open"
+    assert found["tables"], f"{name}: no table measured"
+    assert_fits(found, name)
