@@ -15,6 +15,7 @@ from doctors.models import (
     ChainHead,
     ChainLink,
     ChangeSet,
+    Department,
     Doctor,
     Membership,
     PersonalDataKey,
@@ -350,3 +351,60 @@ def test_a_fresh_demo_clinic_verifies():
         "change_set_id", flat=True
     )
     assert list(positions) == sorted(positions)
+
+
+@pytest.mark.parametrize("microsecond", [0, 500000, 817626, 1])
+def test_rows_read_for_the_chain_write_values_as_python_does(microsecond):
+    """The database writes date-times, dates and booleans in the format's
+    text itself; that text is what canonical.plain makes of the same values
+    read through the ORM, on SQLite and PostgreSQL alike."""
+    import datetime
+
+    from doctors.ledger.chain import table_rows
+
+    moment = datetime.datetime(2026, 3, 5, 7, 8, 9, microsecond, tzinfo=datetime.UTC)
+    with acting_as(description="Moments"):
+        doctor = Doctor.objects.create(
+            license_number="LIC-MOMENT",
+            first_name="Ana",
+            last_name="Moment",
+            email="ana@example.com",
+            specialty="cardiology",
+        )
+        department = Department.objects.create(code="MOM", name="Moments")
+        Membership.objects.create(
+            doctor=doctor,
+            department=department,
+            role="member",
+            joined_on=datetime.date(2026, 3, 5),
+        )
+    with guard.sanctioned():
+        Doctor.history.filter(id=doctor.pk).update(history_date=moment)
+    checked = 0
+    for table in canonical.TABLES:
+        model = table.model()
+        by_id = {
+            values[0]: tuple(canonical.plain(value) for value in values)
+            for values in model.objects.values_list(*table.columns)
+        }
+        for chunk in table_rows(table):
+            for row in chunk:
+                expected = by_id[row[0]]
+                for index, value in enumerate(row):
+                    if isinstance(value, bool) or isinstance(expected[index], bool):
+                        assert value == expected[index]
+                        assert isinstance(value, bool)
+                    else:
+                        assert value == expected[index], (
+                            table.tag,
+                            table.columns[index],
+                        )
+                checked += 1
+    assert checked >= 5
+    at = canonical.DOCTORS.columns.index("history_date")
+    assert any(
+        row[at] == canonical.plain_datetime(moment)
+        for chunk in table_rows(canonical.DOCTORS)
+        for row in chunk
+        if row[1] == doctor.pk
+    )

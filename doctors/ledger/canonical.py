@@ -32,6 +32,7 @@ import functools
 import hashlib
 import hmac
 import json
+import json.encoder
 import struct
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -49,10 +50,36 @@ _encoder = json.JSONEncoder(
     ensure_ascii=True, sort_keys=True, separators=(",", ":"), allow_nan=False
 )
 _UTC = datetime.UTC
+try:  # hmac.digest's own fast path, without its checks on every call
+    from _hashlib import hmac_digest as _hmac_digest
+except ImportError:  # pragma: no cover (Python built without OpenSSL)
+    _hmac_digest = hmac.digest
+
+
+# The same C encoder `_encoder.encode` builds on every call, built once (no
+# circular-reference check: the values come from the database's rows and JSON
+# columns, which cannot refer to themselves). The bytes are the same.
+_c_encode = (
+    json.encoder.c_make_encoder(
+        None,
+        _encoder.default,
+        json.encoder.encode_basestring_ascii,
+        None,
+        ":",
+        ",",
+        True,
+        False,
+        False,
+    )
+    if json.encoder.c_make_encoder is not None
+    else None
+)
 
 
 def dumps(value: Any) -> bytes:
-    return _encoder.encode(value).encode()
+    if _c_encode is None or isinstance(value, str):
+        return _encoder.encode(value).encode()
+    return "".join(_c_encode(value, 0)).encode()
 
 
 def plain_datetime(value: Any) -> str:
@@ -94,7 +121,7 @@ Commit = Callable[[str, int, str, int, list[Any]], str]
 
 
 def commitment(key: bytes, table: str, row_id: int, values: list[Any]) -> str:
-    return hmac.digest(key, dumps([table, row_id, *values]), "sha256").hex()
+    return _hmac_digest(key, dumps([table, row_id, *values]), "sha256").hex()
 
 
 @dataclass(frozen=True)
@@ -114,6 +141,10 @@ class Table:
     @property
     def columns(self) -> tuple[str, ...]:
         return (*self.public, *self.personal)
+
+    @functools.cached_property
+    def width(self) -> int:
+        return len(self.public)
 
     @functools.cached_property
     def key_index(self) -> int:
@@ -140,7 +171,7 @@ class Table:
         if not self.personal:
             return None
         object_id = row[self.key_index]
-        if object_id is None or not any(row[len(self.public) :]):
+        if object_id is None or not any(row[self.width :]):
             return None
         return (self.key_kind, object_id)
 
@@ -150,7 +181,7 @@ class Table:
         if not self.personal:
             return None
         key = self.key_of(row)
-        width = len(self.public)
+        width = self.width
         if key is None:
             # All empty (nothing to commit), or no object to hold a key (a
             # row written outside any change-set): the values as they are.
@@ -162,8 +193,31 @@ class Table:
         """The row's bytes, from a row as `chain.table_rows` reads it."""
         if not self.personal:
             return dumps([self.tag, *row])
-        width = len(self.public)
-        return dumps([self.tag, *row[:width], self.sealed_personal(row, commit)])
+        return dumps([self.tag, *row[: self.width], self.sealed_personal(row, commit)])
+
+    def entries(self, rows: Iterable[tuple], commit: Commit) -> list[bytes]:
+        """The manifest entries of `rows`: `entry(row[0], row_bytes(row))`
+        each, with the per-row steps of `row_bytes` written out in one loop
+        (sealing an import goes through hundreds of thousands of rows)."""
+        tag, width, kind, key_index = self.tag, self.width, self.key_kind, -1
+        if self.personal:
+            key_index = self.key_index
+        pack, sha256, out = _ID.pack, hashlib.sha256, []
+        for row in rows:
+            if key_index < 0:
+                data = dumps([tag, *row])
+            else:
+                values = row[width:]
+                object_id = row[key_index]
+                if not any(values):
+                    sealed = ""
+                elif object_id is None:
+                    sealed = dumps(list(values)).decode()
+                else:
+                    sealed = commit(tag, row[0], kind, object_id, list(values))
+                data = dumps([tag, *row[:width], sealed])
+            out.append(pack(row[0]) + sha256(data).digest()[:16])
+        return out
 
 
 class EventTable(Table):
@@ -184,6 +238,9 @@ class EventTable(Table):
 
     # Positions in `public` of target_text and changes.
     TEXT, CHANGES = 8, 10
+
+    def entries(self, rows: Iterable[tuple], commit: Commit) -> list[bytes]:
+        return [entry(row[0], self.row_bytes(row, commit)) for row in rows]
 
     def sealed_personal(self, row: tuple, commit: Commit) -> str | None:
         key = self.key_of(row)

@@ -18,7 +18,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, models, router, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from ..models import ChainHead, ChainLink, ChangeSet, ErasedCommitment, PersonalDataKey
@@ -26,6 +25,8 @@ from . import canonical
 from .canonical import TABLES, Table
 
 CHUNK_SIZE = 5000
+# Ids per key lookup: under SQLite's limit of host parameters (32,766).
+LOOKUP_SIZE = 5000
 # What sealing a small change-set costs: lock the head, read its rows (five
 # tables), read and make keys, write the link, move the head.
 SEAL_QUERIES = 10
@@ -97,17 +98,33 @@ class Keyring:
         by_kind: dict[str, list[int]] = {}
         for kind, object_id in needed:
             by_kind.setdefault(kind, []).append(object_id)
-        query = Q()
-        for kind, ids in by_kind.items():
-            query |= Q(kind=kind, object_id__in=ids)
-        for kind, object_id, key in PersonalDataKey.objects.filter(query).values_list(
-            "kind", "object_id", "key"
-        ):
-            self.keys[(kind, object_id)] = bytes(key)
+        # Plain SQL: the ORM prepared each of the thousands of ids one by one.
+        table = connection.ops.quote_name(PersonalDataKey._meta.db_table)
+        postgresql = connection.vendor == "postgresql"
+        with connection.cursor() as cursor:
+            for kind, ids in by_kind.items():
+                ids.sort()
+                for start in range(0, len(ids), LOOKUP_SIZE):
+                    part = ids[start : start + LOOKUP_SIZE]
+                    if postgresql:  # one array parameter
+                        where, params = "object_id = ANY(%s)", [kind, part]
+                    else:
+                        marks = ", ".join(["%s"] * len(part))
+                        where, params = f"object_id IN ({marks})", [kind, *part]
+                    cursor.execute(
+                        f"SELECT object_id, key FROM {table}"
+                        f" WHERE kind = %s AND {where}",
+                        params,
+                    )
+                    for object_id, key in cursor.fetchall():
+                        self.keys[(kind, object_id)] = bytes(key)
         absent = needed - self.keys.keys()
         if absent and self.create:
+            # One call to the system's random source for all the keys.
+            random = os.urandom(32 * len(absent))
             made = [
-                (kind, object_id, os.urandom(32)) for kind, object_id in sorted(absent)
+                (kind, object_id, random[n * 32 : n * 32 + 32])
+                for n, (kind, object_id) in enumerate(sorted(absent))
             ]
             _insert_keys(made)
             for kind, object_id, key in made:
@@ -127,14 +144,41 @@ class Keyring:
 
 
 def _insert_keys(rows: list[tuple[str, int, bytes]]) -> None:
-    """Store new keys with one prepared INSERT (pipelined on PostgreSQL): an
-    import makes a key per new doctor, and the ORM's bulk_create spent more
-    time on them than the hashing of every row."""
+    """Store new keys with one statement on PostgreSQL (three arrays
+    unnested), one prepared INSERT on SQLite: an import makes a key per new
+    doctor, and the ORM's bulk_create spent more time on them than the
+    hashing of every row."""
     table = connection.ops.quote_name(PersonalDataKey._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO {table} (kind, object_id, key) VALUES (%s, %s, %s)", rows
+        if connection.vendor == "postgresql":
+            kinds, ids, keys = (list(column) for column in zip(*rows, strict=True))
+            cursor.execute(
+                f"INSERT INTO {table} (kind, object_id, key)"
+                " SELECT * FROM unnest(%s::varchar[], %s::bigint[], %s::bytea[])",
+                [kinds, ids, keys],
+            )
+        else:
+            cursor.executemany(
+                f"INSERT INTO {table} (kind, object_id, key) VALUES (%s, %s, %s)",
+                rows,
+            )
+
+
+def _datetime_text(column: str, *, sqlite: bool) -> str:
+    """SQL for a date-time column as the format writes it
+    ("YYYY-MM-DDTHH:MM:SS.ffffffZ" in UTC; NULL stays NULL), as
+    canonical.plain_datetime does in Python. SQLite stores UTC text,
+    "YYYY-MM-DD HH:MM:SS[.ffffff]"."""
+    if not sqlite:
+        return (
+            f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
         )
+    return (
+        f"(substr({column}, 1, 10) || 'T' || substr({column}, 12, 8) || '.'"
+        f" || CASE WHEN substr({column}, 20, 1) = '.'"
+        f" THEN substr(substr({column}, 21, 6) || '000000', 1, 6)"
+        f" ELSE '000000' END || 'Z')"
+    )
 
 
 def _read_columns(table: Table) -> tuple[list[str], list[tuple[int, Any]]]:
@@ -142,10 +186,11 @@ def _read_columns(table: Table) -> tuple[list[str], list[tuple[int, Any]]]:
     stored form differs between the databases: date-times, dates, booleans,
     JSON.
 
-    On SQLite the date, date-time and boolean columns are read as an
-    expression, which keeps the driver from parsing each value into a Python
-    object only for it to be written back as text: the stored text is turned
-    into the format's directly.
+    Date-times and dates are written in the format's text by the database
+    itself (on SQLite from the stored text, on PostgreSQL with to_char in
+    UTC), and booleans read as 0/1 on SQLite: this keeps the driver from
+    parsing each value into a Python object only for it to be written back
+    as text, which cost more than the hashing.
     """
     fields = {f.attname: f for f in table.model()._meta.concrete_fields}
     sqlite = connection.vendor == "sqlite"
@@ -154,11 +199,11 @@ def _read_columns(table: Table) -> tuple[list[str], list[tuple[int, Any]]]:
     for index, name in enumerate(table.columns):
         field, column = fields[name], quote(name)
         if isinstance(field, models.DateTimeField):
-            found.append((index, canonical.plain_datetime))
-            column = f"({column} || '')" if sqlite else column
+            column = _datetime_text(column, sqlite=sqlite)
         elif isinstance(field, models.DateField):
-            found.append((index, canonical.plain_date))
-            column = f"({column} || '')" if sqlite else column
+            column = (
+                f"({column} || '')" if sqlite else f"to_char({column}, 'YYYY-MM-DD')"
+            )
         elif isinstance(field, models.BooleanField):
             found.append((index, canonical.plain_bool))
             column = f"({column} + 0)" if sqlite else column
@@ -213,22 +258,30 @@ def manifest_of(change_set_id: int, keyring: Keyring) -> tuple[bytes, dict[str, 
     """
     parts: list[bytes] = []
     rows: dict[str, int] = {}
-    pending: list[tuple[Table, tuple]] = []
+    pending: list[tuple[Table, list[tuple]]] = []
 
     def flush():
         keyring.prepare(
-            {key for table, row in pending if (key := table.key_of(row)) is not None}
+            {
+                key
+                for table, chunk in pending
+                for row in chunk
+                if (key := table.key_of(row)) is not None
+            }
         )
-        for table, row in pending:
-            parts.append(canonical.entry(row[0], table.row_bytes(row, keyring.commit)))
+        for table, chunk in pending:
+            parts.extend(table.entries(chunk, keyring.commit))
         pending.clear()
 
+    waiting = 0
     for table in TABLES:
         for chunk in table_rows(table, change_set_id=change_set_id):
-            pending.extend((table, row) for row in chunk)
+            pending.append((table, chunk))
             rows[table.tag] = rows.get(table.tag, 0) + len(chunk)
-            if len(pending) >= CHUNK_SIZE:
+            waiting += len(chunk)
+            if waiting >= CHUNK_SIZE:
                 flush()
+                waiting = 0
     flush()
     return b"".join(parts), rows
 
