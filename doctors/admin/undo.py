@@ -10,14 +10,14 @@ doctors.runs.undos'; this view only calls it and shows what it says.
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import FieldDoesNotExist, PermissionDenied
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from ..activity import field_label
+from ..activity import field_label, value_label
 from ..models import Department, Doctor, ImportRun, Membership, Run
 from ..runs import access, undos
 from .changesets import reason_field
@@ -57,16 +57,13 @@ def _shown_row(row) -> dict:
 
 
 def _shown_value(model, name: str, value) -> str:
-    """A stored value as staff read it: Yes/No, a choice's label, "—"."""
-    if value is None or value == "":
-        return "—"
+    """A stored value as staff read it (activity.value_label), with Yes/No
+    capitalised as the preview's table shows them."""
     if isinstance(value, bool):
         return "Yes" if value else "No"
-    try:
-        choices = dict(model._meta.get_field(name).flatchoices) if model else {}
-    except FieldDoesNotExist:
-        choices = {}
-    return str(choices.get(value, value))
+    if model is None:
+        return "—" if value is None or value == "" else str(value)
+    return value_label(model, name, value)
 
 
 def undo_label(run: ImportRun) -> str:
