@@ -1,8 +1,11 @@
 import datetime as dt
+
 import pytest
 from django.db import IntegrityError, transaction
-from doctors.models import Doctor, Department, Membership
+
+from doctors import periods
 from doctors.integrity import violated_constraint
+from doctors.models import Department, Doctor, Membership
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +30,7 @@ def test_roads():
     assert d.departments.count() == 1
     d.departments.remove(c)
     m = Membership.objects.get()
-    assert m.left_on == dt.date.today() - dt.timedelta(days=1), m.left_on
+    assert m.left_on == periods.yesterday(), m.left_on
     assert list(d.departments.all()) == []
     assert d.departments.count() == 0
     d.departments.add(c)
@@ -106,10 +109,10 @@ def test_services():
         email="a2@b.c",
         specialty="cardiology",
     )
-    m1 = pc.join(d, c, first_day=dt.date(2020, 1, 1), role="head")
+    pc.join(d, c, first_day=dt.date(2020, 1, 1), role="head")
     m2 = pc.join(d2, c, first_day=dt.date(2021, 1, 1))
     new = pc.make_head(m2, dt.date(2022, 3, 1))
-    rows = list(
+    list(
         Membership.objects.order_by("doctor_id", "joined_on").values_list(
             "doctor_id", "role", "joined_on", "left_on"
         )
