@@ -102,9 +102,8 @@ def membership_saved(sender, instance, created, raw=False, **kwargs):
     weak=False,
 )
 def membership_deleted(sender, instance, origin=None, **kwargs):
-    activity.record_membership_change(
-        activity.membership_change(instance, activity.Verb.MEMBERSHIP_REMOVED)
-    )
+    activity.record_membership_deleted(instance)
+    instance.__dict__.pop("period_event", None)
     dashboard.bump_generation_on_commit()
 
 
@@ -168,4 +167,7 @@ def _changed(instance, created: bool) -> bool:
 def _forget_pending(instance) -> None:
     instance.__dict__.pop("_pending_changes", None)
     instance.__dict__.pop("skip_history_when_saving", None)
+    # The kind of change a save made (doctors.period_changes) holds for that
+    # save only.
+    instance.__dict__.pop("period_event", None)
     activity.remember_saved_values(instance)
