@@ -27,11 +27,14 @@ from .timetravel import TimeTravelAdminMixin
 
 class DoctorChangeList(RowLinksChangeList):
     def get_queryset(self, request, exclude_parameters=None):
-        # One query fetches every listed doctor's memberships with their
-        # departments, so the two department columns cost nothing per row. Only
-        # the list needs them: the change page must not load every membership.
-        memberships = Membership.objects.select_related("department").order_by(
-            "-is_primary", "department__name"
+        # One query fetches every listed doctor's current memberships (the
+        # periods covering today) with their departments, so the two
+        # department columns cost nothing per row. Only the list needs them:
+        # the change page must not load every membership.
+        memberships = (
+            Membership.objects.current()
+            .select_related("department")
+            .order_by("-is_primary", "department__name")
         )
         return (
             super()
@@ -104,14 +107,15 @@ class DoctorAdmin(
     @staticmethod
     def _many_memberships(doctor) -> bool:
         if not hasattr(doctor, "_membership_total"):
-            doctor._membership_total = Membership.objects.filter(doctor_id=doctor.pk)[
+            # The periods the inline edits: current and later ones.
+            doctor._membership_total = Membership.not_ended.filter(doctor_id=doctor.pk)[
                 : DOCTOR_INLINE_LIMIT + 1
             ].count()
         return doctor._membership_total > DOCTOR_INLINE_LIMIT
 
     @admin.display(description="memberships")
     def memberships_link(self, doctor):
-        total = Membership.objects.filter(doctor_id=doctor.pk).count()
+        total = Membership.objects.current().filter(doctor_id=doctor.pk).count()
         return format_html(
             '{} departments · <a href="{}?doctor={}">Manage memberships</a>',
             f"{total:,}",
