@@ -85,14 +85,14 @@ def _new(changes: dict, name: str) -> Any:
 
 
 def _holding(changes: dict, index: int) -> str:
-    """ "as head, primary department" for the role and flag a period holds."""
+    """ "as head (primary department)" for the role and flag a period holds."""
     role = (changes.get("role") or [None, None])[index]
     primary = (changes.get("is_primary") or [None, None])[index]
     parts = [
         "as head" if role == "head" else "",
-        "primary department" if primary else "",
+        "(primary department)" if primary else "",
     ]
-    return ", ".join(part for part in parts if part)
+    return " ".join(part for part in parts if part)
 
 
 def _changed_parts(changes: dict, department: str, day: str) -> list[str]:

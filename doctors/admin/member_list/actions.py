@@ -34,10 +34,10 @@ from ...models import (
     Doctor,
     Membership,
 )
-from ...periods import PeriodEvent
 from ...validators import validate_date_in_range
 from ..changesets import ReasonActionForm, describe
 from ..confirm_destroy import LISTED, confirmation_page
+from ..ending import end_period
 from ..membership_messages import forget_membership_changes
 from ..naming import NAMED_AT_MOST
 from .editing import posted_version
@@ -273,12 +273,7 @@ def remove(model_admin, request, queryset, *, last_day: datetime.date) -> None:
             doctors = "1 doctor" if len(to_end) == 1 else f"{len(to_end):,} doctors"
             describe(f"Removed {doctors} from {where} (last day {_day(last_day)})")
             for membership in to_end:
-                if membership.joined_on > last_day:
-                    membership.cancel()
-                else:
-                    membership.left_on = last_day
-                    membership.period_event = PeriodEvent.ENDED
-                    membership.save(update_fields=["left_on"])
+                end_period(membership, last_day)
     _tell(model_admin, request, outcome)
 
 
