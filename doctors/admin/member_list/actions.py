@@ -55,11 +55,13 @@ class MemberActionForm(ReasonActionForm):
     """The list's action bar: the action, the day a change of role or
     primary department takes effect, and the reason."""
 
-    effective_on = forms.DateField(
+    # Text here: Django's action bar refuses a form that does not validate
+    # as "No action selected."; effective_day() reads the day and says what
+    # is wrong with it.
+    effective_on = forms.CharField(
         label="From",
         required=False,
         widget=_date_input(),
-        validators=[validate_date_in_range],
         help_text="The first day of a new head or primary department; "
         "empty means today.",
     )
@@ -78,6 +80,9 @@ class LastDayForm(forms.Form):
     )
 
 
+_EFFECTIVE_DAY = forms.DateField(required=False, validators=[validate_date_in_range])
+
+
 def effective_day(model_admin, request) -> datetime.date | None:
     """The action bar's "From" day (today when empty); None, with an error
     message, when it is not a date. The bar the action was run from counts
@@ -87,7 +92,7 @@ def effective_day(model_admin, request) -> datetime.date | None:
     index = int(index) if index.isdigit() else 0
     value = posted[index] if index < len(posted) else ""
     try:
-        day = MemberActionForm.base_fields["effective_on"].clean(value)
+        day = _EFFECTIVE_DAY.clean(value)
     except ValidationError as error:
         model_admin.message_user(
             request,

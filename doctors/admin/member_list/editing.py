@@ -39,6 +39,12 @@ class MembershipRowForm(forms.ModelForm):
         model = Membership
         fields = ["joined_on", "left_on"]
 
+    def _post_clean(self):
+        # A row left as it is has no rule to check: no query per row of the
+        # page.
+        if self.instance.pk is None or self.has_changed():
+            super()._post_clean()
+
     def save(self, commit=True):
         self.instance.period_event = PeriodEvent.CORRECTED
         return super().save(commit)
