@@ -330,7 +330,17 @@ def make_head(model_admin, request, queryset, *, day: datetime.date) -> None:
             .filter(pk=department_id)
             .values_list("pk", flat=True)
         )
-        (selected,) = _locked(Q(pk=pk)) or [None]
+        # The chosen row and the department's head on that day: a head the
+        # person's page showed and someone changed since is refused, never
+        # demoted unseen.
+        rows = _locked(
+            Q(pk=pk)
+            | (
+                Q(department_id=department_id, role=Membership.Role.HEAD)
+                & periods.covering(day)
+            )
+        )
+        selected = next((row for row in rows if row.pk == pk), None)
         period = selected and _period_on(day, selected.doctor_id, department_id)
         if selected is None:
             outcome.already = _already_removed(request, [])
@@ -342,7 +352,7 @@ def make_head(model_admin, request, queryset, *, day: datetime.date) -> None:
                 f"{_day(day)}."
             ]
         else:
-            outcome.refused = _changed_since(request, [selected])
+            outcome.refused = _changed_since(request, rows)
             if not outcome.refused:
                 describe(
                     f"Made {period.doctor} head of {period.department} from {_day(day)}"
