@@ -175,7 +175,7 @@ def message_phrase(
         )
         if per == "doctor":
             return f"period in {{}} {period} cancelled", None
-        return f"{{}}'s period {period} cancelled", None
+        return f"period of {{}} {period} cancelled", None
     if event == PeriodEvent.CHANGED:
         day = day_text(_new(changes, "joined_on"))
         if per == "doctor":

@@ -543,7 +543,7 @@ class TestActions:
         )
         response = self.post_action(staff_client, department, "remove_selected", [ann])
         assert messages_of(response) == [
-            f"Cardiology: Dr Ann Lee's period from {date_format(soon)} cancelled."
+            f"Cardiology: period of Dr Ann Lee from {date_format(soon)} cancelled."
         ]
         assert not Membership.objects.filter(pk=ann.pk).exists()
 

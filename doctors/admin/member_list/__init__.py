@@ -77,8 +77,8 @@ class MembershipAdmin(
         "doctor_name",
         "license",
         "department",
-        "role",
-        "is_primary",
+        "role_column",
+        "primary_column",
         "joined_on",
         "left_on",
     ]
@@ -184,6 +184,16 @@ class MembershipAdmin(
             self.doctor_name(membership),
             membership.doctor.license_number,
         )
+
+    # Read-only here (a role or primary department changes from a day,
+    # through the actions), in short words so the dates fit beside them.
+    @admin.display(description="role", ordering="role")
+    def role_column(self, membership):
+        return "Head" if membership.role == Membership.Role.HEAD else "Member"
+
+    @admin.display(description="primary", ordering="is_primary", boolean=True)
+    def primary_column(self, membership):
+        return membership.is_primary
 
     @admin.display(description="license", ordering="doctor__license_number")
     def license(self, membership):
@@ -332,8 +342,7 @@ class MembershipAdmin(
         )
 
     @admin.action(
-        description="Make head of the department from the day chosen (the head "
-        "then becomes a member)",
+        description="Make head from the day chosen (the head becomes a member)",
         permissions=["change"],
     )
     def make_head(self, request, queryset):
