@@ -506,3 +506,38 @@ def test_history_pages_are_paginated(staff_client, rows):
 
 # The doctor's page includes the membership timeline and its department names.
 HISTORY_PAGE_QUERIES = 11
+
+
+def test_a_doctor_save_costs_the_same_whatever_the_periods_left_as_they_are(
+    staff_client,
+):
+    """Periods shown on the page but not edited are not checked against the
+    rules one by one: what a row left as it is costs is Django's own reading
+    of its department and its period (two queries; five before periods)."""
+
+    def save_with(count: int) -> int:
+        doctor = DoctorFactory()
+        rows = [
+            MembershipFactory(
+                doctor=doctor,
+                department=DepartmentFactory(),
+                joined_on=datetime.date(2020, 1, 1),
+            )
+            for _ in range(count)
+        ]
+        data = doctor_form(
+            doctor,
+            first_name="Changed",
+            rows=[
+                membership_row(row, other=row.department_id, side="department")
+                for row in rows
+            ],
+        )
+        url = reverse("admin:doctors_doctor_change", args=[doctor.pk])
+        ContentType.objects.get_for_model(Doctor)
+        with CaptureQueriesContext(connection) as queries:
+            response = staff_client.post(url, data)
+        assert response.status_code == 302
+        return len(queries)
+
+    assert save_with(8) - save_with(1) <= 7 * 2
