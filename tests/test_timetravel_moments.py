@@ -247,8 +247,9 @@ def _at(day: datetime.date, hour: int, minute: int = 0) -> datetime.datetime:
     )
 
 
-def test_members_on_a_date_are_those_known_at_the_end_of_that_day(settings):
-    """The day ends at midnight in the clinic's time zone, not in UTC."""
+def test_as_recorded_at_the_end_of_a_day_counts_what_was_recorded_by_then(settings):
+    """ "As recorded on" a day means at its end, midnight in the clinic's time
+    zone, not in UTC."""
     settings.TIME_ZONE = "America/New_York"
     department = DepartmentFactory(code="CARD")
     late, early, gone = DoctorFactory(), DoctorFactory(), DoctorFactory()
@@ -269,16 +270,23 @@ def test_members_on_a_date_are_those_known_at_the_end_of_that_day(settings):
     )
     assert _at(march_1, 23, 30).astimezone(zoneinfo.ZoneInfo("UTC")).day == 2
 
+    today = timezone.localdate()
+
     def on(day):
-        return {m.doctor_id for m in moments.department_members_on(department, day)}
+        moment = moments.end_of_day(day)
+        members = moments.department_members_on(
+            department, today, as_recorded_on=moment
+        )
+        return {m.doctor_id for m in members}
 
     assert on(datetime.date(2025, 2, 28)) == set()
     assert on(march_1) == {late.pk, gone.pk}
     assert on(march_2) == {late.pk, early.pk}
 
 
-def test_members_on_a_date_show_the_doctor_as_known_then():
-    """A doctor renamed since keeps the old name; one deleted since is listed."""
+def test_members_as_recorded_show_the_doctor_as_known_then():
+    """A doctor renamed since keeps the old name; one deleted since is listed.
+    In valid time the doctor is as they are now."""
     department = DepartmentFactory()
     renamed, deleted = DoctorFactory(first_name="Old"), DoctorFactory(first_name="Gone")
     renamed.departments.add(department, through_defaults={"role": HeadRole})
@@ -289,7 +297,9 @@ def test_members_on_a_date_show_the_doctor_as_known_then():
     renamed.first_name = "New"
     renamed.save()
     deleted.delete()
-    members = moments.department_members_on(department, yesterday)
+    members = moments.department_members_on(
+        department, timezone.localdate(), as_recorded_on=moments.end_of_day(yesterday)
+    )
     assert [(m.first_name, m.role, m.is_primary) for m in members] == [
         ("Old", HeadRole, False),
         ("Gone", Membership.Role.MEMBER, True),

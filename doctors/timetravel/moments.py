@@ -1,24 +1,29 @@
-"""What the history tables had recorded up to a moment.
+"""A department's members on a date, on both time axes, and what the history
+tables had recorded up to a moment.
 
-The state of an object at a moment is its newest history row recorded up to
-then (ties broken by history_id), unless that row records a deletion. "As the
-system knew it at the end of a day" is the state at the last instant of that
-day in the clinic's time zone (settings.TIME_ZONE).
+Valid time (the clinic's calendar): who was a member on day D is the periods
+covering D, read from the membership table. System time ("as recorded on"):
+the state of an object at a moment is its newest history row recorded up to
+then (ties broken by history_id), unless that row records a deletion; every
+row recorded up to and including the moment counts. "As the system knew it at
+the end of a day" is the state at the last instant of that day in the
+clinic's time zone (settings.TIME_ZONE).
 
-Each question is answered by one query whatever the number of members: a
-department's rows are found through the (department, history_date) index, and
-a row counts when it is the newest of its object up to the moment (one seek on
-the (id, history_date, history_id) index per row).
+Each question is answered by one query whatever the number of members: valid
+time through the (department, joined_on) index; as recorded, a department's
+rows are found through the (department, history_date) index, and a row counts
+when it is the newest of its object up to the moment (one seek on the (id,
+history_date, history_id) index per row).
 """
 
 import dataclasses
 import datetime
 from dataclasses import dataclass
 
+from django.db import connections, router
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
-from .. import periods
 from ..models import Department, Doctor, Membership
 
 HistoricalDoctor = Doctor.history.model
@@ -142,9 +147,12 @@ def department_members_on(
     as_recorded_on: datetime.datetime | None = None,
 ) -> list[MemberOnDate]:
     """Who was in `department` on `day` in the clinic's calendar (valid time):
-    the periods covering that day. With `as_recorded_on`, what the records
-    said at that instant about that day (system time): the membership and
-    doctor rows as the history tables held them then.
+    the periods covering that day, with the doctors as they are now. With
+    `as_recorded_on`, what the records said at that instant about that day
+    (system time): the periods and doctors as the history tables held them
+    then, everything recorded up to and including that instant counted.
+
+    Heads first, then by name. One query either way.
     """
     if as_recorded_on is None:
         rows = (
@@ -160,74 +168,11 @@ def department_members_on(
             )
         )
     else:
-        doctor_then = HistoricalDoctor.objects.filter(
-            id=OuterRef("doctor_id"), history_date__lte=as_recorded_on
-        ).order_by("-history_date", "-history_id")
-        rows = (
-            newest_up_to(
-                HistoricalMembership.objects.filter(department_id=department.pk),
-                as_recorded_on,
-            )
-            .exclude(history_type="-")
-            .filter(periods.covering(day))
-            .annotate(
-                **{
-                    f"doctor_{name}": Subquery(doctor_then.values(name)[:1])
-                    for name in DOCTOR_VALUES
-                }
-            )
-            .values_list(
-                "doctor_id",
-                "role",
-                "is_primary",
-                "joined_on",
-                "left_on",
-                *(f"doctor_{name}" for name in DOCTOR_VALUES),
-            )
-        )
-    members = [
-        MemberOnDate(
-            doctor_id=doctor_id,
-            license_number=license_number,
-            first_name=first_name,
-            last_name=last_name,
-            role=role,
-            is_primary=is_primary,
-            joined_on=joined_on,
-            left_on=left_on,
-        )
-        for (
-            doctor_id,
-            role,
-            is_primary,
-            joined_on,
-            left_on,
-            license_number,
-            first_name,
-            last_name,
-        ) in rows
-    ]
+        rows = _recorded_members(department.pk, day, as_recorded_on)
+    members = [MemberOnDate(*_typed(row)) for row in rows]
     missing = {m.doctor_id for m in members if m.license_number is None}
     if missing:
-        # Doctors written without a history row (raw SQL, fixtures): today's values.
-        today = {
-            values[0]: values[1:]
-            for values in Doctor.objects.filter(pk__in=missing).values_list(
-                "pk", *DOCTOR_VALUES
-            )
-        }
-        unknown = ("?", "", "")
-        members = [
-            m
-            if m.license_number is not None
-            else dataclasses.replace(
-                m,
-                **dict(
-                    zip(DOCTOR_VALUES, today.get(m.doctor_id, unknown), strict=True)
-                ),
-            )
-            for m in members
-        ]
+        members = _with_todays_doctors(members, missing)
     members.sort(
         key=lambda m: (
             m.role != Membership.Role.HEAD,
@@ -237,6 +182,95 @@ def department_members_on(
         )
     )
     return members
+
+
+def _typed(row: tuple) -> tuple:
+    """A row of the raw query with Python's types (SQLite hands back 0/1 and
+    text where the backend's converters do not reach)."""
+    doctor_id, role, is_primary, joined_on, left_on, *doctor = row
+    return (
+        doctor_id,
+        *doctor,
+        role,
+        bool(is_primary),
+        _date(joined_on),
+        _date(left_on),
+    )
+
+
+def _date(value) -> datetime.date | None:
+    if value is None or isinstance(value, datetime.date):
+        return value
+    return datetime.date.fromisoformat(str(value)[:10])
+
+
+def _recorded_members(
+    department_id: int, day: datetime.date, moment: datetime.datetime
+) -> list[tuple]:
+    """The department's periods covering `day` as recorded at `moment`, each
+    with its doctor as recorded then: one statement.
+
+    A membership row counts when it is the newest of its period up to the
+    moment (a correlated LIMIT 1: one seek on the (id, history_date,
+    history_id) index per candidate; candidates come from the (department,
+    history_date) index and are first cut down to the rows covering the day).
+    Its doctor is the history row found the same way, joined by its key: one
+    seek per member instead of one per column.
+    """
+    connection = connections[router.db_for_read(HistoricalMembership)]
+    quote = connection.ops.quote_name
+    memberships = quote(HistoricalMembership._meta.db_table)
+    doctors = quote(HistoricalDoctor._meta.db_table)
+    sql = f"""
+        SELECT m.doctor_id, m.role, m.is_primary, m.joined_on, m.left_on,
+               d.license_number, d.first_name, d.last_name
+        FROM {memberships} m
+        LEFT JOIN {doctors} d ON d.history_id = (
+            SELECT d2.history_id FROM {doctors} d2
+            WHERE d2.id = m.doctor_id AND d2.history_date <= %s
+            ORDER BY d2.history_date DESC, d2.history_id DESC
+            LIMIT 1
+        )
+        WHERE m.department_id = %s
+          AND m.history_date <= %s
+          AND m.joined_on <= %s
+          AND (m.left_on IS NULL OR m.left_on >= %s)
+          AND m.history_type <> '-'
+          AND m.history_id = (
+            SELECT m2.history_id FROM {memberships} m2
+            WHERE m2.id = m.id AND m2.history_date <= %s
+            ORDER BY m2.history_date DESC, m2.history_id DESC
+            LIMIT 1
+          )
+    """
+    when = connection.ops.adapt_datetimefield_value(moment)
+    on = connection.ops.adapt_datefield_value(day)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [when, department_id, when, on, on, when])
+        return cursor.fetchall()
+
+
+def _with_todays_doctors(
+    members: list[MemberOnDate], missing: set[int]
+) -> list[MemberOnDate]:
+    """Doctors written without a history row (raw SQL, fixtures): today's
+    values, or "?" for one deleted since."""
+    today = {
+        values[0]: values[1:]
+        for values in Doctor.objects.filter(pk__in=missing).values_list(
+            "pk", *DOCTOR_VALUES
+        )
+    }
+    unknown = ("?", "", "")
+    return [
+        m
+        if m.license_number is not None
+        else dataclasses.replace(
+            m,
+            **dict(zip(DOCTOR_VALUES, today.get(m.doctor_id, unknown), strict=True)),
+        )
+        for m in members
+    ]
 
 
 def object_at(model, pk: int, moment: datetime.datetime):
