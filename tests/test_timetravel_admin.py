@@ -6,12 +6,15 @@ import datetime
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 
+from doctors import period_changes
 from doctors.admin.timetravel import moment_param
 from doctors.context import acting_as
 from doctors.models import ActivityEvent, ChangeSet, Doctor, Membership
 from tests.admin_forms import doctor_form, membership_row
 from tests.factories import DepartmentFactory, DoctorFactory
+from tests.visible_text import visible_text
 
 pytestmark = pytest.mark.django_db
 HEAD = Membership.Role.HEAD
@@ -250,10 +253,86 @@ def test_members_on_a_date_page_and_csv(staff_client):
         url, {"on": timezone.localdate().isoformat(), "format": "csv"}
     )
     body = b"".join(response.streaming_content).decode("utf-8-sig")
+    today = timezone.localdate().isoformat()
     assert body.splitlines() == [
-        "license_number,name,role,primary",
-        "'=L1,Ada Byron,head,true",
+        "license_number,name,role,primary,joined_on,left_on",
+        f"'=L1,Ada Byron,head,true,{today},",
     ]
+
+
+def _page_text(response) -> str:
+    return " ".join(visible_text(response.content.decode()).split())
+
+
+def test_members_on_a_date_in_the_clinics_calendar_and_as_recorded(
+    staff_client, settings
+):
+    """A period entered today answers for the days it covers; as the records
+    stood before it was entered, nobody was known. A correction recorded
+    later does not change what the records said before it."""
+    settings.TIME_ZONE = "Europe/Berlin"
+    card = DepartmentFactory(code="CARD", name="Cardiology")
+    ada = DoctorFactory(first_name="Ada", last_name="Byron")
+    period = period_changes.join(
+        ada,
+        card,
+        first_day=datetime.date(2016, 4, 1),
+        last_day=datetime.date(2025, 3, 31),
+        role=HEAD,
+    )
+    url = reverse("admin:doctors_department_members_on", args=[card.pk])
+
+    response = staff_client.get(url, {"on": "2025-01-01"})
+    text = _page_text(response)
+    assert "Who was in Cardiology on 1 January 2025" in text
+    assert "1 member on 1 January 2025." in text
+    assert "License number Name Role Primary department First day Last day" in text
+    assert "Ada Byron Head of department no 1 Apr 2016 31 Mar 2025" in text
+    assert "joined_on" not in text and "None" not in text
+    assert staff_client.get(url, {"on": "2025-04-01"}).context["count"] == 0
+
+    yesterday = timezone.localdate() - datetime.timedelta(days=1)
+    response = staff_client.get(
+        url, {"on": "2025-01-01", "recorded_on": yesterday.isoformat()}
+    )
+    assert response.context["count"] == 0
+    text = _page_text(response)
+    assert (
+        "Who was in Cardiology on 1 January 2025, as the records stood on "
+        f"{date_format(yesterday, 'j F Y')} at 23:59" in text
+    )
+    assert "Show with everything recorded so far" in text
+
+    # Entered "today"; corrected a while later: she left at the end of 2024.
+    entered = timezone.now() - datetime.timedelta(hours=2)
+    Membership.history.update(history_date=entered)
+    period_changes.correct(period, left_on=datetime.date(2024, 12, 31))
+    assert staff_client.get(url, {"on": "2025-01-01"}).context["count"] == 0
+    local = timezone.localtime(entered + datetime.timedelta(minutes=1))
+    asked = {
+        "on": "2025-01-01",
+        "recorded_on": local.date().isoformat(),
+        "recorded_at": local.strftime("%H:%M"),
+    }
+    response = staff_client.get(url, asked)
+    assert [m.left_on for m in response.context["page_obj"]] == [
+        datetime.date(2025, 3, 31)
+    ]
+    response = staff_client.get(url, {**asked, "format": "csv"})
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    assert body.splitlines()[1].endswith(",head,false,2016-04-01,2025-03-31")
+
+
+def test_members_on_a_date_refuses_what_it_cannot_answer(staff_client):
+    card = DepartmentFactory(name="Cardiology")
+    url = reverse("admin:doctors_department_members_on", args=[card.pk])
+    response = staff_client.get(url, {"on": "2025-01-01", "recorded_at": "10:00"})
+    assert response.context["form"].errors["recorded_on"] == [
+        "Choose the day the time belongs to, or clear the time."
+    ]
+    response = staff_client.get(url, {"on": "2025-01-01", "recorded_on": "9999-12-31"})
+    assert "outside the dates" in response.context["form"].errors["recorded_on"][0]
+    assert response.status_code == 200
 
 
 def test_a_department_is_reverted_from_its_page(staff_client):

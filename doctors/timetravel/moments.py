@@ -16,9 +16,9 @@ when it is the newest of its object up to the moment (one seek on the (id,
 history_date, history_id) index per row).
 """
 
-import dataclasses
 import datetime
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.db import connections, router
 from django.db.models import OuterRef, QuerySet, Subquery
@@ -86,9 +86,9 @@ class MembershipThen:
         return Membership.Role(self.role).label
 
 
-@dataclass(frozen=True)
-class MemberOnDate:
-    """One line of "who was in the department": the doctor as known then."""
+class MemberOnDate(NamedTuple):
+    """One line of "who was in the department": the doctor as known then. (A
+    named tuple: a department's 15,000 are made from rows at tuple speed.)"""
 
     doctor_id: int
     license_number: str
@@ -154,22 +154,14 @@ def department_members_on(
 
     Heads first, then by name. One query either way.
     """
+    connection = connections[router.db_for_read(Membership)]
     if as_recorded_on is None:
-        rows = (
-            Membership.objects.filter(department_id=department.pk)
-            .covering(day)
-            .values_list(
-                "doctor_id",
-                "role",
-                "is_primary",
-                "joined_on",
-                "left_on",
-                *(f"doctor__{name}" for name in DOCTOR_VALUES),
-            )
-        )
+        sql, params = _valid_time_sql(connection, department.pk, day)
     else:
-        rows = _recorded_members(department.pk, day, as_recorded_on)
-    members = [MemberOnDate(*_typed(row)) for row in rows]
+        sql, params = _recorded_sql(connection, department.pk, day, as_recorded_on)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        members = [MemberOnDate._make(_typed(row)) for row in cursor.fetchall()]
     missing = {m.doctor_id for m in members if m.license_number is None}
     if missing:
         members = _with_todays_doctors(members, missing)
@@ -184,18 +176,22 @@ def department_members_on(
     return members
 
 
+# The columns of MemberOnDate, in its order; "m" is a membership row, "d" its
+# doctor's.
+MEMBER_COLUMNS_SQL = (
+    "m.doctor_id, d.license_number, d.first_name, d.last_name, "
+    "m.role, m.is_primary, m.joined_on, m.left_on"
+)
+COVERING_SQL = "m.joined_on <= %s AND (m.left_on IS NULL OR m.left_on >= %s)"
+
+
 def _typed(row: tuple) -> tuple:
-    """A row of the raw query with Python's types (SQLite hands back 0/1 and
-    text where the backend's converters do not reach)."""
-    doctor_id, role, is_primary, joined_on, left_on, *doctor = row
-    return (
-        doctor_id,
-        *doctor,
-        role,
-        bool(is_primary),
-        _date(joined_on),
-        _date(left_on),
-    )
+    """Python's types for a row, where a backend's converters do not reach
+    (SQLite hands back 0/1 and text for an expression); usually the row."""
+    if type(row[5]) is bool and (row[6] is None or type(row[6]) is datetime.date):
+        return row
+    *start, is_primary, joined_on, left_on = row
+    return (*start, bool(is_primary), _date(joined_on), _date(left_on))
 
 
 def _date(value) -> datetime.date | None:
@@ -204,11 +200,26 @@ def _date(value) -> datetime.date | None:
     return datetime.date.fromisoformat(str(value)[:10])
 
 
-def _recorded_members(
-    department_id: int, day: datetime.date, moment: datetime.datetime
-) -> list[tuple]:
+def _valid_time_sql(connection, department_id: int, day: datetime.date):
+    """The department's periods covering `day`, with their doctors as now.
+    Hand-written, as the other axis's: at 15,000 members the ORM's row
+    conversion cost more than the query (measured 2.5x on SQLite)."""
+    quote = connection.ops.quote_name
+    on = connection.ops.adapt_datefield_value(day)
+    sql = f"""
+        SELECT {MEMBER_COLUMNS_SQL}
+        FROM {quote(Membership._meta.db_table)} m
+        JOIN {quote(Doctor._meta.db_table)} d ON d.id = m.doctor_id
+        WHERE m.department_id = %s AND {COVERING_SQL}
+    """
+    return sql, [department_id, on, on]
+
+
+def _recorded_sql(
+    connection, department_id: int, day: datetime.date, moment: datetime.datetime
+):
     """The department's periods covering `day` as recorded at `moment`, each
-    with its doctor as recorded then: one statement.
+    with its doctor as recorded then.
 
     A membership row counts when it is the newest of its period up to the
     moment (a correlated LIMIT 1: one seek on the (id, history_date,
@@ -217,13 +228,11 @@ def _recorded_members(
     Its doctor is the history row found the same way, joined by its key: one
     seek per member instead of one per column.
     """
-    connection = connections[router.db_for_read(HistoricalMembership)]
     quote = connection.ops.quote_name
     memberships = quote(HistoricalMembership._meta.db_table)
     doctors = quote(HistoricalDoctor._meta.db_table)
     sql = f"""
-        SELECT m.doctor_id, m.role, m.is_primary, m.joined_on, m.left_on,
-               d.license_number, d.first_name, d.last_name
+        SELECT {MEMBER_COLUMNS_SQL}
         FROM {memberships} m
         LEFT JOIN {doctors} d ON d.history_id = (
             SELECT d2.history_id FROM {doctors} d2
@@ -233,8 +242,7 @@ def _recorded_members(
         )
         WHERE m.department_id = %s
           AND m.history_date <= %s
-          AND m.joined_on <= %s
-          AND (m.left_on IS NULL OR m.left_on >= %s)
+          AND {COVERING_SQL}
           AND m.history_type <> '-'
           AND m.history_id = (
             SELECT m2.history_id FROM {memberships} m2
@@ -245,9 +253,7 @@ def _recorded_members(
     """
     when = connection.ops.adapt_datetimefield_value(moment)
     on = connection.ops.adapt_datefield_value(day)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [when, department_id, when, on, on, when])
-        return cursor.fetchall()
+    return sql, [when, department_id, when, on, on, when]
 
 
 def _with_todays_doctors(
@@ -265,9 +271,8 @@ def _with_todays_doctors(
     return [
         m
         if m.license_number is not None
-        else dataclasses.replace(
-            m,
-            **dict(zip(DOCTOR_VALUES, today.get(m.doctor_id, unknown), strict=True)),
+        else m._replace(
+            **dict(zip(DOCTOR_VALUES, today.get(m.doctor_id, unknown), strict=True))
         )
         for m in members
     ]
