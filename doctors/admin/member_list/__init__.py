@@ -46,6 +46,7 @@ from ...models import Department, Membership
 from ..changesets import ReasonActionForm, describe, take_reason
 from ..forms import MembershipAdminForm
 from ..integrity import ConstraintSafeAdminMixin, explain_integrity_error
+from ..member_days import MembersOnDayFilter
 from ..membership_messages import (
     forget_membership_changes,
     report_membership_changes,
@@ -80,6 +81,8 @@ class MembershipAdmin(
     list_display_links = None
     list_editable = ["role", "is_primary", "joined_on"]
     list_filter = [
+        # First: it starts from every period when a day is chosen.
+        MembersOnDayFilter,
         DepartmentScopeFilter,
         "role",
         "is_primary",
