@@ -213,21 +213,24 @@ def test_the_historic_view_shows_the_memberships_of_its_time(
 
 
 def test_the_doctor_history_page_shows_the_timeline(staff_client, changed_twice):
+    """Each period with its records: who recorded it, in which change-set."""
     doctor, first = changed_twice
     response = staff_client.get(
         reverse("admin:doctors_doctor_history", args=[doctor.pk])
     )
-    entries = response.context["membership_timeline"]
-    assert sorted((e.label, e.department_name) for e in entries[-2:]) == [
-        ("Joined", "Cardiology"),
-        ("Joined", "Neurology"),
-    ]
-    assert {e.change_set for e in entries[-2:]} == {first}
-    assert entries[0].label in {"Joined", "Left"}
-    assert {e.user for e in entries} == {"staff-user"}
+    found = {p.department_name: p for p in response.context["membership_timeline"]}
+    assert set(found) == {"Cardiology", "Neurology", "Oncology"}
+    assert found["Cardiology"].recorded.change_set == first
+    assert found["Neurology"].recorded.change_set == first
+    assert found["Oncology"].status == "current"
+    assert found["Oncology"].recorded.change_set != first
+    records = [r for p in found.values() for r in p.records]
+    assert {r.user for r in records} == {"staff-user"}
     page = response.content.decode()
-    assert page.count('class="revert-link"') == len(entries)
+    assert page.count('class="revert-link"') == len(records)
     assert f"/admin/doctors/changeset/{first.pk}/" in page
+    text = " ".join(visible_text(page).split())
+    assert "Oncology: Member, primary department, from " in text
 
 
 def test_members_on_a_date_page_and_csv(staff_client):

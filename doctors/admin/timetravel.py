@@ -120,14 +120,15 @@ class TimeTravelAdminMixin:
         extra = dict(extra_context or {})
         obj = self.get_object(request, unquote(object_id))
         if obj is not None and self.model is Doctor:
-            entries = timeline.doctor_timeline(obj.pk)
+            found = timeline.doctor_periods(obj.pk)
             may_revert = self.may_revert(request, obj)
-            for entry in entries:
-                entry.change_set_link = change_set_link(entry.change_set)
-                entry.revert_url = (
-                    self.revert_url(obj, entry.moment) if may_revert else ""
-                )
-            extra["membership_timeline"] = entries
+            for period in found:
+                for record in period.records:
+                    record.change_set_link = change_set_link(record.change_set)
+                    record.revert_url = (
+                        self.revert_url(obj, record.moment) if may_revert else ""
+                    )
+            extra["membership_timeline"] = found
         extra["may_open_users"] = may_open_users(request.user)
         return super().history_view(request, object_id, extra_context=extra)
 
