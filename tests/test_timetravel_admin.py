@@ -394,3 +394,21 @@ def test_a_department_version_lists_its_members_of_then(staff_client, superuser)
         "Dr Ada Byron"
     ]
     assert "Members at this version" in response.content.decode()
+
+
+def test_the_timeline_on_the_history_page_reads_as_words(staff_client, superuser):
+    card = DepartmentFactory(name="Cardiology")
+    ada = DoctorFactory(first_name="Ada", last_name="Byron")
+    with acting_as(superuser, source="admin"):
+        period = period_changes.join(ada, card, first_day=datetime.date(2024, 2, 1))
+        period_changes.correct(period, joined_on=datetime.date(2024, 3, 1))
+        period_changes.leave([period], datetime.date(2025, 3, 31))
+    response = staff_client.get(reverse("admin:doctors_doctor_history", args=[ada.pk]))
+    text = " ".join(visible_text(response.content.decode()).split())
+    assert "Cardiology: Member, 1 Mar 2024 to 31 Mar 2025 (ended)" in text, text
+    assert "Recorded Member from 1 Feb 2024 root-user" in text
+    assert "Corrected first day 1 Feb 2024 → 1 Mar 2024 root-user" in text
+    assert "End recorded last day 31 Mar 2025 root-user" in text
+    assert response.content.decode().count('class="revert-link"') == 3
+    for word in ("joined_on", "left_on", "None", "is_primary"):
+        assert word not in text
