@@ -13,6 +13,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from doctors import period_changes
 from doctors.context import acting_as
 from doctors.models import Department, Doctor, Membership
 from doctors.services import set_doctors_active
@@ -342,3 +343,39 @@ def test_bulk_activation_is_seen_in_the_doctor_as_of(world):
         ).is_active
         is True
     )
+
+
+def test_as_recorded_counts_what_was_recorded_at_that_very_instant():
+    department = DepartmentFactory()
+    doctor = DoctorFactory()
+    period = MembershipFactory(doctor=doctor, department=department)
+    recorded = Membership.history.get(id=period.pk).history_date
+    day = period.joined_on
+
+    def known(moment):
+        members = moments.department_members_on(department, day, as_recorded_on=moment)
+        return [m.doctor_id for m in members]
+
+    assert known(recorded) == [doctor.pk]
+    assert known(recorded - datetime.timedelta(microseconds=1)) == []
+
+
+def test_a_correction_recorded_later_leaves_the_earlier_answer_alone():
+    """Valid time takes the correction; as recorded before it, the first
+    version stands, also for the day the correction moved the period off."""
+    department = DepartmentFactory()
+    doctor = DoctorFactory(first_name="Ada")
+    period = MembershipFactory(
+        doctor=doctor, department=department, joined_on=datetime.date(2025, 1, 1)
+    )
+    before = timezone.now()
+
+    period_changes.correct(period, joined_on=datetime.date(2025, 2, 1))
+    jan_15 = datetime.date(2025, 1, 15)
+    assert moments.department_members_on(department, jan_15) == []
+    (then,) = moments.department_members_on(department, jan_15, as_recorded_on=before)
+    assert (then.first_name, then.joined_on) == ("Ada", datetime.date(2025, 1, 1))
+    (now,) = moments.department_members_on(
+        department, jan_15 + datetime.timedelta(days=30), as_recorded_on=timezone.now()
+    )
+    assert now.joined_on == datetime.date(2025, 2, 1)
