@@ -59,12 +59,15 @@ def changed_twice(staff_client):
     ]
     data = doctor_form(doctor, rows=rows, last_name="Lovelace")
     assert staff_client.post(url, data).status_code == 302
-    # Third save: out of Neurology, into Oncology as primary.
+    # Third save: out of Neurology, into Oncology. (Primary from today:
+    # Neurology's period ended yesterday and a new one started today.)
     doctor.refresh_from_db()
-    neur_row.refresh_from_db()
+    neur_row = doctor.memberships.get(department=neur)
     rows = [
         membership_row(neur_row, other=neur.pk, side="department", delete=True),
-        membership_row(other=onc.pk, side="department", is_primary=True),
+        membership_row(
+            other=onc.pk, side="department", joined_on=timezone.localdate().isoformat()
+        ),
     ]
     assert staff_client.post(url, doctor_form(doctor, rows=rows)).status_code == 302
     return doctor, first
@@ -218,19 +221,21 @@ def test_the_doctor_history_page_shows_the_timeline(staff_client, changed_twice)
     response = staff_client.get(
         reverse("admin:doctors_doctor_history", args=[doctor.pk])
     )
-    found = {p.department_name: p for p in response.context["membership_timeline"]}
+    listed = response.context["membership_timeline"]
+    # The first period of each department (listed newest first).
+    found = {p.department_name: p for p in listed}
     assert set(found) == {"Cardiology", "Neurology", "Oncology"}
     assert found["Cardiology"].recorded.change_set == first
     assert found["Neurology"].recorded.change_set == first
     assert found["Oncology"].status == "current"
     assert found["Oncology"].recorded.change_set != first
-    records = [r for p in found.values() for r in p.records]
+    records = [r for p in listed for r in p.records]
     assert {r.user for r in records} == {"staff-user"}
     page = response.content.decode()
     assert page.count('class="revert-link"') == len(records)
     assert f"/admin/doctors/changeset/{first.pk}/" in page
     text = " ".join(visible_text(page).split())
-    assert "Oncology: Member, primary department, from " in text
+    assert "Oncology: Member, from " in text
 
 
 def test_members_on_a_date_page_and_csv(staff_client):

@@ -86,6 +86,9 @@ def test_doctor_page_inline_rows(world, ledger, staff_client):
     assert Membership.objects.get(pk=card.pk).department == departments["ONC"]
     ledger.snapshot()
     ada.refresh_from_db()
+    # Head and primary from today: Neurology's period ended yesterday and
+    # a new one started today; the page edits that one.
+    neur = Membership.not_ended.get(doctor=ada, department=departments["NEUR"])
     rows = [
         membership_row(
             card, other=departments["ONC"].pk, side="department", delete=True
