@@ -348,7 +348,7 @@ class MembersOnDateForm(forms.Form):
         label="at (clinic time)",
         required=False,
         widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
-        help_text="Optional: a time of that day instead of its end.",
+        help_text="With a time, at that time of the day instead of its end.",
     )
 
     def clean(self):
