@@ -99,7 +99,14 @@ def department_rows(
         yield [render(record[attribute]) for _, attribute, render in renderers]
 
 
-MEMBER_COLUMNS = ("license_number", "name", "role", "primary")
+MEMBER_COLUMNS = (
+    "license_number",
+    "name",
+    "role",
+    "primary",
+    "joined_on",
+    "left_on",
+)
 
 
 def member_rows(members: Iterable) -> Iterator[list]:
@@ -107,7 +114,14 @@ def member_rows(members: Iterable) -> Iterator[list]:
     date (doctors.timetravel.moments.MemberOnDate); doctors.sheets renders them."""
     yield list(MEMBER_COLUMNS)
     for member in members:
-        yield [member.license_number, member.name, member.role, member.is_primary]
+        yield [
+            member.license_number,
+            member.name,
+            member.role,
+            member.is_primary,
+            member.joined_on,
+            member.left_on,
+        ]
 
 
 def usual_column_widths(model) -> dict[str, int]:

@@ -49,6 +49,7 @@ from ...periods import PeriodEvent
 from ..changesets import describe, take_reason
 from ..forms import MembershipAdminForm
 from ..integrity import ConstraintSafeAdminMixin, explain_integrity_error
+from ..member_days import MembersOnDayFilter
 from ..membership_messages import (
     forget_membership_changes,
     report_membership_changes,
@@ -87,6 +88,8 @@ class MembershipAdmin(
     # from a day, through the actions.
     list_editable = ["joined_on", "left_on"]
     list_filter = [
+        # First: it starts from every period when a day is chosen.
+        MembersOnDayFilter,
         DepartmentScopeFilter,
         "role",
         "is_primary",
