@@ -38,6 +38,7 @@ class Planner:
         # model -> number of chunks spooled, in order
         self.chunks: dict[str, int] = {}
         self.deleted_memberships: set[int] = set()
+        self.restored_memberships: set[int] = set()
         # Ids of the current chunk's records in conflict (all of them; the
         # result lists only the first ones).
         self.chunk_conflicts: set[int] = set()
@@ -60,6 +61,9 @@ class Planner:
             for name, model in MODELS.items()
         }
         self.total = sum(len(values) for values in ids.values())
+        # Periods this undo restores: their days now are not the days they
+        # will have (the database's rules check the outcome as it is written).
+        self.restored_memberships = set(ids["membership"])
         self.report(CHECKING, 0, self.total)
         # Memberships first: a doctor or department can only go when every
         # membership that points at it goes too.
@@ -181,26 +185,34 @@ class Planner:
             )
 
     def _check_membership_pairs(self, recreates: list[tuple]) -> None:
-        """A membership to create again whose doctor is in that department
-        again by now (a newer membership) is a conflict."""
+        """A period to create again that a period stored by now overlaps (the
+        doctor was in that department again on some of its days) is a
+        conflict; other periods of the doctor in that department are not."""
         if not recreates:
             return
         columns = tracked_columns(Membership)
         doctor_at = columns.index("doctor_id")
         department_at = columns.index("department_id")
-        wanted = {(v[doctor_at], v[department_at]): v for v in recreates}
+        joined_at, left_at = columns.index("joined_on"), columns.index("left_on")
+        wanted: dict[tuple[int, int], list[tuple]] = {}
+        for v in recreates:
+            wanted.setdefault((v[doctor_at], v[department_at]), []).append(v)
         existing = Membership.objects.filter(
             doctor_id__in={pair[0] for pair in wanted}
-        ).values_list("id", "doctor_id", "department_id")
-        for membership_id, doctor_id, department_id in existing:
-            values = wanted.get((doctor_id, department_id))
-            if values is not None and values[0] != membership_id:
+        ).values_list("id", "doctor_id", "department_id", "joined_on", "left_on")
+        for membership_id, doctor_id, department_id, joined, left in existing:
+            for values in wanted.get((doctor_id, department_id), []):
+                if membership_id in self.restored_memberships or not _share_a_day(
+                    (joined, left), (values[joined_at], values[left_at])
+                ):
+                    continue
                 self._conflict(
                     "membership",
                     values[0],
                     values,
                     _last_change_set(membership_id),
-                    "the doctor was added to this department again since",
+                    "the doctor was added to this department again since, on "
+                    "some of the same days",
                 )
 
     def _check_still_referenced(self, name: str, deletes: list[tuple]) -> None:
@@ -226,6 +238,13 @@ class Planner:
                 _last_change_set(membership_id),
                 "a membership this undo leaves in place still points at it",
             )
+
+
+def _share_a_day(first: tuple, second: tuple) -> bool:
+    """Whether two (first day, last day or None) periods share a day."""
+    return (first[1] is None or first[1] >= second[0]) and (
+        second[1] is None or second[1] >= first[0]
+    )
 
 
 def _last_change_set(membership_id: int) -> Callable[[], int | None]:

@@ -9,8 +9,6 @@ from ..bulk import (
     delete_rows,
     insert_history_rows,
     insert_rows,
-    release_membership_flags,
-    set_membership_flags,
     tracked_columns,
     update_rows,
 )
@@ -39,11 +37,13 @@ class Writer:
         membership_chunks = list(self._chunks("membership"))
         columns = tracked_columns(Membership)
         role_at, primary_at = columns.index("role"), columns.index("is_primary")
+        joined_at, left_at = columns.index("joined_on"), columns.index("left_on")
         for chunk in membership_chunks:
             self._delete(Membership, chunk[DELETE])
-            # Every chunk's changed rows give up their flags before any takes
-            # one back: a head may move between rows of different chunks.
-            release_membership_flags(Membership, [v[0] for v in chunk[UPDATE]])
+            # Every chunk's changed periods give up their flags and days before
+            # any takes them back: a head, or a day, may move between periods
+            # of different chunks.
+            self._narrow(chunk[UPDATE])
         for name in ("doctor", "department"):
             model = MODELS[name]
             for chunk in self._chunks(name):
@@ -52,9 +52,13 @@ class Writer:
                 self._recreate(model, chunk[RECREATE])
         for chunk in membership_chunks:
             self._recreate(Membership, chunk[RECREATE])
-            set_membership_flags(
+            update_rows(
                 Membership,
-                [(v[0], v[role_at], v[primary_at]) for v in chunk[UPDATE]],
+                ["role", "is_primary", "joined_on", "left_on"],
+                [
+                    (v[role_at], v[primary_at], v[joined_at], v[left_at], v[0])
+                    for v in chunk[UPDATE]
+                ],
             )
             self._history(Membership, chunk[UPDATE], "~")
             self.done += len(chunk[UPDATE])
@@ -64,6 +68,30 @@ class Writer:
             table_names=[m._meta.db_table for m in MODELS.values()]
         )
         self.report(WRITING, self.total, self.total)
+
+    def _narrow(self, rows) -> None:
+        """Periods to restore, first made plain members (not head, not
+        primary) over one day they hold both now and once restored (their
+        first day now, when there is none): narrowing breaks no rule, and
+        restoring them afterwards, in any order, passes only through states
+        within the restored one."""
+        if not rows:
+            return
+        columns = tracked_columns(Membership)
+        joined_at, left_at = columns.index("joined_on"), columns.index("left_on")
+        restored = {v[0]: (v[joined_at], v[left_at]) for v in rows}
+        narrowed = []
+        for pk, joined, left in Membership.objects.filter(
+            pk__in=list(restored)
+        ).values_list("pk", "joined_on", "left_on"):
+            first, last = restored[pk]
+            day = max(joined, first)
+            if not ((left is None or day <= left) and (last is None or day <= last)):
+                day = joined
+            narrowed.append((Membership.Role.MEMBER, False, day, day, pk))
+        update_rows(
+            Membership, ["role", "is_primary", "joined_on", "left_on"], narrowed
+        )
 
     def _chunks(self, name: str):
         """The spooled chunks of `name`, read back in order."""
