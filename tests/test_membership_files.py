@@ -44,6 +44,10 @@ def run(text: str, *, dry_run: bool = False, name: str = "periods.csv", **option
 
 @pytest.fixture
 def clinic():
+    return build_clinic()
+
+
+def build_clinic() -> dict:
     """CARD and NEUR; doctors A-1 (in CARD since 2020, head) and B-2 (in CARD
     2019 to 2021, then again from 2023)."""
     card = DepartmentFactory(code="CARD", name="Cardiology")

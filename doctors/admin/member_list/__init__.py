@@ -46,6 +46,7 @@ from ...models import Department, Membership
 from ..changesets import ReasonActionForm, describe, take_reason
 from ..forms import MembershipAdminForm
 from ..integrity import ConstraintSafeAdminMixin, explain_integrity_error
+from ..membership_files import MembershipFilesMixin
 from ..membership_messages import (
     forget_membership_changes,
     report_membership_changes,
@@ -63,7 +64,11 @@ __all__ = ["ROW_VERSION", "MembershipAdmin"]
 
 @admin.register(Membership)
 class MembershipAdmin(
-    ConstraintSafeAdminMixin, ActionCheckboxMixin, TrigramSearchMixin, admin.ModelAdmin
+    MembershipFilesMixin,
+    ConstraintSafeAdminMixin,
+    ActionCheckboxMixin,
+    TrigramSearchMixin,
+    admin.ModelAdmin,
 ):
     change_list_template = "admin/doctors/membership_change_list.html"
     # One membership's page and its delete confirmation take a reason too.
