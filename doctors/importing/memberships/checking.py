@@ -1,8 +1,8 @@
 """Checking a memberships file: each row, then the state after the whole file.
 
 Each row is checked alone (known department, role, primary, dates in the
-clinic's range, last day not before the first, a period named once), then per
-chunk against the database (known doctors). What the checker keeps across
+clinic's range, last day not before the first), then per chunk against the
+database (known doctors; a period named once). What the checker keeps across
 rows is one small entry per clean row: the period's key and its values, as the
 doctors import keeps its license numbers. At the end (`finish`) the periods
 the file names are laid over the stored periods of its doctors, and the
@@ -54,7 +54,7 @@ class PeriodRow:
 @dataclass(frozen=True, slots=True)
 class Span:
     """A period of the state after the file: a row of it (`row`), or a stored
-    period it leaves as it is (`row` None); `pk` None for a new period."""
+    period it leaves as it is (`row` None)."""
 
     doctor_id: int
     department_id: int
@@ -63,7 +63,6 @@ class Span:
     joined_on: datetime.date
     left_on: datetime.date | None
     row: int | None
-    pk: int | None
 
 
 class MembershipChecker(Checker):
@@ -71,8 +70,6 @@ class MembershipChecker(Checker):
         super().__init__()
         self.departments = dict(Department.objects.values_list("code", "pk"))
         self.codes = {pk: code for code, pk in self.departments.items()}
-        # (license number, department id, first day) -> the row naming it.
-        self.keys: dict[tuple[str, int, datetime.date], int] = {}
         # The clean rows whose doctor is known, as the rules need them:
         # (doctor id, department id, first day) -> Span.
         self.spans: dict[tuple[int, int, datetime.date], Span] = {}
@@ -97,16 +94,6 @@ class MembershipChecker(Checker):
         left_on = self._date(row, "left_on", required=False)
         if joined_on is not None and left_on is not None and left_on < joined_on:
             self.add(row.number, "left_on", RULE_WORDS[DATES_RULE].on_form)
-        if None not in (license_number, department_id, joined_on):
-            key = (license_number, department_id, joined_on)
-            first = self.keys.setdefault(key, row.number)
-            if first != row.number:
-                self.add(
-                    row.number,
-                    "joined_on",
-                    f"the period of {license_number} in {self.codes[department_id]} "
-                    f"from {joined_on.isoformat()} is also on row {first}",
-                )
         if self.problem_count > before:
             return None
         return PeriodRow(
@@ -186,7 +173,18 @@ class MembershipChecker(Checker):
                 continue
             row.doctor_id = doctor_id
             self.licenses[doctor_id] = row.license_number
-            self.spans[(doctor_id, row.department_id, row.joined_on)] = Span(
+            key = (doctor_id, row.department_id, row.joined_on)
+            first = self.spans.get(key)
+            if first is not None:
+                self.add(
+                    row.row,
+                    "joined_on",
+                    f"the period of {row.license_number} in "
+                    f"{self.codes[row.department_id]} from "
+                    f"{row.joined_on.isoformat()} is also on row {first.row}",
+                )
+                continue
+            self.spans[key] = Span(
                 doctor_id,
                 row.department_id,
                 row.role == HEAD,
@@ -194,7 +192,6 @@ class MembershipChecker(Checker):
                 row.joined_on,
                 row.left_on,
                 row.row,
-                None,
             )
 
     # The whole file --------------------------------------------------------------
@@ -234,9 +231,8 @@ class MembershipChecker(Checker):
     def _state_after(self) -> list[Span]:
         """The file's periods over the stored periods they could meet: every
         period of the file's doctors, and the heads of the departments the
-        file gives a head."""
+        file gives a head. A stored period the file names is the file's row."""
         columns = (
-            "pk",
             "doctor_id",
             "department_id",
             "role",
@@ -245,16 +241,28 @@ class MembershipChecker(Checker):
             "left_on",
             "doctor__license_number",
         )
-        stored: dict[int, tuple] = {}
-        doctor_ids = sorted({key[0] for key in self.spans})
+        in_file = set(self.licenses)
+        state = list(self.spans.values())
+
+        def keep(values: tuple) -> None:
+            doctor_id, dept_id, role, primary, joined, left, license_number = values
+            if (doctor_id, dept_id, joined) in self.spans:
+                return
+            self.licenses.setdefault(doctor_id, license_number)
+            state.append(
+                Span(doctor_id, dept_id, role == HEAD, primary, joined, left, None)
+            )
+
+        doctor_ids = sorted(in_file)
         for start in range(0, len(doctor_ids), LOOKUP_CHUNK):
             part = doctor_ids[start : start + LOOKUP_CHUNK]
             for values in (
                 Membership.objects.filter(doctor_id__any_of=part)
                 .order_by()
                 .values_list(*columns)
+                .iterator(chunk_size=LOOKUP_CHUNK)
             ):
-                stored[values[0]] = values
+                keep(values)
         head_departments = sorted(
             {s.department_id for s in self.spans.values() if s.is_head}
         )
@@ -266,30 +274,8 @@ class MembershipChecker(Checker):
                 .order_by()
                 .values_list(*columns)
             ):
-                stored[values[0]] = values
-        state: list[Span] = []
-        matched: dict[tuple, int] = {}
-        for (
-            pk,
-            doctor_id,
-            dept_id,
-            role,
-            primary,
-            joined,
-            left,
-            license_number,
-        ) in stored.values():
-            self.licenses.setdefault(doctor_id, license_number)
-            key = (doctor_id, dept_id, joined)
-            if key in self.spans:
-                matched[key] = pk
-                continue
-            state.append(
-                Span(doctor_id, dept_id, role == HEAD, primary, joined, left, None, pk)
-            )
-        for key, span in self.spans.items():
-            pk = matched.get(key)
-            state.append(span if pk is None else _with_pk(span, pk))
+                if values[0] not in in_file:  # read with their doctor above
+                    keep(values)
         return state
 
     def _check_groups(self, spans: Iterable[Span], *, key, column: str, words) -> None:
@@ -338,19 +324,6 @@ class MembershipChecker(Checker):
             f"({periods.describe(span.joined_on, span.left_on)}) overlaps the one in "
             f"{self.codes.get(other.department_id, '?')}, {self._other(other)}"
         )
-
-
-def _with_pk(span: Span, pk: int) -> Span:
-    return Span(
-        span.doctor_id,
-        span.department_id,
-        span.is_head,
-        span.is_primary,
-        span.joined_on,
-        span.left_on,
-        span.row,
-        pk,
-    )
 
 
 def _overlaps(group: list[Span]) -> Iterator[tuple[Span, Span]]:
