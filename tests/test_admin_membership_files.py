@@ -179,3 +179,23 @@ def test_staff_without_a_role_may_do_neither(client, staff_without_role, clinic)
     assert client.get(IMPORT_URL).status_code == 403
     assert client.get(EXPORT_URL).status_code == 403
     assert not ImportRun.objects.exists()
+
+
+def test_a_large_file_is_previewed_and_imported_in_the_worker(
+    staff_client, clinic, settings, monkeypatch
+):
+    from tests.test_admin_csv import run_worker
+
+    settings.IMPORT_BACKGROUND_ROWS = 1
+    response = upload(staff_client, CORRECTION)
+    run = ImportRun.objects.get()
+    assert run.status == "queued"
+    run_worker(monkeypatch)
+    run.refresh_from_db()
+    assert (run.status, run.created, run.updated) == ("previewed", 1, 1)
+    staff_client.post(reverse("admin:doctors_membership_import_confirm", args=[run.pk]))
+    run_worker(monkeypatch)
+    run.refresh_from_db()
+    assert run.status == "succeeded"
+    assert ("B-2", "NEUR", "member", True, D(2025, 1, 1), None) in periods()
+    assert response.status_code == 200

@@ -276,3 +276,51 @@ def test_undo_restores_each_period_and_redo_writes_it_again(clinic):
     redone = undo.undo_import(record)
     assert not redone.refused, redone.summary()
     assert periods() == after
+
+
+def test_the_command_lists_the_problems_by_file_row_and_column(clinic, tmp_path):
+    from django.core.management.base import CommandError
+
+    path = tmp_path / "periods.csv"
+    path.write_text(
+        HEADER + "A-1,CARD,head,true,2020-01-01,\nA-1,NEUR,x,no,2021-01-01,\n"
+    )
+    errors = io.StringIO()
+    with pytest.raises(CommandError, match="1 problem found; nothing was imported"):
+        call_command("import_memberships", str(path), stderr=errors)
+    assert errors.getvalue().splitlines() == [
+        f"{path}: Row 3, column role: 'x' is not member or head"
+    ]
+    assert ImportRun.objects.get().status == ImportRun.Status.FAILED
+
+
+def test_the_command_imports_and_the_undo_command_undoes(clinic, tmp_path):
+    before = periods()
+    path = tmp_path / "periods.tsv"
+    path.write_text(
+        "\t".join(HEADER.strip().split(","))
+        + "\nB-2\tNEUR\thead\tfalse\t2024-02-01\t\n"
+    )
+    output = io.StringIO()
+    call_command("import_memberships", str(path), stdout=output)
+    assert "created 1, updated 0, 0 unchanged" in output.getvalue()
+    assert ("B-2", "NEUR", "head", False, D(2024, 2, 1), None) in periods()
+    call_command("undo_import", str(ImportRun.objects.get().pk), stdout=io.StringIO())
+    assert periods() == before
+
+
+def test_a_confirm_writes_nothing_when_a_period_changed_since_the_preview(clinic):
+    text = HEADER + "B-2,CARD,member,false,2023-01-01,2024-12-31\n"
+    preview = run(text, dry_run=True)
+    assert preview.ok
+    period = Membership.objects.get(doctor=clinic["b"], joined_on=D(2023, 1, 1))
+    period.left_on = D(2023, 6, 30)
+    period.save()
+    changed = periods()
+    result = run(text, expected_seen=bytes(preview.seen))
+    assert not result.ok
+    assert result.stale_rows == 1
+    assert "B-2 in CARD from 2023-01-01 changed in the database since the preview" in (
+        str(result.problems[0])
+    )
+    assert periods() == changed
