@@ -324,3 +324,14 @@ def test_a_confirm_writes_nothing_when_a_period_changed_since_the_preview(clinic
         str(result.problems[0])
     )
     assert periods() == changed
+
+
+def test_a_license_number_a_spreadsheet_stored_as_a_number_is_refused_by_cell(clinic):
+    DoctorFactory(license_number="00123")
+    rows = [HEADER.strip().split(","), [123, "NEUR", "member", False, "2024-01-01", ""]]
+    stream = io.BytesIO()
+    sheets.write_binary("xlsx", rows, stream, sheet="Memberships", widths={})
+    result = import_memberships(io.BytesIO(stream.getvalue()), file_name="p.xlsx")
+    assert not result.ok
+    assert "the spreadsheet dropped the zeros in front" in str(result.problems[0])
+    assert "type 00123" in str(result.problems[0])

@@ -106,6 +106,7 @@ def run_import(
                 file_format=file_format,
                 encoding=encoding,
                 sheet_name=SHEET,
+                key_model=Doctor,
             )
         except ImportFileError as error:
             result.add_problem(Problem(error.row, "", error.message))
