@@ -87,6 +87,10 @@ def test_preview_confirm_then_undo_from_the_run_page(staff_client, clinic):
     assert ActivityEvent.objects.filter(
         verb=ActivityEvent.Verb.IMPORTED, target_type="membership"
     ).exists()
+    feed = staff_client.get(reverse("admin:doctors_activityevent_changelist"))
+    assert "Import of periods.csv: 2 rows; created 1, updated 1" in (
+        feed.content.decode()
+    )
 
     # A second confirm of the same page imports nothing more.
     again = staff_client.post(

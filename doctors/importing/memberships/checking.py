@@ -66,6 +66,9 @@ class Span:
 
 
 class MembershipChecker(Checker):
+    """The doctors import's checker (problems bounded, messages shortened)
+    for the rows of a memberships file."""
+
     def __init__(self):
         super().__init__()
         self.departments = dict(Department.objects.values_list("code", "pk"))
