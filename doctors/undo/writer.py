@@ -20,9 +20,18 @@ from .results import DELETE, MODELS, RECREATE, UPDATE, WRITING
 
 
 class Writer:
-    """Writes the spooled plan in an order the constraints allow: memberships
-    out of the way first (removed, or made plain members), then doctors and
-    departments, then memberships back in with their roles."""
+    """Writes the spooled plan in an order the rules allow.
+
+    Memberships are periods, and the rules hold between periods (no overlap
+    for a doctor in a department, one head of a department and one primary
+    department of a doctor on any day). The periods the undo changes or
+    deletes go first, every one; those it changes or creates come back last,
+    as they will stand. In between, the database holds the periods the undo
+    leaves alone and some of the restored ones: part of the state the undo
+    restores, so no statement passes through a state the rules refuse,
+    whatever the order of the rows. Changed periods keep their ids and get a
+    history row of a change ("~").
+    """
 
     def __init__(self, spool: Spool, planner: Planner, report: Progress):
         self.spool = spool
@@ -35,63 +44,27 @@ class Writer:
     def write(self) -> None:
         self.report(WRITING, 0, self.total)
         membership_chunks = list(self._chunks("membership"))
-        columns = tracked_columns(Membership)
-        role_at, primary_at = columns.index("role"), columns.index("is_primary")
-        joined_at, left_at = columns.index("joined_on"), columns.index("left_on")
         for chunk in membership_chunks:
             self._delete(Membership, chunk[DELETE])
-            # Every chunk's changed periods give up their flags and days before
-            # any takes them back: a head, or a day, may move between periods
-            # of different chunks.
-            self._narrow(chunk[UPDATE])
+            delete_rows(Membership, [v[0] for v in chunk[UPDATE]])
         for name in ("doctor", "department"):
             model = MODELS[name]
             for chunk in self._chunks(name):
                 self._delete(model, chunk[DELETE])
                 self._update(model, chunk[UPDATE])
                 self._recreate(model, chunk[RECREATE])
+        columns = tracked_columns(Membership)
         for chunk in membership_chunks:
-            self._recreate(Membership, chunk[RECREATE])
-            update_rows(
-                Membership,
-                ["role", "is_primary", "joined_on", "left_on"],
-                [
-                    (v[role_at], v[primary_at], v[joined_at], v[left_at], v[0])
-                    for v in chunk[UPDATE]
-                ],
-            )
+            insert_rows(Membership, columns, chunk[UPDATE])
             self._history(Membership, chunk[UPDATE], "~")
-            self.done += len(chunk[UPDATE])
+            self._progress(len(chunk[UPDATE]))
+            self._recreate(Membership, chunk[RECREATE])
         # Deferred foreign keys are checked now, inside the savepoint, so a
         # membership left pointing at a deleted row undoes the whole write.
         connection.check_constraints(
             table_names=[m._meta.db_table for m in MODELS.values()]
         )
         self.report(WRITING, self.total, self.total)
-
-    def _narrow(self, rows) -> None:
-        """Periods to restore, first made plain members (not head, not
-        primary) over one day they hold both now and once restored (their
-        first day now, when there is none): narrowing breaks no rule, and
-        restoring them afterwards, in any order, passes only through states
-        within the restored one."""
-        if not rows:
-            return
-        columns = tracked_columns(Membership)
-        joined_at, left_at = columns.index("joined_on"), columns.index("left_on")
-        restored = {v[0]: (v[joined_at], v[left_at]) for v in rows}
-        narrowed = []
-        for pk, joined, left in Membership.objects.filter(
-            pk__in=list(restored)
-        ).values_list("pk", "joined_on", "left_on"):
-            first, last = restored[pk]
-            day = max(joined, first)
-            if not ((left is None or day <= left) and (last is None or day <= last)):
-                day = joined
-            narrowed.append((Membership.Role.MEMBER, False, day, day, pk))
-        update_rows(
-            Membership, ["role", "is_primary", "joined_on", "left_on"], narrowed
-        )
 
     def _chunks(self, name: str):
         """The spooled chunks of `name`, read back in order."""
