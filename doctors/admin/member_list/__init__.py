@@ -50,6 +50,7 @@ from ..changesets import describe, take_reason
 from ..forms import MembershipAdminForm
 from ..integrity import ConstraintSafeAdminMixin, explain_integrity_error
 from ..member_days import MembersOnDayFilter
+from ..membership_files import MembershipFilesMixin
 from ..membership_messages import (
     forget_membership_changes,
     report_membership_changes,
@@ -68,7 +69,11 @@ __all__ = ["ROW_VERSION", "MembershipAdmin"]
 
 @admin.register(Membership)
 class MembershipAdmin(
-    ConstraintSafeAdminMixin, ActionCheckboxMixin, TrigramSearchMixin, admin.ModelAdmin
+    MembershipFilesMixin,
+    ConstraintSafeAdminMixin,
+    ActionCheckboxMixin,
+    TrigramSearchMixin,
+    admin.ModelAdmin,
 ):
     change_list_template = "admin/doctors/membership_change_list.html"
     # One membership's page and its delete confirmation take a reason too.
