@@ -541,3 +541,40 @@ def test_a_doctor_save_costs_the_same_whatever_the_periods_left_as_they_are(
         return len(queries)
 
     assert save_with(8) - save_with(1) <= 7 * 2
+
+
+def test_the_primary_department_moves_to_a_new_row_when_the_old_is_removed(
+    staff_client, departments
+):
+    """Removing the primary department's period (it ends yesterday) and
+    adding another primary one from today is one save, not a conflict."""
+    doctor = DoctorFactory(first_name="Jane", last_name="Roe")
+    old = MembershipFactory(
+        doctor=doctor,
+        department=departments["Cardiology"],
+        is_primary=True,
+        joined_on=datetime.date(2024, 1, 1),
+    )
+    today = periods.today()
+    data = doctor_form(
+        doctor,
+        rows=[
+            membership_row(
+                old, other=old.department_id, side="department", delete=True
+            ),
+            membership_row(
+                other=departments["Neurology"].pk,
+                side="department",
+                is_primary=True,
+                joined_on=today.isoformat(),
+            ),
+        ],
+    )
+    url = reverse("admin:doctors_doctor_change", args=[doctor.pk])
+    response = staff_client.post(url, data, follow=True)
+    assert (
+        f"Dr Jane Roe: left Cardiology on {date_format(periods.yesterday())}; joined "
+        f"Neurology on {date_format(today)} (primary department)."
+    ) in messages_of(response)
+    primary = Membership.objects.current().get(doctor=doctor, is_primary=True)
+    assert primary.department == departments["Neurology"]

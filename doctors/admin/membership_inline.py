@@ -195,7 +195,7 @@ class MembershipFormSet(BaseInlineFormSet):
             is_primary=bool(form.new_holding["is_primary"]),
         )
         for rule, other in period.conflicts():
-            if rule == PRIMARY_RULE and self._released_here(other):
+            if rule == PRIMARY_RULE and self._released_here(other, period.joined_on):
                 continue
             if rule != OVERLAP_RULE:  # checked by the model's own validation
                 form.add_error(None, _other_period(rule, other))
@@ -237,7 +237,7 @@ class MembershipFormSet(BaseInlineFormSet):
         )
         form.handovers = []
         for rule, other in following.conflicts():
-            if rule == PRIMARY_RULE and self._released_here(other):
+            if rule == PRIMARY_RULE and self._released_here(other, following.joined_on):
                 continue
             if rule in (HEAD_RULE, PRIMARY_RULE) and other.covers(following.joined_on):
                 # Whoever holds it on that day hands it over then.
@@ -245,15 +245,18 @@ class MembershipFormSet(BaseInlineFormSet):
                 continue
             form.add_error(None, _other_period(rule, other))
 
-    def _released_here(self, period: Membership) -> bool:
-        """Whether this save takes the primary flag off `period`."""
-        return any(
-            form.instance.pk == period.pk
-            and form.new_holding
-            and not form.new_holding["is_primary"]
-            for form in self.forms
-            if form.cleaned_data and not self._should_delete_form(form)
-        )
+    def _released_here(self, period: Membership, from_day: datetime.date) -> bool:
+        """Whether this save takes the primary flag off `period` before
+        `from_day`: it is unset, or the period is removed (it ends yesterday,
+        or is cancelled if it had not started)."""
+        for form in self.forms:
+            if form.instance.pk != period.pk or not form.cleaned_data:
+                continue
+            if self._should_delete_form(form):
+                today = periods.today()
+                return period.joined_on >= today or from_day >= today
+            return bool(form.new_holding) and not form.new_holding["is_primary"]
+        return False
 
     # Saving -----------------------------------------------------------------
 
