@@ -68,9 +68,13 @@ def doctor_rows(
     for chunk in itertools.batched(doctors, CHUNK_SIZE):
         memberships: dict[int, list[tuple[bool, str, str]]] = {}
         if with_departments:
-            for doctor_id, department_id, is_primary, role in Membership.objects.filter(
+            # The departments cell holds the current memberships.
+            current = Membership.objects.current().filter(
                 doctor_id__in=[values[0] for values in chunk]
-            ).values_list("doctor_id", "department_id", "is_primary", "role"):
+            )
+            for doctor_id, department_id, is_primary, role in current.values_list(
+                "doctor_id", "department_id", "is_primary", "role"
+            ):
                 memberships.setdefault(doctor_id, []).append(
                     (not is_primary, codes[department_id], role)
                 )
