@@ -84,14 +84,15 @@ def test_revert_preview_then_confirm_restores_the_version(staff_client, changed_
     assert [(c.name, c.now, c.then) for c in plan.fields] == [
         ("last_name", "Lovelace", "Byron")
     ]
+    # The periods ended since are still there: they are opened again.
     assert sorted((s.other_text, s.action) for s in plan.memberships) == [
-        ("Cardiology", "add"),
-        ("Neurology", "add"),
+        ("Cardiology", "change"),
+        ("Neurology", "change"),
         ("Oncology", "remove"),
     ]
     page = response.content.decode()
-    assert 'id="revert-conflicts"' not in page and "Restored" in page
-    assert "2 restored, 1 removed, 0 changed." in page
+    assert 'id="revert-conflicts"' not in page
+    assert "0 restored, 1 removed, 2 changed." in page
     assert sorted(doctor.departments.values_list("name", flat=True)) == ["Oncology"]
 
     response = staff_client.post(

@@ -246,13 +246,17 @@ class MembershipFormSet(BaseInlineFormSet):
             form.add_error(None, _other_period(rule, other))
 
     def _released_here(self, period: Membership) -> bool:
-        """Whether this save takes the primary flag off `period`."""
+        """Whether this save takes the primary flag off `period` (or removes
+        it)."""
         return any(
             form.instance.pk == period.pk
-            and form.new_holding
-            and not form.new_holding["is_primary"]
+            and (
+                # A removed row gives it up too (it is saved first).
+                self._should_delete_form(form)
+                or (form.new_holding and not form.new_holding["is_primary"])
+            )
             for form in self.forms
-            if form.cleaned_data and not self._should_delete_form(form)
+            if form.cleaned_data
         )
 
     # Saving -----------------------------------------------------------------
