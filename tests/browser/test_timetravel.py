@@ -26,7 +26,7 @@ def change_departments(page, doctor, leave: str, join: str, search: str) -> None
     row.pick("department", search, join)
     row.check("is_primary")
     form.save()
-    expect_message(page, f"Dr Ada Byron: added to {join}")
+    expect_message(page, f"joined {join}")
 
 
 def test_staff_revert_a_doctor_whose_departments_changed_twice(page_as, clinic_staff):
