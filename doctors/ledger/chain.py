@@ -159,39 +159,36 @@ def insert_new_keys(rows: list[tuple[str, int, bytes]]) -> int:
     """Store new keys, (kind, object id, key) each; return how many were
     stored: a key that exists already is kept (and not counted).
 
-    One statement per kind: the ids as one array (PostgreSQL) or one JSON
-    array (SQLite), the keys as one blob the database cuts into 32-byte
-    keys. An import makes a key per new doctor; the ORM's bulk_create, and
-    even a prepared INSERT per key, cost more than hashing their rows.
+    One statement: the kinds and ids as arrays (PostgreSQL) or one JSON array
+    (SQLite), the keys as one blob the database cuts into 32-byte keys. An
+    import makes a key per new doctor; the ORM's bulk_create, and even a
+    prepared INSERT per key, cost more than hashing their rows.
     """
+    if not rows:
+        return 0
     table = connection.ops.quote_name(PersonalDataKey._meta.db_table)
-    by_kind: dict[str, tuple[list[int], list[bytes]]] = {}
-    for kind, object_id, key in rows:
-        ids, keys = by_kind.setdefault(kind, ([], []))
-        ids.append(object_id)
-        keys.append(key)
-    stored = 0
+    kinds, ids, keys = (list(column) for column in zip(*rows, strict=True))
+    if connection.vendor == "postgresql":
+        made = (
+            "SELECT kind, object_id, substring(%s::bytea from (n::int - 1) * 32 + 1"
+            " for 32) FROM unnest(%s::varchar[], %s::bigint[]) WITH ORDINALITY"
+            " AS made(kind, object_id, n)"
+        )
+        params = [b"".join(keys), kinds, ids]
+    else:
+        made = (
+            "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
+            " substr(%s, key * 32 + 1, 32) FROM json_each(%s)"
+        )
+        params = [b"".join(keys), json.dumps(list(zip(kinds, ids, strict=True)))]
     with connection.cursor() as cursor:
-        for kind, (ids, keys) in by_kind.items():
-            if connection.vendor == "postgresql":
-                made = (
-                    "SELECT object_id, substring(%s::bytea from (n::int - 1) * 32 + 1"
-                    " for 32) FROM unnest(%s::bigint[]) WITH ORDINALITY"
-                    " AS made(object_id, n)"
-                )
-                ids_param: Any = ids
-            else:
-                made = "SELECT value, substr(%s, key * 32 + 1, 32) FROM json_each(%s)"
-                ids_param = json.dumps(ids)
-            cursor.execute(
-                f"INSERT INTO {table} (kind, object_id, key) SELECT %s, made.*"
-                # WHERE true: else SQLite's parser reads ON as a join's.
-                f" FROM ({made}) AS made WHERE true"
-                " ON CONFLICT (kind, object_id) DO NOTHING",
-                [kind, b"".join(keys), ids_param],
-            )
-            stored += cursor.rowcount
-    return stored
+        cursor.execute(
+            f"INSERT INTO {table} (kind, object_id, key) SELECT * FROM ({made})"
+            # WHERE true: else SQLite's parser reads ON as a join's.
+            " AS made WHERE true ON CONFLICT (kind, object_id) DO NOTHING",
+            params,
+        )
+        return cursor.rowcount
 
 
 def _datetime_text(column: str, *, sqlite: bool) -> str:
@@ -411,7 +408,7 @@ def seal(change_set_id: int, written: "WrittenRows | None" = None) -> ChainLink 
             manifest=manifest,
             sealed_at=sealed_at,
         )
-        link = ChainLink(
+        link = ChainLink.objects.create(
             position=position,
             change_set_id=change_set_id,
             previous_hash=head.hash,
@@ -420,38 +417,10 @@ def seal(change_set_id: int, written: "WrittenRows | None" = None) -> ChainLink 
             manifest=manifest,
             sealed_at=sealed_at,
         )
-        _insert_link(link)
         ChainHead.objects.filter(pk=head.pk).update(
             position=position, hash=link_hash, sealed_at=sealed_at
         )
         return link
-
-
-def _insert_link(link: ChainLink) -> None:
-    """INSERT the link. On PostgreSQL its manifest (24 bytes a row: 7 MB for
-    an import of 100,000 doctors) goes as a binary parameter: Django's
-    client-side binding writes it into the statement as hex text for the
-    server to parse back, ten times slower."""
-    if connection.vendor != "postgresql":
-        link.save(force_insert=True)
-        return
-    import psycopg
-
-    quote = connection.ops.quote_name
-    columns = ["position", "change_set_id", "previous_hash", "hash", "manifest"]
-    values = [getattr(link, name) for name in columns]
-    columns += ["rows", "sealed_at"]
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(
-            f"INSERT INTO {quote(ChainLink._meta.db_table)}"
-            f" ({', '.join(map(quote, columns))})"
-            f" VALUES ({', '.join(['%s'] * (len(columns) - 2))}, %s::jsonb, %s)"
-            " RETURNING id",
-            [*values, json.dumps(link.rows), link.sealed_at],
-            binary=True,
-        )
-        (link.pk,) = cursor.fetchone()
-    link._state.adding = False
 
 
 def unsealed_change_sets() -> Iterable[int]:
