@@ -4,7 +4,8 @@ The one translator of a refused write: the admin (a save that lost a race), the
 importer and the revert call it. It finds the violated constraint's name and
 looks up the words written beside the constraint (models.RULE_WORDS): on
 PostgreSQL from psycopg's diagnostics, on SQLite (which has no structured
-error) from the one sentence format its unique checks use.
+error) from the sentences its unique and check constraints and the period
+rules' triggers (doctors.period_rules) use.
 """
 
 import re
@@ -17,8 +18,13 @@ from .models import RULE_WORDS
 # SQLite: "UNIQUE constraint failed: index 'name'" for a named (partial or
 # expression) index, "UNIQUE constraint failed: table.col[, table.col]" otherwise.
 SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (?:index '([^']+)'|(.+))$")
+# SQLite: a named CHECK constraint, or a period rule's trigger
+# (doctors.period_rules).
+SQLITE_NAMED = re.compile(
+    r"(?:CHECK constraint failed|period rule failed): ([A-Za-z0-9_]+)"
+)
 # PostgreSQL's own sentence, for an error that arrives without diagnostics.
-POSTGRES_UNIQUE = re.compile(r'unique constraint "([^"]+)"')
+POSTGRES_UNIQUE = re.compile(r'(?:unique|exclusion|check) constraint "([^"]+)"')
 UNKNOWN = "The change conflicts with data saved meanwhile."
 
 
@@ -58,6 +64,9 @@ def violated_constraint(error: IntegrityError) -> str | None:
     sqlite = SQLITE_UNIQUE.search(text)
     if sqlite:
         return sqlite.group(1) or _constraint_of_columns(sqlite.group(2))
+    named = SQLITE_NAMED.search(text)
+    if named:
+        return named.group(1)
     postgres = POSTGRES_UNIQUE.search(text)
     if postgres:
         return _unique_field_of(postgres.group(1))

@@ -1,6 +1,8 @@
+import datetime
 from typing import NamedTuple
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
@@ -8,7 +10,8 @@ from django.urls import reverse
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from . import current_change
+from . import current_change, periods
+from .period_rules import HEAD_RULE, OVERLAP_RULE, PRIMARY_RULE
 from .validators import validate_date_in_range, validate_single_line
 
 department_code_validator = RegexValidator(
@@ -36,24 +39,34 @@ class RuleWords(NamedTuple):
     twice: str = ""
 
 
+DATES_RULE = "membership_left_after_joined"
+
 # Keyed by the constraint's name, or "table.column" for a unique field.
 RULE_WORDS: dict[str, RuleWords] = {
-    "membership_unique_doctor_department": RuleWords(
-        on_form="This doctor is already in this department.",
-        refused="That doctor is already in that department.",
+    # Memberships are periods (joined_on to left_on, both days included): the
+    # rules hold on every day. PostgreSQL enforces them with exclusion
+    # constraints over date ranges, SQLite with triggers (migration 0017);
+    # Membership.clean() checks them first to name the other period.
+    OVERLAP_RULE: RuleWords(
+        on_form="This doctor is already in this department on some of these days.",
+        refused="That doctor is already in that department on some of those days.",
         held_by="Already in {holder}: {owner}.",
     ),
-    "membership_one_head_per_department": RuleWords(
-        on_form="This department already has a head.",
-        refused="That department already has a head.",
+    HEAD_RULE: RuleWords(
+        on_form="This department already has a head on some of these days.",
+        refused="That department already has a head on some of those days.",
         held_by="{owner} already has a head: {holder}.",
         twice="{owner} can have only one head.",
     ),
-    "membership_one_primary_per_doctor": RuleWords(
-        on_form="This doctor already has a primary department.",
-        refused="That doctor already has a primary department.",
+    PRIMARY_RULE: RuleWords(
+        on_form="This doctor already has a primary department on some of these days.",
+        refused="That doctor already has a primary department on some of those days.",
         held_by="{owner} already has a primary department: {holder}.",
         twice="{owner} can have only one primary department.",
+    ),
+    DATES_RULE: RuleWords(
+        on_form="The last day cannot be before the first day.",
+        refused="A membership cannot end before it starts.",
     ),
     "doctor_email_unique_ci": RuleWords(
         on_form="A doctor with this email already exists.",
@@ -72,8 +85,6 @@ RULE_WORDS: dict[str, RuleWords] = {
         refused="A department with that name already exists.",
     ),
 }
-HEAD_RULE = "membership_one_head_per_department"
-PRIMARY_RULE = "membership_one_primary_per_doctor"
 
 
 def _history_user(request=None, **kwargs):
@@ -284,7 +295,7 @@ class Doctor(TracksLoadedValues):
     is_active = models.BooleanField("active", default=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField("last change", auto_now=True)
-    departments = models.ManyToManyField(
+    departments = periods.CurrentMembershipsField(
         Department, through="Membership", related_name="doctors", blank=True
     )
 
@@ -331,8 +342,77 @@ class Doctor(TracksLoadedValues):
         return f"Dr {self.first_name} {self.last_name}".strip()
 
 
+class MembershipQuerySet(models.QuerySet):
+    """Periods, with the questions asked of them by day."""
+
+    def covering(self, day: datetime.date) -> "MembershipQuerySet":
+        """The periods that include `day`: who was a member then."""
+        return self.filter(periods.covering(day))
+
+    def current(self) -> "MembershipQuerySet":
+        """The periods that include today in the clinic's time zone."""
+        return self.covering(periods.today())
+
+    def not_ended(self) -> "MembershipQuerySet":
+        """Periods covering today or starting later."""
+        return self.filter(periods.not_ended(periods.today()))
+
+    def end(self, last_day: datetime.date | None = None) -> tuple[int, int]:
+        """End these periods on `last_day` (yesterday when None: no longer a
+        member today), saving each so its history and feed event are written.
+
+        Periods already ended by then are left as they are; a period that
+        starts after `last_day` (or today, when no day is given) never
+        happened and is cancelled: deleted, recorded as a correction. Returns
+        (ended, cancelled).
+        """
+        if last_day is None:
+            last_day, cancel_from = periods.yesterday(), periods.today()
+        else:
+            cancel_from = last_day + periods.ONE_DAY
+        ended = cancelled = 0
+        for membership in self.filter(periods.not_ended(last_day + periods.ONE_DAY)):
+            if membership.joined_on >= cancel_from:
+                membership.cancel()
+                cancelled += 1
+            else:
+                membership.left_on = last_day
+                membership.period_event = periods.PeriodEvent.ENDED
+                membership.save(update_fields=["left_on"])
+                ended += 1
+        return ended, cancelled
+
+    def delete(self):
+        """Leaving ends a period, it never deletes it: Django's `remove()`,
+        `clear()` and `set()` delete through this queryset, so they end the
+        periods covering today on yesterday (see end()). Real deletion
+        is Membership.cancel() and the cascade of a deleted doctor."""
+        ended, cancelled = self.end()
+        return ended + cancelled, {Membership._meta.label: ended + cancelled}
+
+    delete.queryset_only = True
+
+
+class MembershipManager(models.Manager.from_queryset(MembershipQuerySet)):
+    pass
+
+
+class NotEndedMembershipManager(MembershipManager):
+    """Periods covering today or starting later: what `add()` looks at before
+    starting a period (a doctor who left may join again), what `remove()`
+    ends, and what a doctor's page lists."""
+
+    def get_queryset(self):
+        return super().get_queryset().not_ended()
+
+
 class Membership(TracksLoadedValues):
-    """A doctor's place in a department (a FHIR PractitionerRole in small)."""
+    """A doctor's period in a department (a FHIR PractitionerRole in small):
+    the role and primary flag that held from `joined_on` to `left_on`, both
+    days included. One row per period: each has its own history (when it was
+    recorded and corrected, by whom, in which change-set), the database rules
+    hold on the rows themselves, and undo, revert and the chain already work
+    row by row."""
 
     class Role(models.TextChoices):
         MEMBER = "member", "Member"
@@ -346,9 +426,24 @@ class Membership(TracksLoadedValues):
     )
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
     joined_on = models.DateField(
-        default=timezone.localdate, validators=[validate_date_in_range]
+        "first day",
+        default=timezone.localdate,
+        validators=[validate_date_in_range],
+        help_text="The first day as a member in this role.",
+    )
+    left_on = models.DateField(
+        "last day",
+        null=True,
+        blank=True,
+        validators=[validate_date_in_range],
+        help_text="The last day as a member in this role; empty while it lasts.",
     )
     is_primary = models.BooleanField("primary department", default=False)
+
+    # Every period; the default manager (what Django's many-to-many managers,
+    # admin pages and related lookups use) sees the ones not ended.
+    objects = MembershipManager()
+    not_ended = NotEndedMembershipManager()
 
     history = IndexedHistoricalRecords(
         bases=[ChangeSetHistory],
@@ -368,31 +463,101 @@ class Membership(TracksLoadedValues):
     )
 
     class Meta:
+        default_manager_name = "not_ended"
         constraints = [
-            models.UniqueConstraint(
-                fields=["doctor", "department"],
-                name="membership_unique_doctor_department",
-                violation_error_message=RULE_WORDS[
-                    "membership_unique_doctor_department"
-                ].on_form,
-            ),
-            models.UniqueConstraint(
-                fields=["department"],
-                condition=models.Q(role="head"),
-                name=HEAD_RULE,
-                violation_error_message=RULE_WORDS[HEAD_RULE].on_form,
-            ),
-            models.UniqueConstraint(
-                fields=["doctor"],
-                condition=models.Q(is_primary=True),
-                name=PRIMARY_RULE,
-                violation_error_message=RULE_WORDS[PRIMARY_RULE].on_form,
+            models.CheckConstraint(
+                condition=models.Q(left_on__isnull=True)
+                | models.Q(left_on__gte=models.F("joined_on")),
+                name=DATES_RULE,
+                violation_error_message=RULE_WORDS[DATES_RULE].on_form,
             ),
         ]
-        indexes = [models.Index(fields=["department", "doctor"])]
+        indexes = [
+            models.Index(fields=["department", "doctor"]),
+            # Who was in a department on a day, and a doctor's periods.
+            models.Index(
+                fields=["department", "joined_on"], name="membership_dept_joined"
+            ),
+            models.Index(fields=["doctor", "joined_on"], name="membership_doc_joined"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.doctor} in {self.department}"
+
+    @property
+    def period_text(self) -> str:
+        """ "from 3 March 2024", "3 March 2024 to 31 May 2025"."""
+        return periods.describe(self.joined_on, self.left_on)
+
+    def covers(self, day: datetime.date) -> bool:
+        return self.joined_on <= day and (self.left_on is None or day <= self.left_on)
+
+    def cancel(self) -> None:
+        """Delete a period that never happened (it had not started, or was
+        entered by mistake): recorded as a correction."""
+        self.period_event = periods.PeriodEvent.CANCELLED
+        models.Model.delete(self)
+
+    def conflicts(self) -> list[tuple[str, "Membership"]]:
+        """The rules this period would break against the periods stored, as
+        (rule name, the other period), for errors that name both."""
+        if self.joined_on is None or (
+            self.left_on is not None and self.left_on < self.joined_on
+        ):
+            return []
+        others = (
+            Membership.objects.exclude(pk=self.pk)
+            .filter(periods.overlapping(self.joined_on, self.left_on))
+            .select_related("doctor", "department")
+            .order_by("joined_on")
+        )
+        found = []
+        rules = [
+            (
+                OVERLAP_RULE,
+                {"doctor_id": self.doctor_id, "department_id": self.department_id},
+            )
+        ]
+        if self.role == self.Role.HEAD:
+            rules.append(
+                (
+                    HEAD_RULE,
+                    {"department_id": self.department_id, "role": self.Role.HEAD},
+                )
+            )
+        if self.is_primary:
+            rules.append(
+                (PRIMARY_RULE, {"doctor_id": self.doctor_id, "is_primary": True})
+            )
+        for rule, lookup in rules:
+            other = others.filter(**lookup).first()
+            if other is not None:
+                found.append((rule, other))
+        return found
+
+    def clean(self) -> None:
+        super().clean()
+        if self.doctor_id is None or self.department_id is None:
+            return
+        problems = []
+        for rule, other in self.conflicts():
+            if rule == OVERLAP_RULE:
+                problems.append(
+                    f"{other.doctor} is already in {other.department} "
+                    f"{other.period_text}."
+                )
+            elif rule == HEAD_RULE:
+                problems.append(
+                    f"{other.department} already has a head {other.period_text}: "
+                    f"{other.doctor}."
+                )
+            else:
+                problems.append(
+                    f"{other.doctor}'s primary department is already "
+                    f"{other.department} {other.period_text}."
+                )
+        if problems:
+            raise ValidationError(problems)
 
 
 def membership_save_order(

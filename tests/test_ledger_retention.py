@@ -58,6 +58,26 @@ def test_retention_erases_only_the_doctors_past_the_period(doctors, settings):
     assert verify().ok
 
 
+def test_a_doctor_who_left_long_ago_is_due_and_a_current_member_is_not(
+    doctors, settings
+):
+    """Past periods are the record, not a reason to keep the personal data:
+    a doctor whose last period ended before the cutoff is due."""
+    settings.PERSONAL_DATA_RETENTION_DAYS = 365
+    with acting_as(description="set-up"):
+        leaver = DoctorFactory(first_name="Leaver", is_active=False)
+        leaver.departments.add(
+            DepartmentFactory(),
+            through_defaults={"joined_on": datetime.date(2020, 1, 1)},
+        )
+        leaver.departments.clear()  # the period ends yesterday
+    assert leaver.memberships(manager="objects").get().left_on is not None
+    due = set(retention.due_doctors(now=timezone.now() + LATER))
+    assert due == {doctors["gone"], leaver}
+    # Still in a department when the period ends after the cutoff day.
+    assert doctors["member"] not in due
+
+
 def test_the_daily_work_logs_the_anchor(doctors, caplog):
     with caplog.at_level(logging.INFO, logger="doctors.ledger"):
         daily.run()

@@ -1,7 +1,9 @@
 """Erasing the personal data nobody needs any more (PERSONAL_DATA_RETENTION_DAYS).
 
-A doctor is due when inactive, in no department, and nothing about them (the
-doctor or a membership) changed for longer than the retention period. The task
+A doctor is due when inactive, in no department (every period ended before
+the cutoff day: past periods are the record, not a reason to keep the data),
+and nothing about them (the doctor or a membership) changed for longer than
+the retention period. The task
 worker looks once a day; each doctor is erased as in `manage.py erase_doctor`,
 and one feed event reports the sweep.
 """
@@ -13,7 +15,7 @@ from django.conf import settings
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from .. import activity, context
+from .. import activity, context, periods
 from ..models import ActivityEvent, Doctor, Erasure, Membership
 from . import erasure
 
@@ -32,12 +34,19 @@ def due_doctors(*, now: datetime.datetime | None = None):
     if days <= 0:
         return Doctor.objects.none()
     cutoff = (now or timezone.now()) - datetime.timedelta(days=days)
+    cutoff_day = timezone.localdate(cutoff)
     recent_membership = Membership.history.filter(
         doctor_id=OuterRef("pk"), history_date__gte=cutoff
     )
     return (
         Doctor.objects.filter(is_active=False, updated_at__lt=cutoff)
-        .exclude(Exists(Membership.objects.filter(doctor_id=OuterRef("pk"))))
+        .exclude(
+            Exists(
+                Membership.objects.filter(doctor_id=OuterRef("pk")).filter(
+                    periods.not_ended(cutoff_day)
+                )
+            )
+        )
         .exclude(Exists(recent_membership))
         .exclude(Exists(Erasure.objects.filter(doctor_id=OuterRef("pk"))))
         .order_by("pk")

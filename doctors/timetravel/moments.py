@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
+from .. import periods
 from ..models import Department, Doctor, Membership
 
 HistoricalDoctor = Doctor.history.model
@@ -73,6 +74,7 @@ class MembershipThen:
     role: str
     is_primary: bool
     joined_on: datetime.date
+    left_on: datetime.date | None = None
 
     @property
     def role_label(self) -> str:
@@ -90,6 +92,7 @@ class MemberOnDate:
     role: str
     is_primary: bool
     joined_on: datetime.date
+    left_on: datetime.date | None = None
 
     @property
     def name(self) -> str:
@@ -107,6 +110,7 @@ MEMBERSHIP_VALUES = (
     "role",
     "is_primary",
     "joined_on",
+    "left_on",
 )
 
 
@@ -132,36 +136,55 @@ DOCTOR_VALUES = ("license_number", "first_name", "last_name")
 
 
 def department_members_on(
-    department: Department, day: datetime.date
+    department: Department,
+    day: datetime.date,
+    *,
+    as_recorded_on: datetime.datetime | None = None,
 ) -> list[MemberOnDate]:
-    """Who was in `department` at the end of `day`, as the system knew it then.
-
-    One query: the memberships, each with its doctor as recorded then (a doctor
-    renamed or deleted since is listed with the name of that day).
+    """Who was in `department` on `day` in the clinic's calendar (valid time):
+    the periods covering that day. With `as_recorded_on`, what the records
+    said at that instant about that day (system time): the membership and
+    doctor rows as the history tables held them then.
     """
-    moment = end_of_day(day)
-    doctor_then = HistoricalDoctor.objects.filter(
-        id=OuterRef("doctor_id"), history_date__lte=moment
-    ).order_by("-history_date", "-history_id")
-    rows = (
-        newest_up_to(
-            HistoricalMembership.objects.filter(department_id=department.pk), moment
+    if as_recorded_on is None:
+        rows = (
+            Membership.objects.filter(department_id=department.pk)
+            .covering(day)
+            .values_list(
+                "doctor_id",
+                "role",
+                "is_primary",
+                "joined_on",
+                "left_on",
+                *(f"doctor__{name}" for name in DOCTOR_VALUES),
+            )
         )
-        .exclude(history_type="-")
-        .annotate(
-            **{
-                f"doctor_{name}": Subquery(doctor_then.values(name)[:1])
-                for name in DOCTOR_VALUES
-            }
+    else:
+        doctor_then = HistoricalDoctor.objects.filter(
+            id=OuterRef("doctor_id"), history_date__lte=as_recorded_on
+        ).order_by("-history_date", "-history_id")
+        rows = (
+            newest_up_to(
+                HistoricalMembership.objects.filter(department_id=department.pk),
+                as_recorded_on,
+            )
+            .exclude(history_type="-")
+            .filter(periods.covering(day))
+            .annotate(
+                **{
+                    f"doctor_{name}": Subquery(doctor_then.values(name)[:1])
+                    for name in DOCTOR_VALUES
+                }
+            )
+            .values_list(
+                "doctor_id",
+                "role",
+                "is_primary",
+                "joined_on",
+                "left_on",
+                *(f"doctor_{name}" for name in DOCTOR_VALUES),
+            )
         )
-        .values_list(
-            "doctor_id",
-            "role",
-            "is_primary",
-            "joined_on",
-            *(f"doctor_{name}" for name in DOCTOR_VALUES),
-        )
-    )
     members = [
         MemberOnDate(
             doctor_id=doctor_id,
@@ -171,12 +194,14 @@ def department_members_on(
             role=role,
             is_primary=is_primary,
             joined_on=joined_on,
+            left_on=left_on,
         )
         for (
             doctor_id,
             role,
             is_primary,
             joined_on,
+            left_on,
             license_number,
             first_name,
             last_name,
