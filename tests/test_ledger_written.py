@@ -7,9 +7,9 @@ import datetime
 import pytest
 from django.db import connection, transaction
 
-from doctors.bulk import draw_ids, insert_history_rows, insert_rows
+from doctors.bulk import draw_ids, insert_history_rows, insert_rows, tracked_columns
 from doctors.context import acting_as
-from doctors.importing.writer import DOCTOR_HISTORY, MEMBERSHIP_HISTORY
+from doctors.importing.writer import DOCTOR_HISTORY
 from doctors.ledger import chain, written
 from doctors.ledger.verify import verify
 from doctors.models import (
@@ -78,11 +78,13 @@ def _write(people, *, when, reason, joined_on=None, prefix="LIC"):
         [(row[0], department.pk, "member", joined, True) for row in doctors],
     )
     members = Membership.objects.filter(doctor_id__in=[row[0] for row in doctors])
+    columns = tracked_columns(Membership)
+    at = columns.index("joined_on")
     rows = [
-        (*row[:2], joined, *row[3:]) for row in members.values_list(*MEMBERSHIP_HISTORY)
+        (*row[:at], joined, *row[at + 1 :]) for row in members.values_list(*columns)
     ]
     insert_history_rows(
-        Membership, MEMBERSHIP_HISTORY, rows, history_type="+", when=when, reason=reason
+        Membership, columns, rows, history_type="+", when=when, reason=reason
     )
 
 
