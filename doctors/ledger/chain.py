@@ -1,8 +1,9 @@
 """Adding links to the history chain, and reading its head.
 
 A change-set is sealed when it closes (doctors.context), in one transaction:
-lock the chain head, read back the rows stamped with the change-set, write one
-link and move the head. Bulk paths therefore add one link per change-set,
+lock the chain head, read back the rows stamped with the change-set (less
+those the bulk writers wrote down as they wrote them: ledger.written), write
+one link and move the head. Bulk paths therefore add one link per change-set,
 whatever the number of rows. The head row is locked with SELECT ... FOR
 UPDATE on PostgreSQL; SQLite's IMMEDIATE write transactions already run one
 at a time. Concurrent writers thus make one linear chain.
