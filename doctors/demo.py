@@ -20,7 +20,7 @@ from django.utils import timezone
 from faker import Faker
 from simple_history.utils import bulk_create_with_history
 
-from . import activity, context, dashboard, demo_history
+from . import activity, context, dashboard, demo_history, period_changes
 from .bulk import insert_history_rows, insert_rows, tracked_columns
 from .ledger import chain
 from .models import ActivityEvent, Department, Doctor, Membership, Specialty
@@ -99,7 +99,7 @@ def seed_demo(
         ) as change:
             department_objs = _seed_departments(departments, report)
             _seed_doctors(doctors, department_objs, report, when=opened)
-            _assign_heads(department_objs, report)
+            _assign_heads(department_objs, report, opened=timezone.localdate(opened))
             if report.doctors_created or report.departments_created:
                 dashboard.bump_generation_on_commit()
                 activity.record_bulk(
@@ -196,6 +196,7 @@ def _seed_doctors(
         "department_id",
         "role",
         "joined_on",
+        "left_on",
         "is_primary",
     ]
     doctor_history_columns = tracked_columns(Doctor)
@@ -203,6 +204,7 @@ def _seed_doctors(
     for start in range(1, count + 1, BATCH_SIZE):
         doctor_rows = []
         picks_by_license = {}
+        earlier_by_license = {}
         for index in range(start, min(start + BATCH_SIZE, count + 1)):
             number = license_number(index)
             if number in existing:
@@ -234,6 +236,9 @@ def _seed_doctors(
                 (department_id, today - datetime.timedelta(days=rng.randint(0, 3650)))
                 for department_id in picks
             ]
+            earlier_by_license[number] = _earlier_periods(
+                rng, picks_by_license[number], department_ids
+            )
         if not doctor_rows:
             continue
         insert_rows(Doctor, doctor_columns, doctor_rows)
@@ -244,12 +249,17 @@ def _seed_doctors(
         ids = Doctor.objects.filter(license_number__in=licenses).values_list(
             "license_number", "pk"
         )
+        member = Membership.Role.MEMBER
         membership_rows = [
-            (doctor_id, department_id, Membership.Role.MEMBER, joined_on, position == 0)
+            (doctor_id, department_id, member, joined_on, None, position == 0)
             for number, doctor_id in ids
             for position, (department_id, joined_on) in enumerate(
                 picks_by_license[number]
             )
+        ] + [
+            (doctor_id, department_id, member, first, last, False)
+            for number, doctor_id in ids
+            for department_id, first, last in earlier_by_license[number]
         ]
         insert_rows(Membership, membership_columns, membership_rows)
         _insert_history_of(
@@ -262,31 +272,60 @@ def _seed_doctors(
         report.memberships_created += len(membership_rows)
 
 
+def _earlier_periods(
+    rng: random.Random,
+    picks: list[tuple[int, datetime.date]],
+    department_ids: list[int],
+) -> list[tuple[int, datetime.date, datetime.date]]:
+    """Periods that ended before the records open, as (department, first day,
+    last day): some doctors were in a department before (and rejoined it
+    later), some left another department years ago. None of them primary."""
+    earlier = []
+    department_id, joined_on = picks[-1]
+    if rng.random() < 0.12:
+        left_on = joined_on - datetime.timedelta(days=rng.randint(60, 400))
+        first = left_on - datetime.timedelta(days=rng.randint(90, 2000))
+        earlier.append((department_id, first, left_on))
+    others = sorted(set(department_ids) - {picked for picked, _ in picks})
+    if others and rng.random() < 0.15:
+        first = picks[0][1] - datetime.timedelta(days=rng.randint(400, 3000))
+        left_on = first + datetime.timedelta(days=rng.randint(90, 380))
+        earlier.append((rng.choice(others), first, left_on))
+    return earlier
+
+
 def _insert_history_of(model, columns, when, **lookup) -> None:
-    """Write "created" history rows for the rows of `model` matching `lookup`."""
-    rows = model._default_manager.filter(**lookup).values_list(*columns)
+    """Write "created" history rows for the rows of `model` matching `lookup`
+    (every row: ended periods too)."""
+    rows = model._base_manager.filter(**lookup).values_list(*columns)
     insert_history_rows(model, columns, rows, history_type="+", when=when)
 
 
-def _assign_heads(department_objs: list[Department], report: SeedReport) -> None:
-    """Give every department without a head one: its longest-serving member."""
+def _assign_heads(
+    department_objs: list[Department], report: SeedReport, *, opened: datetime.date
+) -> None:
+    """Give every department without a head today one: its longest-serving
+    member, head from a day in the years before the records open (or from
+    joining, if later)."""
     headed = set(
-        Membership.objects.filter(role=Membership.Role.HEAD).values_list(
-            "department_id", flat=True
-        )
+        Membership.objects.current()
+        .filter(role=Membership.Role.HEAD)
+        .values_list("department_id", flat=True)
     )
+    rng = random.Random(SEED)
     for department in department_objs:
         if department.pk in headed:
             continue
         senior = (
-            Membership.objects.filter(department=department, doctor__is_active=True)
+            Membership.objects.current()
+            .filter(department=department, doctor__is_active=True)
             .order_by("joined_on", "pk")
             .first()
         )
         if senior is None:
             continue
-        senior.role = Membership.Role.HEAD
-        senior.save(update_fields=["role"])
+        since = opened - datetime.timedelta(days=rng.randint(200, 2500))
+        period_changes.make_head(senior, max(since, senior.joined_on))
         report.heads_assigned += 1
 
 

@@ -1,16 +1,21 @@
 """A year in the life of the demo clinic, so the dashboard, the feed, a doctor's
 timeline and "members on a date" show something real at the first run.
 
-Every step goes through the product's own paths (saves and their signals, the
-importer, the undo), each as a change-set of its own with the person and the
-reason, and is then dated on its day of the past year: the change-set, its feed
-events, its history rows and its import run. Joins take their day as the
-joined-on date. The steps are drawn from a fixed seed, so two first runs tell
-the same story.
+Every step goes through the product's own paths (doctors.period_changes and
+the many-to-many managers, saves and their signals, the importer, the undo),
+each as a change-set of its own with the person and the reason, and is then
+dated on its day of the past year: the change-set, its feed events, its
+history rows and its import run. The periods take the step's day in the
+clinic's calendar: a join starts on it, a leave ends on it, a head hand-over
+or a primary move holds from it. A few steps are corrections (a first day
+entered wrong), and the last days record what is planned: joins from a day
+still to come (one of them called off again) and a leave on a future day.
+The steps are drawn from a fixed seed, so two first runs tell the same story.
 
-The rules hold at every step: a doctor's primary department is never left, a
-department keeps exactly one head (the old head steps down before the new one
-takes over), and joins are never primary.
+The rules hold on every day, so a step the rules would refuse is skipped (the
+story goes on): a doctor's primary department is never left, a department
+keeps one head (a hand-over ends the old head's period the day before), and
+joins are never primary.
 """
 
 import csv
@@ -21,9 +26,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
-from . import exporting
+from . import exporting, period_changes, periods
 from .context import acting_as
 from .ledger import guard
 from .models import (
@@ -50,6 +57,12 @@ STEP_DAYS = [
 FIRST_IMPORT_DAY = 209
 SECOND_IMPORT_DAY = 52
 UNDO_DAY = 51
+# Days back on which the future is planned: joins from a day still to come, a
+# leave on a future day, and (the last) one planned join called off.
+PLANNING_DAYS = [8, 7, 5, 4, 3, 1]
+# How far ahead each planned change is, in days from today.
+PLANNED_JOINS = {8: 21, 7: 14, 5: 45, 3: 90}
+PLANNED_LEAVE = (4, 30)
 RENAME_DEPARTMENT_DAY = 158
 RENAMED_DEPARTMENT = ("ER", "Emergency Medicine")
 REASONS = {
@@ -64,6 +77,9 @@ REASONS = {
         "Moved to full time in the primary department",
         "Left the shared post",
     ],
+    "rejoin": ["Back from parental leave", "Returns after a year abroad"],
+    "primary": ["Main post moved after the reorganisation", "Asked to move her post"],
+    "correct": ["First day was entered wrong", "HR confirmed the start date"],
     "handover": ["Head of department handover", "Previous head retired"],
     "rename": ["Name change after marriage", "Corrected spelling of the name"],
     "specialty": ["Board certification completed", "Retrained"],
@@ -87,7 +103,17 @@ def seed_history(*, staff, admin) -> HistoryReport:
         return report
     rng = random.Random(SEED)
     today = timezone.localdate()
-    kinds = ["join", "join", "leave", "join", "handover", "specialty", "leave"]
+    kinds = [
+        "join",
+        "leave",
+        "handover",
+        "rejoin",
+        "primary",
+        "specialty",
+        "join",
+        "correct",
+        "leave",
+    ]
     agenda = []
     for position, days_back in enumerate(STEP_DAYS):
         kind = "rename" if position in (9, 24) else kinds[position % len(kinds)]
@@ -96,6 +122,7 @@ def seed_history(*, staff, admin) -> HistoryReport:
         (FIRST_IMPORT_DAY, "first import", staff),
         (SECOND_IMPORT_DAY, "second import", staff),
         (RENAME_DEPARTMENT_DAY, "rename department", admin),
+        *((days_back, "plan", staff) for days_back in PLANNING_DAYS),
     ]
     # Oldest first: the history tables then tell the story in its order.
     for days_back, kind, user in sorted(agenda, key=lambda step: -step[0]):
@@ -110,6 +137,8 @@ def seed_history(*, staff, admin) -> HistoryReport:
                 report.undos += _undo(run, undo_day, admin)
         elif kind == "rename department":
             report.change_sets += _rename_department(day, user)
+        elif kind == "plan":
+            report.change_sets += _plan(rng, day, user, today)
         else:
             report.change_sets += _step(kind, rng, day, user)
     return report
@@ -118,14 +147,31 @@ def seed_history(*, staff, admin) -> HistoryReport:
 def _step(kind: str, rng: random.Random, day: datetime.date, user) -> bool:
     reason = rng.choice(REASONS[kind])
     with _on(day, user, reason) as done:
-        done.happened = {
-            "join": _join,
-            "leave": _leave,
-            "handover": _handover,
-            "rename": _rename_doctor,
-            "specialty": _change_specialty,
-        }[kind](rng, day)
+        done.happened = _refused_is_skipped(
+            {
+                "join": _join,
+                "leave": _leave,
+                "rejoin": _rejoin,
+                "primary": _move_primary,
+                "correct": _correct_first_day,
+                "handover": _handover,
+                "rename": _rename_doctor,
+                "specialty": _change_specialty,
+            }[kind],
+            rng,
+            day,
+        )
     return done.happened
+
+
+def _refused_is_skipped(step, *args) -> bool:
+    """Run a step; one the rules refuse (a form would show why) writes
+    nothing and the story goes on."""
+    try:
+        with transaction.atomic():
+            return step(*args)
+    except (ValidationError, IntegrityError):
+        return False
 
 
 class _Done:
@@ -169,56 +215,153 @@ def _active_doctors():
     return Doctor.objects.filter(is_active=True).order_by("pk")
 
 
+def _periods_on(day: datetime.date):
+    return Membership.objects.covering(day).select_related("doctor", "department")
+
+
 def _join(rng: random.Random, day: datetime.date) -> bool:
-    doctor = rng.choice(list(_active_doctors()[:400]))
-    taken = set(doctor.memberships.values_list("department_id", flat=True))
-    free = list(Department.objects.exclude(pk__in=taken).order_by("pk"))
-    if not free or len(taken) >= 3:
+    """A doctor joins another department from `day`; every other join through
+    the many-to-many manager, as a script would."""
+    doctors = list(_active_doctors()[:400])
+    for doctor in rng.sample(doctors, min(5, len(doctors))):
+        taken = set(
+            Membership.objects.filter(doctor=doctor)
+            .filter(periods.not_ended(day))
+            .values_list("department_id", flat=True)
+        )
+        free = list(Department.objects.exclude(pk__in=taken).order_by("pk"))
+        if free and len(taken) < 3:
+            break
+    else:
         return False
-    Membership.objects.create(
-        doctor=doctor, department=rng.choice(free), joined_on=day, is_primary=False
-    )
+    department = rng.choice(free)
+    if rng.random() < 0.5:
+        doctor.departments.add(department, through_defaults={"joined_on": day})
+    else:
+        period_changes.join(doctor, department, first_day=day)
     return True
 
 
 def _leave(rng: random.Random, day: datetime.date) -> bool:
-    # Shared posts only: never a primary department, never a head.
+    """A shared post ends on `day` (never a primary department, never a head)."""
     candidates = list(
-        Membership.objects.filter(is_primary=False, role=Membership.Role.MEMBER)
-        .select_related("doctor", "department")
+        _periods_on(day)
+        .filter(is_primary=False, role=Membership.Role.MEMBER, left_on__isnull=True)
         .order_by("pk")[:400]
     )
     if not candidates:
         return False
-    rng.choice(candidates).delete()
+    period_changes.leave([rng.choice(candidates)], day)
     return True
 
 
-def _handover(rng: random.Random, day: datetime.date) -> bool:
-    heads = list(
-        Membership.objects.filter(role=Membership.Role.HEAD)
-        .select_related("department")
-        .order_by("pk")
+def _rejoin(rng: random.Random, day: datetime.date) -> bool:
+    """A doctor who left a department comes back to it from `day`."""
+    still_there = Membership.objects.filter(
+        periods.not_ended(day),
+        doctor_id=models.OuterRef("doctor_id"),
+        department_id=models.OuterRef("department_id"),
     )
+    left = list(
+        Membership.objects.filter(left_on__lt=day, doctor__is_active=True)
+        .exclude(models.Exists(still_there))
+        .select_related("doctor", "department")
+        .order_by("pk")[:400]
+    )
+    rng.shuffle(left)
+    for earlier in left:
+        # At most three departments at a time, as everywhere in the demo.
+        if _departments_of(earlier.doctor_id, day) < 3:
+            period_changes.join(earlier.doctor, earlier.department, first_day=day)
+            return True
+    return False
+
+
+def _departments_of(doctor_id: int, day: datetime.date) -> int:
+    """How many departments the doctor is in on `day` or joins later."""
+    return (
+        Membership.objects.filter(periods.not_ended(day), doctor_id=doctor_id)
+        .values("department_id")
+        .distinct()
+        .count()
+    )
+
+
+def _move_primary(rng: random.Random, day: datetime.date) -> bool:
+    """A doctor's primary department is another of theirs from `day`."""
+    candidates = list(
+        _periods_on(day)
+        .filter(is_primary=False, doctor__is_active=True)
+        .order_by("pk")[:400]
+    )
+    if not candidates:
+        return False
+    period_changes.make_primary(rng.choice(candidates), day)
+    return True
+
+
+def _correct_first_day(rng: random.Random, day: datetime.date) -> bool:
+    """A first day entered wrong (by a week) is corrected: the period is
+    rewritten, recorded as a correction, not as a change."""
+    recent = list(
+        Membership.objects.filter(
+            joined_on__gt=day - datetime.timedelta(days=90), joined_on__lte=day
+        ).order_by("pk")
+    )
+    rng.shuffle(recent)
+    # The first that the rules allow (a period following another of the same
+    # doctor in the same department cannot start earlier).
+    for period in recent[:20]:
+        try:
+            period_changes.correct(
+                period, joined_on=period.joined_on - datetime.timedelta(days=7)
+            )
+        except ValidationError:
+            continue
+        return True
+    return False
+
+
+def _handover(rng: random.Random, day: datetime.date) -> bool:
+    """A member becomes head from `day`; the head until then is a member from
+    that day."""
+    heads = list(_periods_on(day).filter(role=Membership.Role.HEAD).order_by("pk"))
     if not heads:
         return False
     old = rng.choice(heads)
     successors = list(
-        Membership.objects.filter(
+        _periods_on(day)
+        .filter(
             department_id=old.department_id,
             role=Membership.Role.MEMBER,
             doctor__is_active=True,
-        ).order_by("joined_on", "pk")[:5]
+        )
+        .order_by("joined_on", "pk")[:5]
     )
     if not successors:
         return False
-    new = rng.choice(successors)
-    # One head per department at every moment: the old one steps down first.
-    old.role = Membership.Role.MEMBER
-    old.save()
-    new.role = Membership.Role.HEAD
-    new.save()
+    period_changes.make_head(rng.choice(successors), day)
     return True
+
+
+def _plan(rng: random.Random, day: datetime.date, user, today: datetime.date) -> bool:
+    """What staff recorded on `day` about days still to come."""
+    days_back = (today - day).days
+    with _on(day, user, "Planned with the department") as done:
+        if days_back in PLANNED_JOINS:
+            first_day = today + datetime.timedelta(days=PLANNED_JOINS[days_back])
+            done.happened = _refused_is_skipped(_join, rng, first_day)
+        elif days_back == PLANNED_LEAVE[0]:
+            last_day = today + datetime.timedelta(days=PLANNED_LEAVE[1])
+            done.happened = _refused_is_skipped(_leave, rng, last_day)
+        else:
+            planned = (
+                Membership.objects.filter(joined_on__gt=today).order_by("pk").first()
+            )
+            if planned is not None:
+                period_changes.cancel(planned)
+                done.happened = True
+    return done.happened
 
 
 def _rename_doctor(rng: random.Random, day: datetime.date) -> bool:

@@ -99,7 +99,11 @@ def change_on(
 
 
 def _holder_on(day: datetime.date, **lookup) -> Membership | None:
-    return Membership.objects.covering(day).filter(**lookup).first()
+    """The period holding a role on `day`, locked until the caller's
+    transaction ends. A second hand-over of the same role waits here for the
+    first to commit and then finds the role already passed on, so it is
+    refused naming the new holder (not the old one's following period)."""
+    return Membership.objects.covering(day).filter(**lookup).select_for_update().first()
 
 
 def make_head(membership: Membership, day: datetime.date | None = None) -> Membership:

@@ -4,6 +4,7 @@ import io
 import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
+from django.db.models import Count
 from django.utils import timezone
 
 from doctors.dashboard import blocks
@@ -33,12 +34,13 @@ def test_seed_creates_realistic_data_and_demo_users(monkeypatch):
     output = seed("--doctors", "60", "--departments", "5")
     assert Department.objects.count() == 5
     assert Doctor.objects.count() == 60
-    per_doctor = [d.memberships.count() for d in Doctor.objects.all()]
+    per_doctor = [d.departments.count() for d in Doctor.objects.all()]
     assert min(per_doctor) >= 1 and max(per_doctor) <= 3
-    # Exactly one primary department per doctor, one head per department.
-    assert Membership.objects.filter(is_primary=True).count() == 60
+    # Today: exactly one primary department per doctor, one head per department.
+    current = Membership.objects.current()
+    assert current.filter(is_primary=True).count() == 60
     for department in Department.objects.all():
-        assert department.memberships.filter(role="head").count() == 1
+        assert current.filter(department=department, role="head").count() == 1
     # Every row has its creation in history.
     assert Doctor.history.filter(history_type="+").count() == 60
     created = set(
@@ -109,32 +111,98 @@ def test_a_first_run_tells_a_year_of_history():
         started_at__date__lte=today - datetime.timedelta(days=360)
     ).exists()
     verbs = set(ActivityEvent.objects.values_list("verb", flat=True))
-    assert {
-        "membership_added",
-        "membership_removed",
-        "membership_changed",
-        "updated",
-        "imported",
-        "undone",
-    } <= verbs
+    assert {"updated", "imported", "undone"} <= verbs
+    assert len({verb for verb in verbs if verb.startswith("membership")}) >= 2
     assert ImportRun.objects.filter(status="succeeded").count() == 2
     undone = ChangeSet.objects.get(undoes__isnull=False)
     assert undone.reason and undone.actor_name == "admin"
     assert all(c.actor_name for c in change_sets)
     # Every step by hand says why; the two imports are named after their file.
     assert all(c.reason for c in change_sets.exclude(source="import"))
-    # Heads handed over: some membership was head, then member again.
-    assert Membership.history.filter(role="head").values("id").distinct().count() > 8
-    # The rules still hold after the year.
-    assert Membership.objects.filter(is_primary=True).count() == 120
+    # The rules still hold after the year, today and on every day it tells of.
+    current = Membership.objects.current()
+    assert current.filter(is_primary=True).count() == 120
     for department in Department.objects.all():
-        assert department.memberships.filter(role="head").count() == 1
+        assert current.filter(department=department, role="head").count() == 1
+    for days_back in range(-100, 400, 7):
+        day = today - datetime.timedelta(days=days_back)
+        heads = Membership.objects.covering(day).filter(role="head")
+        assert heads.count() == heads.values("department").distinct().count()
+        primary = Membership.objects.covering(day).filter(is_primary=True)
+        assert primary.count() == primary.values("doctor").distinct().count()
     # The dashboard's last 30 days, and the members of a department half a year ago.
     figures = blocks.figures(DashboardFilters.last_days(30))
     assert figures["changes"] >= 5
     half_a_year_ago = today - datetime.timedelta(days=180)
     department = Department.objects.order_by("pk").first()
     assert moments.department_members_on(department, half_a_year_ago)
+
+
+def test_a_first_run_tells_the_periods_of_a_clinic():
+    """Past leavers and rejoins, head hand-overs and primary moves from a
+    date, corrections, joins from a day still to come and a planned leave:
+    each a period, told through the product's own roads."""
+    seed("--doctors", "120", "--departments", "8")
+    today = timezone.localdate()
+    periods = Membership.objects.order_by("doctor", "department", "joined_on")
+    by_pair = {}
+    for period in periods:
+        by_pair.setdefault((period.doctor_id, period.department_id), []).append(period)
+    # Left a department (years ago, or during the year).
+    assert periods.filter(left_on__lt=today - datetime.timedelta(days=365)).count() > 5
+    assert periods.filter(
+        left_on__gte=today - datetime.timedelta(days=365), left_on__lt=today
+    ).exists()
+    # Came back to a department after a gap.
+    rejoined = [
+        pair
+        for pair, rows in by_pair.items()
+        if any(
+            later.joined_on > earlier.left_on + datetime.timedelta(days=1)
+            for earlier, later in zip(rows, rows[1:], strict=False)
+        )
+    ]
+    assert len(rejoined) > 3
+    # Heads handed over from a date: the old head's period ends the day before
+    # the new head's starts, in the same department.
+    heads = Membership.objects.filter(role="head").order_by("department", "joined_on")
+    handovers = [
+        (one, other)
+        for one, other in zip(heads, heads[1:], strict=False)
+        if one.department_id == other.department_id
+        and one.left_on == other.joined_on - datetime.timedelta(days=1)
+        and one.doctor_id != other.doctor_id
+    ]
+    assert len(handovers) >= 2
+    # The head before a hand-over stays on as a member from that day.
+    one, other = handovers[0]
+    assert (
+        Membership.objects.covering(other.joined_on)
+        .filter(doctor_id=one.doctor_id, department_id=one.department_id, role="member")
+        .exists()
+    )
+    # A primary department moved from a date: two primary periods of one doctor.
+    primary = Membership.objects.filter(is_primary=True)
+    assert primary.count() > primary.values("doctor").distinct().count()
+    # Corrections rewrote a first day: a period recorded with two first days.
+    corrected = {
+        pk
+        for pk, count in Membership.history.values_list("id")
+        .annotate(days=Count("joined_on", distinct=True))
+        .values_list("id", "days")
+        if count > 1
+    }
+    assert corrected
+    # Planned: joins from a day to come (one called off again), a leave ahead.
+    assert periods.filter(joined_on__gt=today).count() >= 1
+    assert Membership.history.filter(joined_on__gt=today, history_type="-").exists()
+    assert periods.filter(left_on__gt=today).exists()
+    # Who was where differs by date.
+    department = Department.objects.order_by("pk").first()
+    year_ago = today - datetime.timedelta(days=364)
+    assert {
+        m.doctor_id for m in moments.department_members_on(department, year_ago)
+    } != {m.doctor_id for m in moments.department_members_on(department, today)}
 
 
 def test_a_second_run_adds_no_history():
