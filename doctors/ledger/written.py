@@ -166,7 +166,6 @@ def _last_erasure() -> int:
     return Erasure.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
 
 
-_UTC = datetime.UTC
 _INTEGER_FIELDS = (models.IntegerField, models.AutoField, models.BigAutoField)
 
 
