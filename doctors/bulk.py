@@ -164,12 +164,57 @@ def insert_history_rows(
         user_id,
         change_set.pk if change_set is not None else None,
     )
-    written = insert_rows(
-        model.history.model,
-        [*columns, *HISTORY_COLUMNS],
-        (tuple(row) + extra for row in rows),
-    )
+    historical = model.history.model
+    names = [*columns, *HISTORY_COLUMNS]
+    recorder = getattr(current_change.get(), "written", None)
+    if recorder is not None and recorder.wants(historical):
+        # The history chain writes these rows down now, from the values in
+        # hand, rather than reading them back when the change-set is sealed:
+        # that needs their ids before the INSERT.
+        ids = draw_ids(historical, len(rows))
+        full = [
+            (history_id, *row, *extra)
+            for history_id, row in zip(ids, rows, strict=True)
+        ]
+        written = insert_rows(historical, [historical._meta.pk.attname, *names], full)
+        recorder.add(historical, names, full)
+    else:
+        written = insert_rows(historical, names, (tuple(row) + extra for row in rows))
     current_change.count(model._meta.model_name, written)
+
+
+def draw_ids(model: type[Model], count: int) -> list[int]:
+    """`count` new primary keys of `model`, for rows about to be inserted with
+    them (inside a transaction).
+
+    PostgreSQL draws them from the column's sequence, so concurrent writers
+    never share one. SQLite gives an AUTOINCREMENT key one above the highest
+    it ever gave (sqlite_sequence) or the highest present; its writers run
+    one at a time (IMMEDIATE transactions), and a row written meanwhile by
+    another would make the INSERT fail rather than share a key.
+    """
+    connection = connections[router.db_for_write(model)]
+    quote = connection.ops.quote_name
+    table, pk = quote(model._meta.db_table), model._meta.pk.column
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # The sequence named once: per row, pg_get_serial_sequence cost
+            # five times the drawing.
+            cursor.execute("SELECT pg_get_serial_sequence(%s, %s)", [table, pk])
+            (sequence,) = cursor.fetchone()
+            cursor.execute(
+                "SELECT nextval(%s::regclass) FROM generate_series(1, %s)",
+                [sequence, count],
+            )
+            return [row[0] for row in cursor.fetchall()]
+        cursor.execute(
+            "SELECT max("
+            " COALESCE((SELECT seq FROM sqlite_sequence WHERE name = %s), 0),"
+            f" COALESCE((SELECT max({quote(pk)}) FROM {table}), 0))",
+            [model._meta.db_table],
+        )
+        highest = cursor.fetchone()[0]
+    return list(range(highest + 1, highest + 1 + count))
 
 
 def tracked_columns(model: type[Model]) -> list[str]:

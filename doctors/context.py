@@ -38,6 +38,9 @@ class ChangeContext:
     # Rows written in this change-set, by kind ("events", "doctor", ...).
     counts: Counter = field(default_factory=Counter)
     change_set: ChangeSet | None = None
+    # History rows the bulk writers wrote down for the chain as they wrote
+    # them (a ledger.written.WrittenRows, made by the first that does).
+    written: Any = None
     _committed: bool = False
     _marker: Any = None
 
@@ -114,7 +117,8 @@ class ChangeContext:
                 description=change_set.description,
                 reason=change_set.reason,
             )
-            chain.seal(change_set.pk)
+            chain.seal(change_set.pk, self.written)
+        self.written = None
 
 
 def current() -> ChangeContext:

@@ -20,7 +20,8 @@ from ..bulk import (
     set_membership_flags,
     update_rows,
 )
-from ..models import Department, Doctor, Membership
+from ..ledger import written
+from ..models import Department, Doctor, Membership, PersonalDataKey
 from ..resources import DEPARTMENT_FIELDS, DOCTOR_FIELDS
 from .diff import MEMBERSHIP_COLUMNS, DepartmentChunkPlan, DoctorChunkPlan
 
@@ -123,6 +124,11 @@ class DoctorWriter:
                 )
                 .order_by()
                 .values_list("license_number", "pk")
+            )
+            # The new doctors' keys for the history chain, made now: their
+            # history rows are written down for it as they are written.
+            written.make_keys(
+                PersonalDataKey.Kind.DOCTOR, list(ids_by_license.values())
             )
             self._history(
                 Doctor,

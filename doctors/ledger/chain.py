@@ -1,20 +1,22 @@
 """Adding links to the history chain, and reading its head.
 
 A change-set is sealed when it closes (doctors.context), in one transaction:
-lock the chain head, read back the rows stamped with the change-set, write one
-link and move the head. Bulk paths therefore add one link per change-set,
+lock the chain head, read back the rows stamped with the change-set (less
+those the bulk writers wrote down as they wrote them: ledger.written), write
+one link and move the head. Bulk paths therefore add one link per change-set,
 whatever the number of rows. The head row is locked with SELECT ... FOR
 UPDATE on PostgreSQL; SQLite's IMMEDIATE write transactions already run one
 at a time. Concurrent writers thus make one linear chain.
 """
 
 import datetime
+import json
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import connection, models, router, transaction
@@ -23,6 +25,9 @@ from django.utils import timezone
 from ..models import ChainHead, ChainLink, ChangeSet, ErasedCommitment, PersonalDataKey
 from . import canonical
 from .canonical import TABLES, Table
+
+if TYPE_CHECKING:
+    from .written import Usable, WrittenRows
 
 CHUNK_SIZE = 5000
 # Ids per key lookup: under SQLite's limit of host parameters (32,766).
@@ -106,8 +111,14 @@ class Keyring:
                 ids.sort()
                 for start in range(0, len(ids), LOOKUP_SIZE):
                     part = ids[start : start + LOOKUP_SIZE]
-                    if postgresql:  # one array parameter
-                        where, params = "object_id = ANY(%s)", [kind, part]
+                    if postgresql:
+                        # One array parameter, typed as the column: psycopg
+                        # sends small ids as integer[], and bigint = integer
+                        # made the server compare every key of the kind with
+                        # each id in turn (1.4 s per 5,000 ids among 100,000
+                        # keys; 12 ms as bigint[], which it hashes).
+                        where = "object_id = ANY(%s::bigint[])"
+                        params = [kind, part]
                     else:
                         marks = ", ".join(["%s"] * len(part))
                         where, params = f"object_id IN ({marks})", [kind, *part]
@@ -126,7 +137,9 @@ class Keyring:
                 (kind, object_id, random[n * 32 : n * 32 + 32])
                 for n, (kind, object_id) in enumerate(sorted(absent))
             ]
-            _insert_keys(made)
+            # Under the head's lock no key appears meanwhile.
+            if insert_new_keys(made) != len(made):
+                raise RuntimeError("A personal data key appeared while sealing.")
             for kind, object_id, key in made:
                 self.keys[(kind, object_id)] = key
 
@@ -143,25 +156,40 @@ class Keyring:
         return canonical.commitment(key, table, row_id, values)
 
 
-def _insert_keys(rows: list[tuple[str, int, bytes]]) -> None:
-    """Store new keys with one statement on PostgreSQL (three arrays
-    unnested), one prepared INSERT on SQLite: an import makes a key per new
-    doctor, and the ORM's bulk_create spent more time on them than the
-    hashing of every row."""
+def insert_new_keys(rows: list[tuple[str, int, bytes]]) -> int:
+    """Store new keys, (kind, object id, key) each; return how many were
+    stored: a key that exists already is kept (and not counted).
+
+    One statement: the kinds and ids as arrays (PostgreSQL) or one JSON array
+    (SQLite), the keys as one blob the database cuts into 32-byte keys. An
+    import makes a key per new doctor; the ORM's bulk_create, and even a
+    prepared INSERT per key, cost more than hashing their rows.
+    """
+    if not rows:
+        return 0
     table = connection.ops.quote_name(PersonalDataKey._meta.db_table)
+    kinds, ids, keys = (list(column) for column in zip(*rows, strict=True))
+    if connection.vendor == "postgresql":
+        made = (
+            "SELECT kind, object_id, substring(%s::bytea from (n::int - 1) * 32 + 1"
+            " for 32) FROM unnest(%s::varchar[], %s::bigint[]) WITH ORDINALITY"
+            " AS made(kind, object_id, n)"
+        )
+        params = [b"".join(keys), kinds, ids]
+    else:
+        made = (
+            "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
+            " substr(%s, key * 32 + 1, 32) FROM json_each(%s)"
+        )
+        params = [b"".join(keys), json.dumps(list(zip(kinds, ids, strict=True)))]
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            kinds, ids, keys = (list(column) for column in zip(*rows, strict=True))
-            cursor.execute(
-                f"INSERT INTO {table} (kind, object_id, key)"
-                " SELECT * FROM unnest(%s::varchar[], %s::bigint[], %s::bytea[])",
-                [kinds, ids, keys],
-            )
-        else:
-            cursor.executemany(
-                f"INSERT INTO {table} (kind, object_id, key) VALUES (%s, %s, %s)",
-                rows,
-            )
+        cursor.execute(
+            f"INSERT INTO {table} (kind, object_id, key) SELECT * FROM ({made})"
+            # WHERE true: else SQLite's parser reads ON as a join's.
+            " AS made WHERE true ON CONFLICT (kind, object_id) DO NOTHING",
+            params,
+        )
+        return cursor.rowcount
 
 
 def _datetime_text(column: str, *, sqlite: bool) -> str:
@@ -214,10 +242,14 @@ def _read_columns(table: Table) -> tuple[list[str], list[tuple[int, Any]]]:
 
 
 def table_rows(
-    table: Table, *, change_set_id: int | None = None
+    table: Table,
+    *,
+    change_set_id: int | None = None,
+    ids: list[int] | None = None,
 ) -> Iterator[list[tuple]]:
     """The rows of `table` (of one change-set, or all of them by change-set),
-    by id, in chunks, as the canonical format writes their values.
+    by id, in chunks, as the canonical format writes their values; with
+    `ids`, only those rows of the change-set.
 
     Read with plain SQL (a server-side cursor on PostgreSQL) and converted
     here, column by column: the ORM's per-value converters cost more than the
@@ -228,13 +260,34 @@ def table_rows(
     select, normalisers = _read_columns(table)
     columns = ", ".join(select)
     order_column = quote(table.change_set_column)
+    id_column = quote(table.public[0])
     sql = f"SELECT {columns} FROM {quote(model._meta.db_table)}"
+    if ids is not None:
+        for start in range(0, len(ids), LOOKUP_SIZE):
+            part = ids[start : start + LOOKUP_SIZE]
+            if connection.vendor == "postgresql":
+                where, params = f"{id_column} = ANY(%s::bigint[])", [part]
+            else:
+                where = f"{id_column} IN ({', '.join(['%s'] * len(part))})"
+                params = part
+            yield from _chunks(
+                f"{sql} WHERE {order_column} = %s AND {where} ORDER BY {id_column}",
+                [change_set_id, *params],
+                normalisers,
+            )
+        return
     params: list[Any] = []
     if change_set_id is not None:
-        sql += f" WHERE {order_column} = %s ORDER BY {quote(table.public[0])}"
+        sql += f" WHERE {order_column} = %s ORDER BY {id_column}"
         params.append(change_set_id)
     else:
-        sql += f" ORDER BY {order_column} NULLS FIRST, {quote(table.public[0])}"
+        sql += f" ORDER BY {order_column} NULLS FIRST, {id_column}"
+    yield from _chunks(sql, params, normalisers)
+
+
+def _chunks(
+    sql: str, params: list[Any], normalisers: list[tuple[int, Any]]
+) -> Iterator[list[tuple]]:
     with connection.chunked_cursor() as cursor:
         cursor.execute(sql, params)
         while chunk := cursor.fetchmany(CHUNK_SIZE):
@@ -250,17 +303,37 @@ def table_rows(
             yield chunk
 
 
-def manifest_of(change_set_id: int, keyring: Keyring) -> tuple[bytes, dict[str, int]]:
+def table_ids(table: Table, change_set_id: int) -> list[int]:
+    """The ids of the change-set's rows in `table`, in order."""
+    quote = connection.ops.quote_name
+    id_column = quote(table.public[0])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {id_column} FROM {quote(table.model()._meta.db_table)}"
+            f" WHERE {quote(table.change_set_column)} = %s ORDER BY {id_column}",
+            [change_set_id],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def manifest_of(
+    change_set_id: int, keyring: Keyring, written: "Usable | None" = None
+) -> tuple[bytes, dict[str, int]]:
     """The manifest of one change-set's rows, and its row count per table.
 
     Rows are read table by table and hashed a few thousand at a time, with the
-    keys of each batch loaded (or made) in one query.
+    keys of each batch loaded (or made) in one query. The entries of rows the
+    bulk writers wrote down as they wrote them (`written`) are taken as they
+    are, after checking which ids the table holds for the change-set.
     """
     parts: list[bytes] = []
     rows: dict[str, int] = {}
     pending: list[tuple[Table, list[tuple]]] = []
+    known_entries = written.entries if written is not None else {}
+    if written is not None:
+        keyring.keys.update(written.keys)
 
-    def flush():
+    def flush() -> list[bytes]:
         keyring.prepare(
             {
                 key
@@ -269,20 +342,37 @@ def manifest_of(change_set_id: int, keyring: Keyring) -> tuple[bytes, dict[str, 
                 if (key := table.key_of(row)) is not None
             }
         )
+        made = []
         for table, chunk in pending:
-            parts.extend(table.entries(chunk, keyring.commit))
+            made.extend(table.entries(chunk, keyring.commit))
         pending.clear()
+        return made
 
     waiting = 0
     for table in TABLES:
+        known = known_entries.get(table.tag)
+        if known:
+            parts.extend(flush())
+            waiting = 0
+            ids = table_ids(table, change_set_id)
+            missing = [row_id for row_id in ids if row_id not in known]
+            if missing:
+                for chunk in table_rows(
+                    table, change_set_id=change_set_id, ids=missing
+                ):
+                    pending.append((table, chunk))
+                known = {**known, **dict(zip(missing, flush(), strict=True))}
+            parts.extend(map(known.__getitem__, ids))
+            rows[table.tag] = len(ids)
+            continue
         for chunk in table_rows(table, change_set_id=change_set_id):
             pending.append((table, chunk))
             rows[table.tag] = rows.get(table.tag, 0) + len(chunk)
             waiting += len(chunk)
             if waiting >= CHUNK_SIZE:
-                flush()
+                parts.extend(flush())
                 waiting = 0
-    flush()
+    parts.extend(flush())
     return b"".join(parts), rows
 
 
@@ -300,13 +390,15 @@ def _locked_head() -> ChainHead:
     return head
 
 
-def seal(change_set_id: int) -> ChainLink | None:
-    """Add the change-set to the chain as its next link (once)."""
+def seal(change_set_id: int, written: "WrittenRows | None" = None) -> ChainLink | None:
+    """Add the change-set to the chain as its next link (once). `written`:
+    the rows the bulk writers wrote down as they wrote them (ledger.written)."""
     if not enabled():
         return None
     with transaction.atomic(using=router.db_for_write(ChainLink), savepoint=False):
         head = _locked_head()
-        manifest, rows = manifest_of(change_set_id, Keyring(create=True))
+        usable = written.usable(change_set_id) if written is not None else None
+        manifest, rows = manifest_of(change_set_id, Keyring(create=True), usable)
         position = head.position + 1
         sealed_at = timezone.now()
         link_hash = canonical.link_hash(
