@@ -1,6 +1,7 @@
 """The history chain: one link per change-set, and every kind of tampering
 caught and named (doctors.ledger.chain and doctors.ledger.verify)."""
 
+import datetime
 import io
 
 import pytest
@@ -114,6 +115,53 @@ def test_an_edited_history_row_is_named():
     )
     message = _failure()
     assert f"link 1: doctor history, row #{history_id.history_id}: edited" in message
+
+
+@pytest.mark.parametrize("last_day", [None, "2030-01-01"], ids=["set", "cleared"])
+def test_a_periods_last_day_is_in_the_chain(last_day):
+    """A membership period's last day came after the format's first version:
+    it is written when set, so setting, moving or clearing it is caught."""
+    doctor = _history_in_three_change_sets()
+    with acting_as(description="joins earlier"):
+        Membership.objects.filter(doctor=doctor).update(
+            joined_on=datetime.date(2024, 1, 1)
+        )
+    with acting_as(description="leaves"):
+        doctor.departments.clear()  # the period ends yesterday
+    row = (
+        Membership.history.filter(doctor_id=doctor.pk, left_on__isnull=False)
+        .order_by("history_id")
+        .get()
+    )
+    assert verify().ok
+    forged = last_day or None
+    if forged is None:
+        target = row.history_id  # clear the last day of the period that ended
+    else:
+        target = (  # give the open period's first row a last day
+            Membership.history.filter(doctor_id=doctor.pk, left_on__isnull=True)
+            .order_by("history_id")
+            .first()
+            .history_id
+        )
+    _tamper(
+        "UPDATE doctors_historicalmembership SET left_on = %s WHERE history_id = %s",
+        [forged, target],
+    )
+    assert f"membership history, row #{target}: edited" in _failure()
+
+
+def test_a_row_without_a_last_day_keeps_its_first_version_bytes():
+    """Rows sealed before periods existed verify unchanged: an unset trailing
+    column writes nothing."""
+    table = canonical.MEMBERSHIPS
+    public = tuple(range(table.width))
+    row = (*public, "", None)
+    before = canonical.dumps([table.tag, *public, ""])
+    assert table.row_bytes(row, commit=None) == before
+    assert table.row_bytes((*public, "", "2026-03-31"), commit=None) == (
+        canonical.dumps([table.tag, *public, "", {"left_on": "2026-03-31"}])
+    )
 
 
 def test_an_edited_feed_event_is_named():

@@ -24,7 +24,12 @@ Version 1 of the format ("clinic-history-chain/1"):
   change-set id, rows per table, SHA-256 of the manifest, sealed at].
 
 Adding a column to a chained table does not change old links: a new column
-is in the chain only once a new version of this format lists it.
+is in the chain only once a new version of this format lists it, or as a
+trailing column: written after the commitment as one object of the trailing
+columns that are set ({"left_on": "YYYY-MM-DD"} for a membership period's
+last day), and left out when none is, so rows written before the column
+existed keep their bytes and a row's trailing values cannot be added,
+changed or removed unnoticed.
 """
 
 import datetime
@@ -137,14 +142,34 @@ class Table:
     key_column: str = ""
     # The column that says which change-set wrote the row.
     change_set_column: str = "change_set_id"
+    # Columns added to the table after links were sealed: written after the
+    # commitment, as one object of those that are set, and not at all when
+    # none is (so the rows sealed before they existed keep their bytes).
+    trailing: tuple[str, ...] = ()
 
     @property
     def columns(self) -> tuple[str, ...]:
-        return (*self.public, *self.personal)
+        return (*self.public, *self.personal, *self.trailing)
 
     @functools.cached_property
     def width(self) -> int:
         return len(self.public)
+
+    @functools.cached_property
+    def personal_end(self) -> int:
+        return len(self.public) + len(self.personal)
+
+    def trailing_values(self, row: tuple) -> list[dict[str, Any]]:
+        """[{name: value}] of the trailing columns set, or [] when none is."""
+        if not self.trailing:
+            return []
+        values = row[self.personal_end :]
+        found = {
+            name: value
+            for name, value in zip(self.trailing, values, strict=True)
+            if value is not None
+        }
+        return [found] if found else []
 
     @functools.cached_property
     def key_index(self) -> int:
@@ -171,7 +196,7 @@ class Table:
         if not self.personal:
             return None
         object_id = row[self.key_index]
-        if object_id is None or not any(row[self.width :]):
+        if object_id is None or not any(row[self.width : self.personal_end]):
             return None
         return (self.key_kind, object_id)
 
@@ -181,25 +206,32 @@ class Table:
         if not self.personal:
             return None
         key = self.key_of(row)
-        width = self.width
+        values = row[self.width : self.personal_end]
         if key is None:
             # All empty (nothing to commit), or no object to hold a key (a
             # row written outside any change-set): the values as they are.
-            values = row[width:]
             return "" if not any(values) else dumps(list(values)).decode()
-        return commit(self.tag, row[0], *key, list(row[width:]))
+        return commit(self.tag, row[0], *key, list(values))
 
     def row_bytes(self, row: tuple, commit: Commit) -> bytes:
         """The row's bytes, from a row as `chain.table_rows` reads it."""
         if not self.personal:
             return dumps([self.tag, *row])
-        return dumps([self.tag, *row[: self.width], self.sealed_personal(row, commit)])
+        return dumps(
+            [
+                self.tag,
+                *row[: self.width],
+                self.sealed_personal(row, commit),
+                *self.trailing_values(row),
+            ]
+        )
 
     def entries(self, rows: Iterable[tuple], commit: Commit) -> list[bytes]:
         """The manifest entries of `rows`: `entry(row[0], row_bytes(row))`
         each, with the per-row steps of `row_bytes` written out in one loop
         (sealing an import goes through hundreds of thousands of rows)."""
         tag, width, kind, key_index = self.tag, self.width, self.key_kind, -1
+        end, trailing = self.personal_end, self.trailing_values
         if self.personal:
             key_index = self.key_index
         pack, sha256, out = _ID.pack, hashlib.sha256, []
@@ -207,7 +239,7 @@ class Table:
             if key_index < 0:
                 data = dumps([tag, *row])
             else:
-                values = row[width:]
+                values = row[width:end]
                 object_id = row[key_index]
                 if not any(values):
                     sealed = ""
@@ -215,7 +247,7 @@ class Table:
                     sealed = dumps(list(values)).decode()
                 else:
                     sealed = commit(tag, row[0], kind, object_id, list(values))
-                data = dumps([tag, *row[:width], sealed])
+                data = dumps([tag, *row[:width], sealed, *trailing(row)])
             out.append(pack(row[0]) + sha256(data).digest()[:16])
         return out
 
@@ -339,6 +371,8 @@ MEMBERSHIPS = Table(
     personal=("history_change_reason",),
     key_kind="doctor",
     key_column="doctor_id",
+    # A period's last day (memberships became periods after version 1).
+    trailing=("left_on",),
 )
 TABLES: tuple[Table, ...] = (CHANGE_SETS, EVENTS, DOCTORS, DEPARTMENTS, MEMBERSHIPS)
 TABLE_NAMES = {

@@ -116,7 +116,8 @@ class WrittenRows:
             canonical_rows = [
                 row
                 for row in canonical_rows
-                if (kind, row[key_index]) in keys or not any(row[table.width :])
+                if (kind, row[key_index]) in keys
+                or not any(row[table.width : table.personal_end])
             ]
         batch = _Batch(table, change_set_ids.pop(), {})
         batch.entries = dict(
