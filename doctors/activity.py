@@ -14,10 +14,13 @@ from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
+from django.db.models.fields.json import KT
 from django.utils.formats import date_format, localize
 
-from . import context
+from . import context, period_words, periods
 from .models import ActivityEvent, Department, Doctor, Membership
+from .period_words import EVENT_KEY
+from .periods import PeriodEvent
 
 # Timestamps that change on every save say nothing a reader needs.
 UNTRACKED_FIELDS = {"id", "created_at", "updated_at"}
@@ -35,6 +38,10 @@ class MembershipChange:
     department_id: int
     department_text: str
     changes: dict[str, list[Any]] = field(default_factory=dict)
+
+    @property
+    def period_event(self) -> str | None:
+        return period_words.event_of(self.changes)
 
 
 def _json(value: Any) -> Any:
@@ -196,11 +203,52 @@ def _name_of(membership: Membership, side: str) -> str:
     return str(getattr(membership, side))
 
 
-MEMBERSHIP_FIELDS = ("role", "is_primary", "joined_on")
+MEMBERSHIP_FIELDS = period_words.PERIOD_FIELDS
+# The verb of a feed event for each kind of period change (the kind itself
+# rides in the event's changes: period_words.EVENT_KEY).
+VERB_OF_EVENT = {
+    PeriodEvent.STARTED: Verb.MEMBERSHIP_ADDED,
+    PeriodEvent.ENDED: Verb.MEMBERSHIP_REMOVED,
+    PeriodEvent.CANCELLED: Verb.MEMBERSHIP_REMOVED,
+    PeriodEvent.CHANGED: Verb.MEMBERSHIP_CHANGED,
+    PeriodEvent.CORRECTED: Verb.MEMBERSHIP_CHANGED,
+}
+
+
+def period_event_of(
+    membership: Membership,
+    *,
+    created: bool = False,
+    deleted: bool = False,
+    changes: dict[str, list[Any]] | None = None,
+) -> str | None:
+    """What a save or delete did to a period: the `period_event` the code that
+    made it set (doctors.period_changes, MembershipQuerySet.end), or inferred
+    from the row for the roads that set none: a new row starts a period, a
+    last day set on an open period ends it, any other edit of a period's own
+    values corrects it, and deleting a period that had not started cancels
+    it. None for a period deleted with its doctor or department."""
+    explicit = getattr(membership, "period_event", None)
+    if explicit:
+        return PeriodEvent(explicit)
+    if created:
+        return PeriodEvent.STARTED
+    if deleted:
+        if membership.joined_on is not None and membership.joined_on >= periods.today():
+            return PeriodEvent.CANCELLED
+        return None
+    changed = set(changes or {}) & set(MEMBERSHIP_FIELDS)
+    if changed == {"left_on"} and changes["left_on"][0] is None:
+        return PeriodEvent.ENDED
+    return PeriodEvent.CORRECTED
 
 
 def membership_change(
-    membership: Membership, verb: str, changes: dict[str, list[Any]] | None = None
+    membership: Membership,
+    verb: str,
+    changes: dict[str, list[Any]] | None = None,
+    *,
+    event: str | None = None,
 ) -> MembershipChange:
     if changes is None:
         values = [
@@ -210,6 +258,8 @@ def membership_change(
             changes = {name: [None, value] for name, value in values}
         else:
             changes = {name: [value, None] for name, value in values}
+    if event is not None:
+        changes = {**changes, EVENT_KEY: [None, str(event)]}
     return MembershipChange(
         verb=verb,
         doctor_id=membership.doctor_id,
@@ -220,11 +270,65 @@ def membership_change(
     )
 
 
+# A change on a date saves the period that ends first (its last day only),
+# then the one that starts: the role and flag the first held are kept here
+# for the second's event ("Head of Cardiology from 2 Mar 2026 (was member)"),
+# which is the one event of the change. Keyed by doctor, department and the
+# day the next period starts.
+_ended_by_change: ContextVar[dict | None] = ContextVar(
+    "clinic_ended_by_change", default=None
+)
+
+
+def _remember_ended_by_change(membership: Membership) -> None:
+    held = _ended_by_change.get()
+    if held is None:
+        held = {}
+        _ended_by_change.set(held)
+    key = (
+        membership.doctor_id,
+        membership.department_id,
+        membership.left_on + periods.ONE_DAY,
+    )
+    held[key] = (membership.role, membership.is_primary)
+
+
+def _held_before(membership: Membership) -> tuple[str, bool] | None:
+    """The role and flag of the period that ended the day before
+    `membership` started (see _ended_by_change; read from the database
+    when the change came another way)."""
+    key = (membership.doctor_id, membership.department_id, membership.joined_on)
+    held = (_ended_by_change.get() or {}).pop(key, None)
+    if held is not None:
+        return held
+    return (
+        Membership.objects.filter(
+            doctor_id=membership.doctor_id,
+            department_id=membership.department_id,
+            left_on=membership.joined_on - periods.ONE_DAY,
+        )
+        .values_list("role", "is_primary")
+        .first()
+    )
+
+
 def record_membership_saved(
     membership: Membership, *, created: bool, changes: dict[str, list[Any]] | None
 ) -> None:
+    event = period_event_of(membership, created=created, changes=changes)
     if created:
-        record_membership_change(membership_change(membership, Verb.MEMBERSHIP_ADDED))
+        values = None
+        if event == PeriodEvent.CHANGED:
+            held = _held_before(membership)
+            values = {
+                name: [None, _json(getattr(membership, name))]
+                for name in MEMBERSHIP_FIELDS
+            }
+            if held is not None:
+                values["role"][0], values["is_primary"][0] = held
+        record_membership_change(
+            membership_change(membership, VERB_OF_EVENT[event], values, event=event)
+        )
         return
     if not changes:
         return
@@ -238,12 +342,35 @@ def record_membership_saved(
             role=changes.get("role", [membership.role])[0],
             is_primary=changes.get("is_primary", [membership.is_primary])[0],
             joined_on=membership._loaded_values.get("joined_on"),
+            left_on=membership._loaded_values.get("left_on"),
         )
         record_membership_change(membership_change(before, Verb.MEMBERSHIP_REMOVED))
-        record_membership_change(membership_change(membership, Verb.MEMBERSHIP_ADDED))
+        record_membership_change(
+            membership_change(
+                membership, Verb.MEMBERSHIP_ADDED, event=PeriodEvent.STARTED
+            )
+        )
         return
+    if event == PeriodEvent.CHANGED and set(changes) == {"left_on"}:
+        # The first half of a change on a date: the period that starts next
+        # tells the change (one event), with what this one held.
+        _remember_ended_by_change(membership)
+        return
+    if event == PeriodEvent.CHANGED:
+        # Changed from the period's own first day: the sentence's date.
+        day = _json(membership.joined_on)
+        changes = {"joined_on": [day, day], **changes}
     record_membership_change(
-        membership_change(membership, Verb.MEMBERSHIP_CHANGED, changes)
+        membership_change(membership, VERB_OF_EVENT[event], changes, event=event)
+    )
+
+
+def record_membership_deleted(membership: Membership) -> None:
+    """A period deleted: cancelled (it never happened), or deleted with its
+    doctor or department."""
+    event = period_event_of(membership, deleted=True)
+    record_membership_change(
+        membership_change(membership, Verb.MEMBERSHIP_REMOVED, event=event)
     )
 
 
@@ -256,9 +383,23 @@ def record_memberships_added(
     else:  # doctor.departments.add(...)
         lookup = {"doctor": instance, "department_id__in": pk_set}
     added = Membership.objects.filter(**lookup).select_related("doctor", "department")
-    for membership in added.order_by("pk"):
+    for membership in newest_periods(added):
         remember_saved_values(membership)
-        record_membership_change(membership_change(membership, Verb.MEMBERSHIP_ADDED))
+        record_membership_change(
+            membership_change(
+                membership, Verb.MEMBERSHIP_ADDED, event=PeriodEvent.STARTED
+            )
+        )
+
+
+def newest_periods(memberships) -> list[Membership]:
+    """The newest period of each doctor in each department among
+    `memberships`: what `add()` just inserted, without the periods the
+    doctor had there before."""
+    newest = {}
+    for membership in memberships.order_by("pk"):
+        newest[(membership.doctor_id, membership.department_id)] = membership
+    return sorted(newest.values(), key=lambda membership: membership.pk)
 
 
 # How a change-set with no name of its own is named after its events, e.g.
@@ -276,6 +417,15 @@ _EVENT_SENTENCES = {
     Verb.IMPORTED: "Imported {what}",
     Verb.UNDONE: "Undid changes to {what}",
 }
+# Membership events by what they did to periods (period_words.EVENT_KEY).
+_PERIOD_SENTENCES = {
+    PeriodEvent.STARTED: "Added {n} {what} to {where}",
+    PeriodEvent.ENDED: "Removed {n} {what} from {where}",
+    PeriodEvent.CANCELLED: "Removed {n} {what} from {where}",
+    PeriodEvent.CHANGED: "Changed the role or primary department of {n} {what} "
+    "in {where}",
+    PeriodEvent.CORRECTED: "Corrected the membership dates of {n} {what} in {where}",
+}
 _NAMED_GROUPS = 3
 
 
@@ -285,16 +435,23 @@ def name_after_events(change_set, counts: dict[str, int]) -> str:
 
     groups = list(
         ActivityEvent.objects.filter(change_set=change_set)
-        .values("verb", "target_type", "department_text")
+        .values(
+            "verb",
+            "target_type",
+            "department_text",
+            period=KT(f"changes__{EVENT_KEY}__1"),
+        )
         .annotate(n=models.Count("id"), name=models.Min("target_text"))
-        .order_by("-n", "verb", "department_text")[: _NAMED_GROUPS + 1]
+        .order_by("-n", "verb", "period", "department_text")[: _NAMED_GROUPS + 1]
     )
     sentences = []
     for group in groups[:_NAMED_GROUPS]:
         n = group["n"]
         kind = "doctor" if group["verb"].startswith("membership") else None
         kind = kind or group["target_type"] or "record"
-        sentence = _EVENT_SENTENCES.get(group["verb"], "Changed {n} {what}")
+        sentence = _PERIOD_SENTENCES.get(group["period"]) or _EVENT_SENTENCES.get(
+            group["verb"], "Changed {n} {what}"
+        )
         if n == 1 and group["verb"] not in _BULK_VERBS:
             # One record: named, "Changed Dr Ada Byron".
             sentence = sentence.replace("{n} {what}", "{name}")
@@ -321,6 +478,9 @@ _BULK_VERBS = {Verb.BULK_CREATED, Verb.BULK_UPDATED, Verb.IMPORTED, Verb.UNDONE}
 def verb_label(event: ActivityEvent) -> str:
     """What happened, in words: the verb's label, except that the undo of an
     undo is a redo. Reads event.change_set.undoes: select_related it."""
+    period_event = period_words.event_of(event.changes)
+    if period_event is not None:
+        return period_words.event_label(period_event)
     if event.verb == Verb.UNDONE and event.change_set_id is not None:
         reversed_set = event.change_set.undoes
         if reversed_set is not None and reversed_set.undoes_id is not None:
@@ -332,8 +492,13 @@ def summarize(event: ActivityEvent, *, limit: int = 160) -> str:
     """One line saying what an event changed, for lists and the dashboard, in
     the clinic's words: "Specialty: Ophthalmology → Internal medicine",
     "4 memberships added"."""
+    period_event = period_words.event_of(event.changes)
     if event.counts:
         text = describe_counts(event.counts)
+    elif period_event is not None:
+        text = period_words.feed_sentence(
+            period_event, event.department_text or "—", event.changes
+        )
     elif event.verb in (Verb.CREATED, Verb.DELETED, Verb.MEMBERSHIP_REMOVED):
         text = event.get_verb_display()
         if event.department_text:
@@ -441,6 +606,11 @@ def describe_counts(counts: dict[str, Any]) -> str:
 def describe_membership_change(event: ActivityEvent) -> str:
     """e.g. "Role: Member → Head" or "as head, primary", for history pages."""
     changes = event.changes or {}
+    period_event = period_words.event_of(changes)
+    if period_event is not None:
+        return period_words.feed_sentence(
+            period_event, event.department_text or "—", changes
+        )
     if event.verb == Verb.MEMBERSHIP_CHANGED:
         return "; ".join(
             f"{field_label(Membership, name)}: {value_label(Membership, name, old)}"

@@ -68,9 +68,13 @@ def doctor_rows(
     for chunk in itertools.batched(doctors, CHUNK_SIZE):
         memberships: dict[int, list[tuple[bool, str, str]]] = {}
         if with_departments:
-            for doctor_id, department_id, is_primary, role in Membership.objects.filter(
+            # The departments cell holds the current memberships.
+            current = Membership.objects.current().filter(
                 doctor_id__in=[values[0] for values in chunk]
-            ).values_list("doctor_id", "department_id", "is_primary", "role"):
+            )
+            for doctor_id, department_id, is_primary, role in current.values_list(
+                "doctor_id", "department_id", "is_primary", "role"
+            ):
                 memberships.setdefault(doctor_id, []).append(
                     (not is_primary, codes[department_id], role)
                 )
@@ -95,7 +99,14 @@ def department_rows(
         yield [render(record[attribute]) for _, attribute, render in renderers]
 
 
-MEMBER_COLUMNS = ("license_number", "name", "role", "primary")
+MEMBER_COLUMNS = (
+    "license_number",
+    "name",
+    "role",
+    "primary",
+    "joined_on",
+    "left_on",
+)
 
 
 def member_rows(members: Iterable) -> Iterator[list]:
@@ -103,7 +114,14 @@ def member_rows(members: Iterable) -> Iterator[list]:
     date (doctors.timetravel.moments.MemberOnDate); doctors.sheets renders them."""
     yield list(MEMBER_COLUMNS)
     for member in members:
-        yield [member.license_number, member.name, member.role, member.is_primary]
+        yield [
+            member.license_number,
+            member.name,
+            member.role,
+            member.is_primary,
+            member.joined_on,
+            member.left_on,
+        ]
 
 
 def usual_column_widths(model) -> dict[str, int]:

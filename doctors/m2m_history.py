@@ -9,6 +9,7 @@ cascades delete row by row and do send post_delete.)
 """
 
 from . import context
+from .activity import newest_periods
 from .models import Department, Doctor, Membership
 
 
@@ -20,7 +21,8 @@ def record_added_by_m2m(
         lookup = {"department": instance, "doctor_id__in": pk_set}
     else:  # doctor.departments.add(...)
         lookup = {"doctor": instance, "department_id__in": pk_set}
-    added = list(Membership.objects.filter(**lookup).order_by("pk"))
+    # Only the periods just inserted, not earlier periods of the same pairs.
+    added = newest_periods(Membership.objects.filter(**lookup))
     change_set = context.current_change_set()
     history_rows = Membership.history.bulk_history_create(
         added,

@@ -1,92 +1,63 @@
 """Sentences telling an admin user what a save did to department memberships.
 
 Built from the changes the signal receivers collected during the request, so
-every road (either page, inline or not) reads the same, and a save that changed
-no membership says nothing.
+every road (either page, inline or not, the member list's actions) reads the
+same, and a save that changed no membership says nothing. Each change says
+what happened to a period and on which day (period_words): "Dr Jane Roe:
+left Oncology on 3 Dec 2026; head of Cardiology from 4 Dec 2026 (was
+member)." Changes worded alike share one phrase: "Cardiology: Dr Ann Lee, Dr
+Cy Twombly joined on 4 Dec 2026."
 """
 
-import dataclasses
 from collections import defaultdict
 
-from .activity import MembershipChange, Verb
+from . import period_words
+from .activity import MembershipChange
+from .periods import PeriodEvent
 
 
 def _join(names: list[str]) -> str:
     return ", ".join(dict.fromkeys(names))
 
 
-def _became(change: MembershipChange, field: str, value) -> bool:
-    old_new = change.changes.get(field)
-    return bool(old_new) and old_new[1] == value and old_new[0] != value
-
-
-def _lost(change: MembershipChange, field: str, value) -> bool:
-    old_new = change.changes.get(field)
-    return (
-        change.verb == Verb.MEMBERSHIP_CHANGED
-        and bool(old_new)
-        and old_new[0] == value
-        and old_new[1] != value
-    )
-
-
-# How each kind of change reads, seen from the doctor's or the department's page.
-PHRASES = {
-    "doctor": {
-        "added": "added to {}",
-        "removed": "removed from {}",
-        "head": "now head of {}",
-        "not_head": "no longer head of {}",
-        "primary": "primary department now {}",
-        "not_primary": "{} no longer primary",
-        "joined_on": "joining date changed in {}",
-    },
-    "department": {
-        "added": "added {}",
-        "removed": "removed {}",
-        "head": "{} is now head",
-        "not_head": "{} is no longer head",
-        "primary": "now the primary department of {}",
-        "not_primary": "no longer the primary department of {}",
-        "joined_on": "joining date changed for {}",
-    },
-}
-
-
 def sentence(subject: str, changes: list[MembershipChange], *, per: str) -> str:
-    """e.g. "Dr Jane Roe: added to Cardiology, Neurology; removed from Oncology;
-    now head of Cardiology." for `per="doctor"`."""
+    """e.g. "Dr Jane Roe: joined Cardiology, Neurology on 4 Dec 2026; left
+    Oncology on 3 Dec 2026." for `per="doctor"`."""
     other_side = "department_text" if per == "doctor" else "doctor_text"
-    kept = [c for c in changes if c.verb != Verb.MEMBERSHIP_REMOVED]
-    updated = [c for c in kept if c.verb == Verb.MEMBERSHIP_CHANGED]
-    kinds = {
-        "added": [c for c in changes if c.verb == Verb.MEMBERSHIP_ADDED],
-        "removed": [c for c in changes if c.verb == Verb.MEMBERSHIP_REMOVED],
-        "head": [c for c in kept if _became(c, "role", "head")],
-        "not_head": [c for c in kept if _lost(c, "role", "head")],
-        "primary": [c for c in kept if _became(c, "is_primary", True)],
-        "not_primary": [c for c in kept if _lost(c, "is_primary", True)],
-        "joined_on": [c for c in updated if "joined_on" in c.changes],
-    }
-    if per == "doctor" and kinds["primary"]:
-        # "primary department now X" already says the old one is not.
-        kinds["not_primary"] = []
-    parts = [
-        PHRASES[per][kind].format(_join([getattr(c, other_side) for c in found]))
-        for kind, found in kinds.items()
-        if found
-    ]
+    phrases: dict[str, list[str]] = {}
+    for change in changes:
+        phrase, _ = period_words.message_phrase(
+            change.period_event, change.changes, per=per
+        )
+        if phrase:
+            phrases.setdefault(phrase, []).append(getattr(change, other_side))
+    parts = [phrase.replace("{}", _join(names)) for phrase, names in phrases.items()]
     return f"{subject}: {'; '.join(parts)}."
+
+
+def _primary_flag(change: MembershipChange, index: int) -> bool | None:
+    pair = change.changes.get("is_primary")
+    return bool(pair[index]) if pair else None
 
 
 def primary_moves(
     changes: list[MembershipChange],
 ) -> tuple[list[str], list[MembershipChange]]:
     """A sentence for each doctor whose primary department moved from one
-    department to another ("Dr X's primary department is now Cardiology (was
-    Neurology)."), and the changes left to tell without those flags."""
-    gained = {c.doctor_id: c for c in changes if _became(c, "is_primary", True)}
-    lost = {c.doctor_id: c for c in changes if _lost(c, "is_primary", True)}
+    department to another on one day ("Dr X's primary department is
+    Cardiology from 4 Dec 2026 (was Neurology)."), and the changes left to
+    tell."""
+    changed = [c for c in changes if c.period_event == PeriodEvent.CHANGED]
+    gained = {
+        c.doctor_id: c
+        for c in changed
+        if _primary_flag(c, 1) and _primary_flag(c, 0) is False
+    }
+    lost = {
+        c.doctor_id: c
+        for c in changed
+        if _primary_flag(c, 0) and _primary_flag(c, 1) is False
+    }
     moved = [doctor for doctor in gained if doctor in lost]
     if not moved:
         return [], changes
@@ -98,14 +69,28 @@ def primary_moves(
         if id(change) not in told:
             rest.append(change)
             continue
-        others = {k: v for k, v in change.changes.items() if k != "is_primary"}
-        if others or change.verb != Verb.MEMBERSHIP_CHANGED:
-            rest.append(dataclasses.replace(change, changes=others))
-    moves = [
-        f"{gained[doctor].doctor_text}'s primary department is now "
-        f"{gained[doctor].department_text} (was {lost[doctor].department_text})."
-        for doctor in moved
-    ]
+        # The move is told; a role that changed on the same day still is.
+        role = change.changes.get("role")
+        if role and role[0] != role[1]:
+            others = {k: v for k, v in change.changes.items() if k != "is_primary"}
+            rest.append(
+                MembershipChange(
+                    verb=change.verb,
+                    doctor_id=change.doctor_id,
+                    doctor_text=change.doctor_text,
+                    department_id=change.department_id,
+                    department_text=change.department_text,
+                    changes=others,
+                )
+            )
+    moves = []
+    for doctor in moved:
+        day = period_words.day_text(gained[doctor].changes["joined_on"][1])
+        moves.append(
+            f"{gained[doctor].doctor_text}'s primary department is "
+            f"{gained[doctor].department_text} from {day} "
+            f"(was {lost[doctor].department_text})."
+        )
     return moves, rest
 
 

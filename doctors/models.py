@@ -687,6 +687,7 @@ class ImportRun(models.Model):
     class Kind(models.TextChoices):
         DOCTORS = "doctors", "Doctors"
         DEPARTMENTS = "departments", "Departments"
+        MEMBERSHIPS = "memberships", "Membership periods"
 
     class Status(models.TextChoices):
         PREVIEWED = "previewed", "Previewed (not imported)"

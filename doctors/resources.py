@@ -60,10 +60,13 @@ class DepartmentsWidget(widgets.Widget):
 
 
 def memberships_of(doctor: Doctor) -> tuple[list[tuple[str, bool]], bool]:
-    """(entries, has_primary) of one doctor, as DepartmentsWidget renders them."""
+    """(entries, has_primary) of one doctor's current memberships (the
+    periods covering today), as DepartmentsWidget renders them."""
     rows = sorted(
         (not membership.is_primary, membership.department.code, membership.role)
-        for membership in doctor.memberships.select_related("department")
+        for membership in Membership.objects.current()
+        .filter(doctor=doctor)
+        .select_related("department")
     )
     return department_entries(rows)
 
@@ -109,8 +112,10 @@ class DoctorResource(resources.Resource):
         DepartmentsWidget(),
         help="Department codes separated by |, the primary department "
         "first; CARD:head makes the doctor head of CARD; a leading | "
-        "(|CARD|NEUR) means none is primary. The doctor's memberships become "
-        "exactly these.",
+        "(|CARD|NEUR) means none is primary. These are the doctor's current "
+        "memberships: a department left out ends its membership yesterday, a "
+        "new one starts today, a head or primary mark that changes does so "
+        "from today.",
     )
     is_active = Column("is_active", FlagWidget(), help=FLAG_HELP)
 

@@ -6,13 +6,16 @@ cache generation, bumped once when the transaction commits) and tasks (the
 welcome email). Bulk paths, which send no signal per row, call the same
 functions once.
 
-Membership changes arrive by two roads. Admin inlines save and delete Membership
-rows (post_save / post_delete). `add()` and `set()` from either side insert rows
-in bulk and send only m2m_changed. `remove()` and `clear()` delete rows through
-a queryset, which sends post_delete for every row *and* m2m_changed; the
-post_delete receiver records those, so m2m_changed is used for additions only
-and each change becomes exactly one event. For the same reason simple-history
-writes no history row for `add()`/`set()`; m2m_history does.
+Membership changes arrive by two roads. Saves of Membership rows (the admin,
+doctors.period_changes, MembershipQuerySet.end, which `remove()` and `clear()`
+end periods through) send post_save; a cancelled period, or one deleted with
+its doctor or department, post_delete. Each save carries what it did to its
+period (`period_event`), which the feed words; a save without one has it
+inferred (activity.period_event_of). `add()` and `set()` from either side
+insert rows in bulk and send only m2m_changed, so m2m_changed is used for
+additions only and each change becomes exactly one event; for the same
+reason simple-history writes no history row for `add()`/`set()`; m2m_history
+does.
 
 Receivers are held strongly (weak=False): with weak references, importing this
 module again would let the first functions be collected while the dispatch_uid
@@ -102,9 +105,8 @@ def membership_saved(sender, instance, created, raw=False, **kwargs):
     weak=False,
 )
 def membership_deleted(sender, instance, origin=None, **kwargs):
-    activity.record_membership_change(
-        activity.membership_change(instance, activity.Verb.MEMBERSHIP_REMOVED)
-    )
+    activity.record_membership_deleted(instance)
+    instance.__dict__.pop("period_event", None)
     dashboard.bump_generation_on_commit()
 
 
@@ -168,4 +170,7 @@ def _changed(instance, created: bool) -> bool:
 def _forget_pending(instance) -> None:
     instance.__dict__.pop("_pending_changes", None)
     instance.__dict__.pop("skip_history_when_saving", None)
+    # The kind of change a save made (doctors.period_changes) holds for that
+    # save only.
+    instance.__dict__.pop("period_event", None)
     activity.remember_saved_values(instance)

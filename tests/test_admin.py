@@ -276,7 +276,10 @@ def test_constraint_race_becomes_a_message_not_a_server_error(
     response = staff_client.post(url, data, follow=True)
     assert response.status_code == 200
     messages = [str(m) for m in response.context["messages"]]
-    assert any("That department already has a head." in m for m in messages), messages
+    assert any(
+        "That department already has a head on some of those days." in m
+        for m in messages
+    ), messages
     assert not Membership.objects.filter(doctor=doctor).exists()
 
 
@@ -317,7 +320,7 @@ def test_activate_and_deactivate_actions(staff_client):
                     department=Department.objects.get(code="X1"), role="head"
                 )
             ),
-            "That department already has a head.",
+            "That department already has a head on some of those days.",
         ),
         (
             lambda: (
@@ -328,7 +331,7 @@ def test_activate_and_deactivate_actions(staff_client):
                     doctor=Doctor.objects.get(license_number="P1"), is_primary=True
                 )
             ),
-            "That doctor already has a primary department.",
+            "That doctor already has a primary department on some of those days.",
         ),
         (
             lambda: DepartmentFactory(code="SAME") and DepartmentFactory(code="SAME"),

@@ -1,11 +1,15 @@
 """Saving through the admin pages: feed events, membership messages, conflicts."""
 
+import datetime
+
 import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils.formats import date_format
 
+from doctors import periods
 from doctors.context import acting_as
 from doctors.ledger.chain import SEAL_QUERIES
 from doctors.models import ActivityEvent, Department, Doctor, Membership
@@ -23,7 +27,11 @@ pytestmark = pytest.mark.django_db
 # opening its change-set and closing it (end time and counts, and its link in
 # the history chain) included.
 # Sealing a change-set that names a doctor also looks up that doctor's key.
-DOCTOR_SAVE_QUERIES = 41 + SEAL_QUERIES + 1
+# A membership is a period: each changed period is checked against the
+# others (the rules hold on every day: the overlap, head and primary rules
+# read the periods they could break), and the role change is a change from a
+# day through doctors.period_changes (validated, in its savepoint): +15.
+DOCTOR_SAVE_QUERIES = 41 + SEAL_QUERIES + 1 + 15
 
 
 def messages_of(response) -> list[str]:
@@ -61,8 +69,8 @@ def test_creating_a_doctor_with_two_departments(
     response = staff_client.post(reverse("admin:doctors_doctor_add"), data, follow=True)
     assert response.status_code == 200
     assert (
-        "Dr Jane Roe: added to Cardiology, Neurology; primary department now "
-        "Cardiology." in messages_of(response)
+        "Dr Jane Roe: joined Cardiology on 1 Jan 2024 (primary department); "
+        "joined Neurology on 1 Jan 2024." in messages_of(response)
     )
     assert membership_events() == [
         ("membership_added", "Dr Jane Roe", "Cardiology"),
@@ -75,16 +83,27 @@ def test_creating_a_doctor_with_two_departments(
 def test_changing_and_removing_memberships_from_the_doctor_page(
     staff_client, departments
 ):
+    """Head from a chosen day: the period ends the day before and a head
+    period starts; "Remove" ends the other period yesterday."""
     doctor = DoctorFactory(first_name="Jane", last_name="Roe")
-    cardio = MembershipFactory(doctor=doctor, department=departments["Cardiology"])
-    onco = MembershipFactory(doctor=doctor, department=departments["Oncology"])
+    started = datetime.date(2024, 1, 1)
+    cardio = MembershipFactory(
+        doctor=doctor, department=departments["Cardiology"], joined_on=started
+    )
+    onco = MembershipFactory(
+        doctor=doctor, department=departments["Oncology"], joined_on=started
+    )
     ActivityEvent.objects.all().delete()
+    head_from = periods.today() + datetime.timedelta(days=7)
     data = doctor_form(
         doctor,
         rows=[
-            membership_row(
-                cardio, other=cardio.department_id, side="department", role="head"
-            ),
+            {
+                **membership_row(
+                    cardio, other=cardio.department_id, side="department", role="head"
+                ),
+                "changes_from": head_from.isoformat(),
+            },
             membership_row(
                 onco, other=onco.department_id, side="department", delete=True
             ),
@@ -92,13 +111,127 @@ def test_changing_and_removing_memberships_from_the_doctor_page(
     )
     url = reverse("admin:doctors_doctor_change", args=[doctor.pk])
     response = staff_client.post(url, data, follow=True)
-    assert "Dr Jane Roe: removed from Oncology; now head of Cardiology." in messages_of(
-        response
-    )
+    assert (
+        f"Dr Jane Roe: left Oncology on {date_format(periods.yesterday())}; head of "
+        f"Cardiology from {date_format(head_from)} (was member)."
+    ) in messages_of(response)
     assert membership_events() == [
         ("membership_changed", "Dr Jane Roe", "Cardiology"),
         ("membership_removed", "Dr Jane Roe", "Oncology"),
     ]
+    rows = Membership.objects.filter(doctor=doctor).order_by(
+        "department__name", "joined_on"
+    )
+    assert [(m.department.name, m.role, m.joined_on, m.left_on) for m in rows] == [
+        ("Cardiology", "member", started, head_from - periods.ONE_DAY),
+        ("Cardiology", "head", head_from, None),
+        ("Oncology", "member", started, periods.yesterday()),
+    ]
+
+
+def test_a_new_role_from_a_day_another_head_takes_later_is_a_row_error(
+    staff_client, departments
+):
+    """The error names the other period; nothing is saved."""
+    cardiology = departments["Cardiology"]
+    doctor = DoctorFactory(first_name="Jane", last_name="Roe")
+    mine = MembershipFactory(
+        doctor=doctor, department=cardiology, joined_on=datetime.date(2024, 1, 1)
+    )
+    later = periods.today() + datetime.timedelta(days=30)
+    MembershipFactory(
+        doctor=DoctorFactory(first_name="Max", last_name="Moe"),
+        department=cardiology,
+        role="head",
+        joined_on=later,
+    )
+    data = doctor_form(
+        doctor,
+        rows=[
+            membership_row(mine, other=cardiology.pk, side="department", role="head")
+        ],
+    )
+    url = reverse("admin:doctors_doctor_change", args=[doctor.pk])
+    response = staff_client.post(url, data)
+    assert response.status_code == 200
+    errors = str(response.context["inline_admin_formsets"][0].formset.errors)
+    assert (
+        f"Cardiology already has a head from {date_format(later)}: Dr Max Moe."
+        in errors
+    )
+    mine.refresh_from_db()
+    assert (mine.role, mine.left_on) == ("member", None)
+
+
+def test_editing_a_first_day_on_the_doctor_page_is_a_correction(
+    staff_client, departments
+):
+    doctor = DoctorFactory(first_name="Jane", last_name="Roe")
+    mine = MembershipFactory(
+        doctor=doctor,
+        department=departments["Cardiology"],
+        joined_on=datetime.date(2026, 3, 1),
+    )
+    ActivityEvent.objects.all().delete()
+    data = doctor_form(
+        doctor,
+        rows=[
+            membership_row(
+                mine,
+                other=mine.department_id,
+                side="department",
+                joined_on="2026-03-03",
+            )
+        ],
+    )
+    url = reverse("admin:doctors_doctor_change", args=[doctor.pk])
+    response = staff_client.post(url, data, follow=True)
+    assert (
+        "Dr Jane Roe: corrected in Cardiology: first day 1 Mar 2026 → 3 Mar 2026."
+        in messages_of(response)
+    )
+    (event,) = ActivityEvent.objects.filter(verb="membership_changed")
+    assert event.changes["period_event"] == [None, "corrected"]
+    assert Membership.objects.filter(doctor=doctor).count() == 1
+
+
+def test_removing_a_period_that_has_not_started_cancels_it(staff_client, departments):
+    doctor = DoctorFactory(first_name="Jane", last_name="Roe")
+    soon = periods.today() + datetime.timedelta(days=10)
+    future = MembershipFactory(
+        doctor=doctor, department=departments["Neurology"], joined_on=soon
+    )
+    data = doctor_form(
+        doctor,
+        rows=[
+            membership_row(
+                future, other=future.department_id, side="department", delete=True
+            )
+        ],
+    )
+    url = reverse("admin:doctors_doctor_change", args=[doctor.pk])
+    response = staff_client.post(url, data, follow=True)
+    assert (
+        f"Dr Jane Roe: period in Neurology from {date_format(soon)} cancelled."
+        in messages_of(response)
+    )
+    assert not Membership.objects.filter(doctor=doctor).exists()
+
+
+def test_the_doctor_page_lists_ended_periods_read_only(staff_client, departments):
+    doctor = DoctorFactory(first_name="Jane", last_name="Roe")
+    MembershipFactory(
+        doctor=doctor,
+        department=departments["Oncology"],
+        joined_on=datetime.date(2020, 1, 1),
+        left_on=datetime.date(2022, 6, 30),
+    )
+    response = staff_client.get(
+        reverse("admin:doctors_doctor_change", args=[doctor.pk])
+    )
+    page = response.content.decode()
+    assert "Oncology: 1 Jan 2020 to 30 Jun 2022" in page
+    assert response.context["inline_admin_formsets"][0].formset.total_form_count() == 0
 
 
 def test_no_membership_message_when_memberships_did_not_change(
@@ -128,7 +261,7 @@ def test_names_in_messages_are_escaped(staff_client):
     data = doctor_form(rows=[membership_row(other=department.pk, side="department")])
     response = staff_client.post(reverse("admin:doctors_doctor_add"), data, follow=True)
     content = response.content.decode()
-    assert "added to &lt;b&gt;x&lt;/b&gt;" in content
+    assert "joined &lt;b&gt;x&lt;/b&gt; on 1 Jan 2024" in content
     assert "<b>x</b>" not in content
 
 
@@ -303,8 +436,12 @@ def test_history_pages_list_membership_changes(staff_client, clinic_staff):
         reverse("admin:doctors_doctor_history", args=[doctor.pk])
     ).content.decode()
     rows = page.split('id="membership_change_history"')[1]
-    assert rows.index("Removed from department") < rows.index("Added to department")
-    assert "<td>Cardiology</td>" in rows and "<td>as head of department</td>" in rows
+    # Joined and left on the same day: the period never started, cancelled.
+    assert rows.index("Cancelled (never started)") < rows.index("<td>Joined</td>")
+    today = date_format(periods.today())
+    assert "<td>Cardiology</td>" in rows
+    assert f"<td>Joined Cardiology on {today} as head</td>" in rows
+    assert f"<td>Cancelled the period in Cardiology from {today}</td>" in rows
     assert "<td>staff-user</td>" in rows
     page = staff_client.get(
         reverse("admin:doctors_department_history", args=[department.pk])
@@ -369,3 +506,38 @@ def test_history_pages_are_paginated(staff_client, rows):
 
 # The doctor's page includes the membership timeline and its department names.
 HISTORY_PAGE_QUERIES = 11
+
+
+def test_a_doctor_save_costs_the_same_whatever_the_periods_left_as_they_are(
+    staff_client,
+):
+    """Periods shown on the page but not edited are not checked against the
+    rules one by one: what a row left as it is costs is Django's own reading
+    of its department and its period (two queries; five before periods)."""
+
+    def save_with(count: int) -> int:
+        doctor = DoctorFactory()
+        rows = [
+            MembershipFactory(
+                doctor=doctor,
+                department=DepartmentFactory(),
+                joined_on=datetime.date(2020, 1, 1),
+            )
+            for _ in range(count)
+        ]
+        data = doctor_form(
+            doctor,
+            first_name="Changed",
+            rows=[
+                membership_row(row, other=row.department_id, side="department")
+                for row in rows
+            ],
+        )
+        url = reverse("admin:doctors_doctor_change", args=[doctor.pk])
+        ContentType.objects.get_for_model(Doctor)
+        with CaptureQueriesContext(connection) as queries:
+            response = staff_client.post(url, data)
+        assert response.status_code == 302
+        return len(queries)
+
+    assert save_with(8) - save_with(1) <= 7 * 2

@@ -9,14 +9,14 @@ import zoneinfo
 import pytest
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.template.loader import render_to_string
 from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 
-from doctors import dashboard
+from doctors import dashboard, periods
 from doctors.context import acting_as
 from doctors.dashboard import blocks, views
 from doctors.dashboard.caching import LAYOUT, BlockCache
@@ -76,6 +76,16 @@ def clinic():
         MembershipFactory(doctor=doctors[0], department=neuro)
         doctors[1].phone = "+1 555 0101"
         doctors[1].save()
+        # Periods that do not cover today: counted nowhere on the dashboard.
+        MembershipFactory(
+            department=neuro,
+            joined_on=datetime.date(2020, 1, 1),
+            left_on=datetime.date(2021, 1, 1),
+        )
+        MembershipFactory(
+            department=neuro,
+            joined_on=timezone.localdate() + datetime.timedelta(days=30),
+        )
     # Move some of what happened out of the last 7 days, and some out of 90.
     older = list(ActivityEvent.objects.filter(actor_name="alice"))
     backdate(older[:2], days_ago(20))
@@ -117,10 +127,12 @@ def expected_figures(filters: DashboardFilters) -> dict[str, int]:
     """The same figures, asked of the database independently of the blocks."""
     events = expected_events(filters)
     doctors = Doctor.objects.filter(is_active=True)
-    memberships = Membership.objects.all()
+    memberships = Membership.objects.filter(
+        joined_on__lte=timezone.localdate()
+    ).exclude(left_on__lt=timezone.localdate())
     if filters.department_id:
-        doctors = doctors.filter(departments=filters.department_id)
         memberships = memberships.filter(department=filters.department_id)
+        doctors = doctors.filter(pk__in=memberships.values("doctor_id"))
     return {
         "active-doctors": doctors.count(),
         "departments": Department.objects.filter(is_active=True).count(),
@@ -165,12 +177,18 @@ class TestNumbersEqualTheDatabase:
         assert figures["changes"] == 2  # the two events moved 20 days back
 
     def test_doctors_per_department_bars_and_table(self, manager_client, clinic):
-        """Each bar's number is the department's doctors; it links to their list."""
+        """Each bar's number is the department's doctors today; it links to
+        their list."""
         html = manager_client.get(URL).content.decode()
+        today = periods.today()
+        current = Q(memberships__joined_on__lte=today) & (
+            Q(memberships__left_on__isnull=True) | Q(memberships__left_on__gte=today)
+        )
         expected = {
             d.name + ("" if d.is_active else " (inactive)"): d.n
-            for d in Department.objects.annotate(n=Count("memberships"))
+            for d in Department.objects.annotate(n=Count("memberships", filter=current))
         }
+        assert expected["Neurology"] == 2  # not the leaver, not the joiner
         rows = dashboard_page.table(html, "department-table")
         assert {name: int(count) for name, count in rows} == expected
         changelist = reverse("admin:doctors_doctor_changelist")
@@ -187,6 +205,13 @@ class TestNumbersEqualTheDatabase:
         )
         assert response.status_code == 200
         assert response.context["cl"].result_count == 3
+        neuro = manager_client.get(
+            reverse("admin:doctors_doctor_changelist"),
+            {"departments__id__exact": clinic["neuro"].pk},
+        )
+        # Members today: the doctor who left and the one who joins later are
+        # not listed.
+        assert neuro.context["cl"].result_count == 2
 
     def test_changes_per_day(self, manager_client, clinic):
         """The daily table splits every event of the period into the three series."""
@@ -503,7 +528,10 @@ class TestFreshness:
         (old_generation,) = generation_seen
         assert dashboard.current_generation() == old_generation + 1
         filters = DashboardFilters.last_days(30)
-        old_key = f"dashboard:{LAYOUT}:{old_generation}:figures:{filters.cache_key()}"
+        old_key = (
+            f"dashboard:{LAYOUT}:{old_generation}:{periods.today().isoformat()}:"
+            f"figures:{filters.cache_key()}"
+        )
         assert dashboard_page.figures(cache.get(old_key)) == stale
 
         fresh = dashboard_page.figures(superuser_client.get(URL).content.decode())

@@ -36,10 +36,11 @@ def test_a_membership_change_names_its_fields_by_their_verbose_names():
     membership.save()
     event = ActivityEvent.objects.filter(verb=Verb.MEMBERSHIP_CHANGED).latest("pk")
     text = activity.summarize(event)
-    assert text.startswith("Cardiology (")
-    assert "Joined on: 1 Mar 2026 → 2 Mar 2026" in text
-    assert "Primary department: no → yes" in text
-    assert "joined_on" not in text and "is_primary" not in text
+    assert text == (
+        "Corrected in Cardiology: first day 1 Mar 2026 → 2 Mar 2026; "
+        "primary department no → yes"
+    )
+    assert activity.verb_label(event) == "Corrected"
 
 
 def test_counts_read_as_words():

@@ -1,10 +1,13 @@
 """The CSV importer (doctors/importing): strict, atomic, idempotent, in bulk."""
 
+import datetime
 import io
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from django.utils.formats import date_format
 from django_tasks_db.models import DBTaskResult
 
 from doctors import dashboard
@@ -58,6 +61,21 @@ def departments():
 
 
 GOOD_ROW = "LIC-1,Ann,Lee,ann@clinic.test,,Cardiology,CARD|NEUR,true"
+
+TODAY = timezone.localdate()
+YESTERDAY = TODAY - datetime.timedelta(days=1)
+LAST_YEAR = TODAY - datetime.timedelta(days=365)
+NEXT_MONTH = TODAY + datetime.timedelta(days=30)
+
+
+def periods_of(doctor) -> list[tuple]:
+    """Every period of `doctor`: (code, first day, last day, role, primary)."""
+    return sorted(
+        Membership.objects.filter(doctor=doctor).values_list(
+            "department__code", "joined_on", "left_on", "role", "is_primary"
+        ),
+        key=lambda values: (values[0], values[1]),
+    )
 
 
 class TestBadInput:
@@ -363,10 +381,17 @@ class TestSemantics:
         assert writes == []
 
     def test_memberships_become_exactly_the_listed_departments(self, departments):
+        """The cell lists current memberships: a department dropped ends its
+        period yesterday, a primary flag that changes ends the period
+        yesterday and starts the next today, a new department starts today."""
         card, neur, onc = departments
         doctor = DoctorFactory(license_number="LIC-1", email="ann@clinic.test")
-        MembershipFactory(doctor=doctor, department=card, is_primary=True)
-        MembershipFactory(doctor=doctor, department=onc)
+        card_period = MembershipFactory(
+            doctor=doctor, department=card, is_primary=True, joined_on=LAST_YEAR
+        )
+        onc_period = MembershipFactory(
+            doctor=doctor, department=onc, joined_on=LAST_YEAR
+        )
         result = run(csv_bytes("LIC-1,Ann,Lee,ann@clinic.test,,Cardiology,NEUR|CARD,"))
         assert result.ok and result.updated == 1
         assert {m.department.code: m.is_primary for m in doctor.memberships.all()} == {
@@ -378,10 +403,18 @@ class TestSemantics:
             "memberships_changed": 1,
             "memberships_removed": 1,
         }
-        removed = Membership.history.get(history_type="-")
-        assert removed.department_id == onc.pk
-        changed = Membership.history.get(history_type="~")
-        assert (changed.department_id, changed.is_primary) == (card.pk, False)
+        assert periods_of(doctor) == [
+            ("CARD", LAST_YEAR, YESTERDAY, "member", True),
+            ("CARD", TODAY, None, "member", False),
+            ("NEUR", TODAY, None, "member", True),
+            ("ONC", LAST_YEAR, YESTERDAY, "member", False),
+        ]
+        # Ended, not deleted: each ended period has one history row of a change.
+        assert not Membership.history.filter(history_type="-").exists()
+        ended = Membership.history.get(history_type="~", id=onc_period.pk)
+        assert ended.left_on == YESTERDAY
+        split = Membership.history.get(history_type="~", id=card_period.pk)
+        assert (split.left_on, split.is_primary) == (YESTERDAY, True)
 
     def test_a_leading_bar_means_no_primary_department(self, departments):
         card, neur, _ = departments
@@ -497,6 +530,156 @@ class TestSemantics:
         assert (
             Membership.objects.filter(doctor__first_name__startswith="N").count() == 50
         )
+
+
+class TestPeriods:
+    """The `departments` cell keeps meaning current memberships; periods keep
+    their days."""
+
+    def test_dropping_a_code_ends_the_period_yesterday(self, departments):
+        card, neur, _ = departments
+        doctor = DoctorFactory(license_number="LIC-1", email="ann@clinic.test")
+        MembershipFactory(doctor=doctor, department=card, joined_on=LAST_YEAR)
+        MembershipFactory(doctor=doctor, department=neur, joined_on=LAST_YEAR)
+        result = run(csv_bytes("LIC-1,Ann,Lee,ann@clinic.test,,Cardiology,|NEUR,"))
+        assert result.ok, result.problems
+        assert periods_of(doctor) == [
+            ("CARD", LAST_YEAR, YESTERDAY, "member", False),
+            ("NEUR", LAST_YEAR, None, "member", False),
+        ]
+        assert [d.code for d in doctor.departments.all()] == ["NEUR"]
+        # Who was in Cardiology yesterday still has the answer.
+        assert Membership.objects.covering(YESTERDAY).filter(department=card).count()
+
+    def test_a_period_that_started_today_is_cancelled(self, departments):
+        card, *_ = departments
+        doctor = DoctorFactory(license_number="LIC-1", email="ann@clinic.test")
+        period = MembershipFactory(doctor=doctor, department=card, joined_on=TODAY)
+        result = run(csv_bytes("LIC-1,Ann,Lee,ann@clinic.test,,Cardiology,,"))
+        assert result.ok, result.problems
+        assert periods_of(doctor) == []
+        cancelled = Membership.history.get(id=period.pk, history_type="-")
+        assert cancelled.joined_on == TODAY
+
+    def test_a_dropped_code_cancels_the_later_periods_there(self, departments):
+        card, *_ = departments
+        doctor = DoctorFactory(license_number="LIC-1", email="ann@clinic.test")
+        MembershipFactory(
+            doctor=doctor, department=card, joined_on=LAST_YEAR, left_on=NEXT_MONTH
+        )
+        later = NEXT_MONTH + datetime.timedelta(days=1)
+        MembershipFactory(doctor=doctor, department=card, joined_on=later)
+        result = run(csv_bytes("LIC-1,Ann,Lee,ann@clinic.test,,Cardiology,,"))
+        assert result.ok, result.problems
+        assert periods_of(doctor) == [("CARD", LAST_YEAR, YESTERDAY, "member", False)]
+
+    def test_readding_later_starts_a_new_period(self, departments):
+        card, *_ = departments
+        doctor = DoctorFactory(license_number="LIC-1", email="ann@clinic.test")
+        MembershipFactory(
+            doctor=doctor, department=card, joined_on=LAST_YEAR, left_on=YESTERDAY
+        )
+        result = run(csv_bytes("LIC-1,Ann,Lee,ann@clinic.test,,Cardiology,CARD,"))
+        assert result.ok, result.problems
+        assert result.counts["memberships_added"] == 1
+        assert periods_of(doctor) == [
+            ("CARD", LAST_YEAR, YESTERDAY, "member", False),
+            ("CARD", TODAY, None, "member", True),
+        ]
+        # Importing the same file again changes nothing.
+        again = run(csv_bytes("LIC-1,Ann,Lee,ann@clinic.test,,Cardiology,CARD,"))
+        assert again.ok and again.unchanged == 1
+        assert len(periods_of(doctor)) == 2
+
+    def test_a_department_with_only_a_later_period_refuses_the_row(self, departments):
+        card, neur, _ = departments
+        doctor = DoctorFactory(license_number="LIC-1", email="ann@clinic.test")
+        MembershipFactory(doctor=doctor, department=neur, joined_on=NEXT_MONTH)
+        before = snapshot()
+        result = run(csv_bytes("LIC-1,Ann,Lee,ann@clinic.test,,Cardiology,NEUR,"))
+        assert not result.ok
+        [problem] = result.problems
+        assert (problem.row, problem.column) == (2, "departments")
+        assert "NEUR" in problem.message
+        assert date_format(NEXT_MONTH) in problem.message
+        assert snapshot() == {**before, "feed events": before["feed events"]}
+        # Left out of the cell, the later period is kept as it is.
+        result = run(csv_bytes("LIC-1,Ann,Lee,ann@clinic.test,,Cardiology,CARD,"))
+        assert result.ok, result.problems
+        assert periods_of(doctor) == [
+            ("CARD", TODAY, None, "member", True),
+            ("NEUR", NEXT_MONTH, None, "member", False),
+        ]
+
+    def test_a_primary_from_today_may_not_reach_a_later_primary(self, departments):
+        card, neur, _ = departments
+        doctor = DoctorFactory(license_number="LIC-1", email="ann@clinic.test")
+        MembershipFactory(
+            doctor=doctor, department=neur, joined_on=NEXT_MONTH, is_primary=True
+        )
+        result = run(csv_bytes("LIC-1,Ann,Lee,ann@clinic.test,,Cardiology,CARD,"))
+        assert not result.ok
+        [problem] = result.problems
+        assert "primary" in problem.message and "NEUR" in problem.message
+        assert date_format(NEXT_MONTH) in problem.message
+        # Without a primary department the row is fine.
+        assert run(csv_bytes("LIC-1,Ann,Lee,ann@clinic.test,,Cardiology,|CARD,")).ok
+
+    def test_a_head_from_today_may_not_reach_a_later_head(self, departments):
+        card, neur, _ = departments
+        MembershipFactory(department=neur, role="head", joined_on=NEXT_MONTH)
+        result = run(csv_bytes("LIC-1,Ann,Lee,ann@clinic.test,,Cardiology,NEUR:head,"))
+        assert not result.ok
+        [problem] = result.problems
+        assert "NEUR" in problem.message and date_format(NEXT_MONTH) in problem.message
+
+    def test_a_head_change_from_today_splits_the_periods(self, departments):
+        """Handing over CARD in one file: the old head's period ends yesterday
+        and a member's period starts today; the new head's likewise."""
+        card, *_ = departments
+        Membership.objects.filter(department=card).update(joined_on=LAST_YEAR)
+        head = Doctor.objects.get(license_number="LIC-HEAD")
+        doctor = DoctorFactory(license_number="LIC-1", email="ann@clinic.test")
+        MembershipFactory(doctor=doctor, department=card, joined_on=LAST_YEAR)
+        # The new head's row comes first, in another chunk than the old head's.
+        data = csv_bytes(
+            "LIC-1,Ann,Lee,ann@clinic.test,,Cardiology,|CARD:head,",
+            "LIC-HEAD,Jane,Roe,head@clinic.test,,Cardiology,CARD,",
+        )
+        result = run(data, chunk_size=1)
+        assert result.ok, result.problems
+        assert result.counts["memberships_changed"] == 2
+        assert periods_of(head) == [
+            ("CARD", LAST_YEAR, YESTERDAY, "head", True),
+            ("CARD", TODAY, None, "member", True),
+        ]
+        assert periods_of(doctor) == [
+            ("CARD", LAST_YEAR, YESTERDAY, "member", False),
+            ("CARD", TODAY, None, "head", False),
+        ]
+        # One head on every day.
+        for day in (LAST_YEAR, YESTERDAY, TODAY):
+            heads = Membership.objects.covering(day).filter(
+                department=card, role="head"
+            )
+            assert heads.count() == 1
+
+    def test_the_preview_compares_with_current_periods(self, departments):
+        card, neur, _ = departments
+        doctor = DoctorFactory(license_number="LIC-1", email="ann@clinic.test")
+        MembershipFactory(
+            doctor=doctor, department=neur, joined_on=LAST_YEAR, left_on=YESTERDAY
+        )
+        MembershipFactory(doctor=doctor, department=card, joined_on=LAST_YEAR)
+        result = run(
+            csv_bytes("LIC-1,Ann,Lee,ann@clinic.test,,Cardiology,|CARD,"),
+            dry_run=True,
+        )
+        # A past period in NEUR is no current membership: the departments
+        # do not change (the factory's names and specialty do).
+        assert result.ok
+        [change] = result.row_changes
+        assert "departments" not in change.changes
 
 
 @pytest.mark.django_db(transaction=True)

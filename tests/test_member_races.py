@@ -21,8 +21,9 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
+from django.utils.formats import date_format
 
-from doctors import concurrency
+from doctors import concurrency, periods
 from doctors.models import ActivityEvent, Membership
 from tests.at_once import at_once
 from tests.factories import (
@@ -45,7 +46,7 @@ pytestmark = [
 TRIES = 12
 LIST_URL = reverse("admin:doctors_membership_changelist")
 MESSAGE = re.compile(r'<li class="(success|warning|error|info)">(.*?)</li>', re.S)
-TRACKED = ("role", "is_primary", "joined_on")
+TRACKED = ("role", "is_primary", "joined_on", "left_on")
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -110,13 +111,21 @@ def action(membership: Membership, name: str) -> dict:
         "_selected_action": [str(membership.pk)],
         "index": "0",
         f"row-version-{membership.pk}": concurrency.version_of(membership),
-        **({"post": "yes"} if name == "remove_selected" else {}),
+        **(
+            {"post": "yes", "last_day": periods.yesterday().isoformat()}
+            if name == "remove_selected"
+            else {}
+        ),
     }
 
 
 def state(membership: Membership) -> dict:
     row = Membership.objects.filter(pk=membership.pk).values(*TRACKED).first()
-    return row and {**row, "joined_on": row["joined_on"].isoformat()}
+    return row and {
+        **row,
+        "joined_on": row["joined_on"].isoformat(),
+        "left_on": row["left_on"] and row["left_on"].isoformat(),
+    }
 
 
 def replay_feed(before: dict, membership: Membership, since: int) -> dict:
@@ -245,6 +254,7 @@ def test_two_people_make_two_doctors_head_at_once(two_people):
                 "role": "head" if membership is old else "member",
                 "is_primary": False,
                 "joined_on": membership.joined_on.isoformat(),
+                "left_on": None,
             }
             assert replay_feed(before, membership, since) == (state(membership))
 
@@ -262,7 +272,10 @@ def test_the_same_action_twice_at_once_changes_once_and_says_so(two_people):
         )
         events = ActivityEvent.objects.filter(pk__gt=since, verb="membership_changed")
         assert events.count() == 1
-        already = f"{row.doctor} is already head of Oncology."
+        already = (
+            f"{row.doctor} is already head of Oncology on "
+            f"{date_format(periods.today())}."
+        )
         assert sorted([already in first, already in second]) == [False, True], (
             first,
             second,
@@ -276,12 +289,12 @@ def test_the_same_action_twice_at_once_changes_once_and_says_so(two_people):
         (
             "set_primary",
             {},
-            "Surgery is already the primary department of {doctor}.",
+            "Surgery is already the primary department of {doctor} on {today}.",
         ),
         (
             "unset_primary",
             {"is_primary": True},
-            "Surgery is already not the primary department of {doctor}.",
+            "Surgery is already not the primary department of {doctor} on {today}.",
         ),
     ],
 )
@@ -300,7 +313,7 @@ def test_each_action_sent_twice_at_once_changes_once(two_people, name, start, al
             pk__gt=since, verb__startswith="membership_"
         )
         assert events.count() == 1
-        sentence = already.format(doctor=row.doctor)
+        sentence = already.format(doctor=row.doctor, today=date_format(periods.today()))
         assert sorted([sentence in first, sentence in second]) == [False, True], (
             first,
             second,
@@ -324,7 +337,10 @@ def test_an_in_place_edit_sent_twice_at_once_is_saved_once(two_people):
             ActivityEvent.objects.filter(pk__gt=since, verb__startswith="membership_")
         )
         assert [event.changes for event in events] == [
-            {"joined_on": ["2020-01-01", "2021-06-01"]}
+            {
+                "joined_on": ["2020-01-01", "2021-06-01"],
+                "period_event": [None, "corrected"],
+            }
         ]
         sentence = f"Already saved, left as it is: {row}."
         assert sorted([sentence in first, sentence in second]) == [False, True], (
@@ -334,8 +350,8 @@ def test_an_in_place_edit_sent_twice_at_once_is_saved_once(two_people):
 
 
 def test_in_place_edits_of_one_row_by_two_people_lose_nothing(two_people):
-    """Alice changes the joining date while Bob makes the row head: one of
-    them is saved and the other is refused in the row, naming the doctor."""
+    """Alice corrects the first day while Bob sets the last day: one of them
+    is saved and the other is refused in the row, naming the doctor."""
     alice, bob = two_people
     department = DepartmentFactory(name="Urology")
     url = f"{LIST_URL}?department={department.pk}"
@@ -345,21 +361,22 @@ def test_in_place_edits_of_one_row_by_two_people_lose_nothing(two_people):
         )
         before = state(row)
         since = last_event_id()
-        dated, headed = at_once(
+        dated, ended = at_once(
             partial(alice.post, url, in_place_edit(row, joined_on="2021-06-01")),
-            partial(bob.post, url, in_place_edit(row, role="head")),
+            partial(bob.post, url, in_place_edit(row, left_on="2030-12-31")),
         )
         stored = state(row)
         assert replay_feed(before, row, since) == stored
         saved_date = stored["joined_on"] == "2021-06-01"
-        assert saved_date != (stored["role"] == "head")
+        assert saved_date != (stored["left_on"] == "2030-12-31")
         refused_page = bob.last_page if saved_date else alice.last_page
         assert f"{row} was changed by" in unescape(refused_page)
         assert "since you opened this page" in refused_page
-        assert (dated if saved_date else headed) == [
-            f"Urology: joining date changed for {row.doctor}."
+        assert (dated if saved_date else ended) == [
+            f"Urology: {row.doctor}'s period corrected: first day 1 Jan 2020 → "
+            "1 Jun 2021."
             if saved_date
-            else f"Urology: {row.doctor} is now head."
+            else f"Urology: {row.doctor}'s period corrected: last day — → 31 Dec 2030."
         ]
 
 
@@ -410,19 +427,20 @@ def test_adding_the_same_doctors_twice_at_once_adds_them_once(two_people):
         )
         added = ActivityEvent.objects.filter(pk__gt=since, verb="membership_added")
         assert added.count() == 2
-        done = f"Pathology: added {doctors[0]}, {doctors[1]}."
+        done = f"Pathology: {doctors[0]}, {doctors[1]} joined on 5 Jan 2026."
         assert sorted([done in first, done in second]) == [False, True]
         refused_page = unescape(bob.last_page if done in first else alice.last_page)
-        assert f"Already in Pathology: {doctors[0]}, {doctors[1]}." in refused_page
+        for doctor in doctors:
+            assert f"{doctor} is already in Pathology from 5 Jan 2026." in refused_page
 
 
-def test_a_head_set_in_a_searched_list_and_make_head_at_once_leave_one_head(
+def test_make_head_of_two_rows_without_versions_at_once_leaves_one_head(
     two_people,
 ):
-    """Alice sets a head in place on a searched list (the current head not on
-    her page) while Bob runs "Make head" on another row: both lock the
-    department first, so one waits for the other; the department ends with
-    one head and neither request fails."""
+    """Alice and Bob each run "Make head" on another row of a searched list
+    (the current head not on their pages): both lock the department first,
+    so one waits for the other; the department ends with one head on every
+    day and neither request fails."""
     alice, bob = two_people
     department = DepartmentFactory(name="Cardiology")
     for attempt in range(TRIES // 2):
@@ -438,10 +456,15 @@ def test_a_head_set_in_a_searched_list_and_make_head_at_once_leave_one_head(
         )
         searched = f"{LIST_URL}?department={department.pk}&q=Lee"
         url = f"{LIST_URL}?department={department.pk}"
+        unversioned = {"action": "make_head", "index": "0"}
         by_alice, by_bob = at_once(
-            partial(alice.post, searched, row_post(first, role="head")),
-            partial(bob.post, url, action(second, "make_head")),
+            partial(
+                alice.post, searched, {**unversioned, "_selected_action": [first.pk]}
+            ),
+            partial(bob.post, url, {**unversioned, "_selected_action": [second.pk]}),
         )
-        heads = list(Membership.objects.filter(department=department, role="head"))
+        heads = list(
+            Membership.objects.current().filter(department=department, role="head")
+        )
         assert len(heads) == 1, (by_alice, by_bob)
         assert heads[0].pk in (first.pk, second.pk)

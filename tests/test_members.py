@@ -7,8 +7,9 @@ from django.contrib.contenttypes.models import ContentType
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils.formats import date_format
 
-from doctors import concurrency, dashboard
+from doctors import activity, concurrency, dashboard, periods
 from doctors.admin.member_list import ROW_VERSION
 from doctors.ledger.chain import SEAL_QUERIES
 from doctors.models import ActivityEvent, ChangeSet, Department, Doctor, Membership
@@ -61,30 +62,24 @@ def department_with_members(count: int, *, name="Cardiology"):
 
 
 def row_post(membership: Membership, **changes) -> dict:
-    """The member list's form as sent after editing one row (the only one posted)."""
+    """The member list's form as sent after editing one row (the only one
+    posted): its first and last day."""
     values = {
-        "role": membership.role,
-        "is_primary": membership.is_primary,
         "joined_on": membership.joined_on.isoformat(),
+        "left_on": membership.left_on.isoformat() if membership.left_on else "",
         **changes,
     }
-    data = {
+    return {
         "form-TOTAL_FORMS": "1",
         "form-INITIAL_FORMS": "1",
         "form-MIN_NUM_FORMS": "0",
         "form-MAX_NUM_FORMS": "1000",
         "form-0-id": str(membership.pk),
-        "form-0-role": values["role"],
         "form-0-joined_on": values["joined_on"],
-        # The value shown when the page was opened (joined_on has a callable
-        # default, so Django sends it back to tell whether it was edited).
-        "initial-form-0-joined_on": membership.joined_on.isoformat(),
+        "form-0-left_on": values["left_on"],
         ROW_VERSION.format(membership.pk): concurrency.version_of(membership),
         "_save": "Save",
     }
-    if values["is_primary"]:
-        data["form-0-is_primary"] = "on"
-    return data
 
 
 def rows_post(*rows: tuple[Membership, dict]) -> dict:
@@ -220,134 +215,113 @@ MEMBER_LIST_QUERIES = 8
 
 
 class TestEditsInTheList:
-    def test_changing_joined_on_is_one_event_one_history_row_one_message(
+    def test_correcting_a_first_day_is_one_event_one_history_row_one_message(
         self, staff_client
     ):
         department = DepartmentFactory(name="Cardiology")
         membership = MembershipFactory(
             department=department,
+            joined_on=datetime.date(2026, 3, 1),
             doctor=DoctorFactory(first_name="Ann", last_name="Lee"),
         )
         ActivityEvent.objects.all().delete()
         before = history_count()
         response = staff_client.post(
             members_url(department),
-            row_post(membership, joined_on="2020-02-02"),
+            row_post(membership, joined_on="2026-03-03"),
             follow=True,
         )
         assert messages_of(response) == [
-            "Cardiology: joining date changed for Dr Ann Lee."
+            "Cardiology: Dr Ann Lee's period corrected: first day 1 Mar 2026 → "
+            "3 Mar 2026."
         ]
-        assert membership_events() == [
-            ("membership_changed", "Dr Ann Lee", "Cardiology")
-        ]
+        (event,) = ActivityEvent.objects.filter(verb="membership_changed")
+        assert event.changes["period_event"] == [None, "corrected"]
+        assert activity.summarize(event) == (
+            "Corrected in Cardiology: first day 1 Mar 2026 → 3 Mar 2026"
+        )
         assert history_count() == before + 1
         membership.refresh_from_db()
-        assert membership.joined_on == datetime.date(2020, 2, 2)
+        assert membership.joined_on == datetime.date(2026, 3, 3)
 
-    def test_a_head_set_in_place_hands_over_from_a_head_not_on_the_page(
-        self, staff_client
-    ):
-        """The list is searched: the current head's row is not on the page, and
-        the save hands over from them, naming both."""
+    def test_a_last_day_set_in_place_is_a_correction_of_the_period(self, staff_client):
         department = DepartmentFactory(name="Cardiology")
-        old = MembershipFactory(
+        membership = MembershipFactory(
             department=department,
-            role="head",
-            doctor=DoctorFactory(first_name="Old", last_name="Head"),
-        )
-        member = MembershipFactory(
-            department=department,
-            doctor=DoctorFactory(first_name="New", last_name="Lead"),
-        )
-        response = staff_client.post(
-            members_url(department, q="Lead"),
-            row_post(member, role="head"),
-            follow=True,
-        )
-        assert messages_of(response) == [
-            "Cardiology: Dr New Lead is now head; Dr Old Head is no longer head."
-        ]
-        assert Membership.objects.get(role="head").pk == member.pk
-        old.refresh_from_db()
-        assert old.role == "member"
-
-    def test_a_head_set_in_place_hands_over_from_an_unchanged_row_of_the_page(
-        self, staff_client
-    ):
-        department = DepartmentFactory(name="Cardiology")
-        old = MembershipFactory(
-            department=department,
-            role="head",
-            doctor=DoctorFactory(first_name="Old", last_name="Head"),
-        )
-        new = MembershipFactory(
-            department=department,
-            doctor=DoctorFactory(first_name="New", last_name="Lead"),
+            joined_on=datetime.date(2020, 1, 1),
+            doctor=DoctorFactory(first_name="Ann", last_name="Lee"),
         )
         response = staff_client.post(
             members_url(department),
-            rows_post((old, {}), (new, {"role": "head"})),
+            row_post(membership, left_on="2030-06-30"),
             follow=True,
         )
         assert messages_of(response) == [
-            "Cardiology: Dr New Lead is now head; Dr Old Head is no longer head."
+            "Cardiology: Dr Ann Lee's period corrected: last day — → 30 Jun 2030."
         ]
-        assert Membership.objects.get(role="head").pk == new.pk
+        membership.refresh_from_db()
+        assert membership.left_on == datetime.date(2030, 6, 30)
 
-    def test_two_heads_in_one_save_is_a_row_error(self, staff_client):
+    def test_a_correction_overlapping_another_period_names_it(self, staff_client):
         department = DepartmentFactory(name="Cardiology")
-        a, b = MembershipFactory.create_batch(2, department=department)
+        ann = DoctorFactory(first_name="Ann", last_name="Lee")
+        MembershipFactory(
+            department=department,
+            doctor=ann,
+            joined_on=datetime.date(2020, 1, 1),
+            left_on=datetime.date(2020, 12, 31),
+        )
+        current = MembershipFactory(
+            department=department, doctor=ann, joined_on=datetime.date(2022, 1, 1)
+        )
+        events = ActivityEvent.objects.count()
         response = staff_client.post(
-            members_url(department),
-            rows_post((a, {"role": "head"}), (b, {"role": "head"})),
+            members_url(department), row_post(current, joined_on="2020-06-01")
         )
         assert response.status_code == 200
-        assert "Cardiology can have only one head." in str(
+        assert "Dr Ann Lee is already in Cardiology 1 Jan 2020 to 31 Dec 2020." in str(
             response.context["cl"].formset.errors
         )
-        assert not Membership.objects.filter(role="head").exists()
+        current.refresh_from_db()
+        assert current.joined_on == datetime.date(2022, 1, 1)
+        assert ActivityEvent.objects.count() == events
 
-    def test_head_handed_over_in_one_save(self, staff_client):
+    def test_a_last_day_before_the_first_is_a_row_error(self, staff_client):
         department = DepartmentFactory(name="Cardiology")
-        old = MembershipFactory(
-            department=department,
-            role="head",
-            doctor=DoctorFactory(first_name="Old", last_name="Head"),
+        membership = MembershipFactory(
+            department=department, joined_on=datetime.date(2022, 1, 1)
         )
-        new = MembershipFactory(
-            department=department,
-            doctor=DoctorFactory(first_name="New", last_name="Head"),
-        )
-        # The new head's row comes first: saving in page order would briefly
-        # give the department two heads.
         response = staff_client.post(
-            members_url(department),
-            rows_post((new, {"role": "head"}), (old, {"role": "member"})),
-            follow=True,
+            members_url(department), row_post(membership, left_on="2021-12-31")
         )
-        assert messages_of(response) == [
-            "Cardiology: Dr New Head is now head; Dr Old Head is no longer head."
-        ]
-        assert Membership.objects.get(role="head").pk == new.pk
-
-    def test_primary_set_in_place_moves_from_another_department(self, staff_client):
-        department = DepartmentFactory(name="Cardiology")
-        elsewhere = DepartmentFactory(name="Neurology")
-        doctor = DoctorFactory(first_name="Ann", last_name="Lee")
-        old = MembershipFactory(doctor=doctor, department=elsewhere, is_primary=True)
-        membership = MembershipFactory(doctor=doctor, department=department)
-        response = staff_client.post(
-            members_url(department),
-            row_post(membership, is_primary=True),
-            follow=True,
+        assert response.status_code == 200
+        assert "The last day cannot be before the first day." in str(
+            response.context["cl"].formset.errors
         )
-        assert messages_of(response) == [
-            "Dr Ann Lee's primary department is now Cardiology (was Neurology)."
-        ]
-        old.refresh_from_db()
         membership.refresh_from_db()
-        assert membership.is_primary and not old.is_primary
+        assert membership.left_on is None
+
+    def test_the_list_shows_first_and_last_days_and_no_ended_periods(
+        self, staff_client
+    ):
+        department = DepartmentFactory(name="Cardiology")
+        MembershipFactory(
+            department=department,
+            joined_on=datetime.date(2019, 1, 1),
+            left_on=datetime.date(2020, 1, 1),
+            doctor=DoctorFactory(first_name="Old", last_name="Leaver"),
+        )
+        MembershipFactory(
+            department=department,
+            joined_on=datetime.date(2021, 1, 1),
+            doctor=DoctorFactory(first_name="Ann", last_name="Lee"),
+        )
+        response = staff_client.get(members_url(department))
+        content = response.content.decode()
+        assert "Leaver" not in content
+        assert "Lee, Ann" in content
+        assert ">First day<" in content and ">Last day<" in content
+        assert 'value="2021-01-01"' in content
 
     def test_a_row_changed_since_the_page_was_opened_is_not_overwritten(
         self, staff_client
@@ -355,10 +329,11 @@ class TestEditsInTheList:
         department = DepartmentFactory(name="Cardiology")
         membership = MembershipFactory(
             department=department,
+            joined_on=datetime.date(2021, 1, 1),
             doctor=DoctorFactory(first_name="Ann", last_name="Lee"),
         )
         opened = row_post(membership, joined_on="2020-02-02")
-        membership.is_primary = True  # someone else, meanwhile
+        membership.joined_on = datetime.date(2021, 2, 1)  # someone else, meanwhile
         membership.save()
         response = staff_client.post(members_url(department), opened)
         assert response.status_code == 200
@@ -367,13 +342,9 @@ class TestEditsInTheList:
         )
         # The row shows what is stored now, so saving again cannot undo it.
         row = response.context["cl"].formset.forms[0]
-        assert row["is_primary"].value() is True
-        assert row["joined_on"].value() == str(membership.joined_on)
+        assert row["joined_on"].value() == "2021-02-01"
         membership.refresh_from_db()
-        assert (membership.is_primary, membership.joined_on) == (
-            True,
-            Membership._meta.get_field("joined_on").default(),
-        )
+        assert membership.joined_on == datetime.date(2021, 2, 1)
 
     def test_the_list_as_a_browser_sends_it_saves_a_page_of_rows(self, staff_client):
         department = department_with_members(150)
@@ -387,19 +358,28 @@ class TestEditsInTheList:
         response = staff_client.post(url, data, follow=True)
         assert response.status_code == 200
         (message,) = messages_of(response)
-        assert message.startswith("Cardiology: joining date changed for Dr First")
+        assert message.startswith("Cardiology: Dr First")
+        assert "period corrected: first day" in message
         assert Membership.objects.filter(joined_on="2019-09-09").count() == 1
+
+
+def today_text() -> str:
+    return date_format(periods.today())
 
 
 class TestActions:
     def post_action(self, client, department, action, memberships, **extra):
         """The action as the list sends it; a removal as its confirmation page
-        sends it (post=yes)."""
+        sends it (post=yes, with the last day it offers: yesterday)."""
         data = {
             "action": action,
             "_selected_action": [m.pk for m in memberships],
             "index": "0",
-            **({"post": "yes"} if action == "remove_selected" else {}),
+            **(
+                {"post": "yes", "last_day": periods.yesterday().isoformat()}
+                if action == "remove_selected"
+                else {}
+            ),
             **extra,
         }
         return client.post(members_url(department), data, follow=True)
@@ -412,11 +392,11 @@ class TestActions:
             department=department,
             doctor=DoctorFactory(first_name="Ann", last_name="Lee"),
         )
-        seen = {ROW_VERSION.format(ann.pk): concurrency.version_of(ann)}
         expected = {
-            "make_head": "Dr Ann Lee is already head of Cardiology.",
+            "make_head": f"Dr Ann Lee is already head of Cardiology on {today_text()}.",
             "set_primary": "Cardiology is already the primary department of "
-            "Dr Ann Lee.",
+            f"Dr Ann Lee on {today_text()}.",
+            # Joined today: removing cancels the period.
             "remove_selected": "Dr Ann Lee was already removed from Cardiology.",
         }
         for action, already in expected.items():
@@ -426,6 +406,24 @@ class TestActions:
             response = self.post_action(staff_client, department, action, [ann], **seen)
             assert messages_of(response) == [already]
             assert ActivityEvent.objects.count() == events
+
+    def test_a_repeated_removal_says_when_they_left(self, staff_client):
+        department = DepartmentFactory(name="Cardiology")
+        ann = MembershipFactory(
+            department=department,
+            joined_on=datetime.date(2020, 1, 1),
+            doctor=DoctorFactory(first_name="Ann", last_name="Lee"),
+        )
+        seen = {ROW_VERSION.format(ann.pk): concurrency.version_of(ann)}
+        self.post_action(staff_client, department, "remove_selected", [ann], **seen)
+        events = ActivityEvent.objects.count()
+        response = self.post_action(
+            staff_client, department, "remove_selected", [ann], **seen
+        )
+        assert messages_of(response) == [
+            f"Dr Ann Lee already left Cardiology on {date_format(periods.yesterday())}."
+        ]
+        assert ActivityEvent.objects.count() == events
 
     def test_a_row_changed_since_the_page_was_opened_is_refused_by_name(
         self, staff_client
@@ -462,9 +460,8 @@ class TestActions:
         )
         data = row_post(ann, joined_on="2021-06-01")
         first = staff_client.post(members_url(department), data, follow=True)
-        assert messages_of(first) == [
-            "Cardiology: joining date changed for Dr Ann Lee."
-        ]
+        (message,) = messages_of(first)
+        assert message.startswith("Cardiology: Dr Ann Lee's period corrected")
         events = ActivityEvent.objects.count()
         response = staff_client.post(members_url(department), data, follow=True)
         assert messages_of(response) == [
@@ -472,14 +469,17 @@ class TestActions:
         ]
         assert ActivityEvent.objects.count() == events
 
-    def test_remove_selected(self, staff_client):
+    def test_remove_selected_ends_their_periods_yesterday(self, staff_client):
         department = DepartmentFactory(name="Cardiology")
+        started = datetime.date(2020, 1, 1)
         ann = MembershipFactory(
             department=department,
+            joined_on=started,
             doctor=DoctorFactory(first_name="Ann", last_name="Lee"),
         )
         bo = MembershipFactory(
             department=department,
+            joined_on=started,
             doctor=DoctorFactory(first_name="Bo", last_name="Sun"),
         )
         kept = MembershipFactory(department=department)
@@ -488,18 +488,70 @@ class TestActions:
         response = self.post_action(
             staff_client, department, "remove_selected", [ann, bo]
         )
-        assert messages_of(response) == ["Cardiology: removed Dr Ann Lee, Dr Bo Sun."]
+        yesterday = periods.yesterday()
+        assert messages_of(response) == [
+            f"Cardiology: Dr Ann Lee, Dr Bo Sun left on {date_format(yesterday)}."
+        ]
         assert membership_events() == [
             ("membership_removed", "Dr Ann Lee", "Cardiology"),
             ("membership_removed", "Dr Bo Sun", "Cardiology"),
         ]
+        event = ActivityEvent.objects.filter(target_text="Dr Ann Lee").get()
+        assert activity.summarize(event) == (
+            f"Left Cardiology on {date_format(yesterday)}"
+        )
         assert history_count() == before + 2
-        assert list(Membership.objects.all()) == [kept]
+        # The periods are kept, ended; only the other doctor is a member today.
+        assert sorted(
+            Membership.objects.values_list("doctor__last_name", "left_on"),
+            key=str,
+        ) == sorted(
+            [("Lee", yesterday), ("Sun", yesterday), (kept.doctor.last_name, None)],
+            key=str,
+        )
+        assert list(department.doctors.all()) == [kept.doctor]
 
-    def test_remove_asks_first_naming_who_goes(self, staff_client):
+    def test_remove_on_a_chosen_last_day_in_the_future(self, staff_client):
         department = DepartmentFactory(name="Cardiology")
         ann = MembershipFactory(
             department=department,
+            joined_on=datetime.date(2020, 1, 1),
+            doctor=DoctorFactory(first_name="Ann", last_name="Lee"),
+        )
+        last_day = periods.today() + datetime.timedelta(days=30)
+        response = self.post_action(
+            staff_client,
+            department,
+            "remove_selected",
+            [ann],
+            last_day=last_day.isoformat(),
+        )
+        assert messages_of(response) == [
+            f"Cardiology: Dr Ann Lee left on {date_format(last_day)}."
+        ]
+        ann.refresh_from_db()
+        assert ann.left_on == last_day
+        assert list(department.doctors.all()) == [ann.doctor]  # still a member
+
+    def test_a_period_that_starts_after_the_last_day_is_cancelled(self, staff_client):
+        department = DepartmentFactory(name="Cardiology")
+        soon = periods.today() + datetime.timedelta(days=10)
+        ann = MembershipFactory(
+            department=department,
+            joined_on=soon,
+            doctor=DoctorFactory(first_name="Ann", last_name="Lee"),
+        )
+        response = self.post_action(staff_client, department, "remove_selected", [ann])
+        assert messages_of(response) == [
+            f"Cardiology: period of Dr Ann Lee from {date_format(soon)} cancelled."
+        ]
+        assert not Membership.objects.filter(pk=ann.pk).exists()
+
+    def test_remove_asks_first_naming_who_goes_and_their_last_day(self, staff_client):
+        department = DepartmentFactory(name="Cardiology")
+        ann = MembershipFactory(
+            department=department,
+            joined_on=datetime.date(2020, 3, 1),
             doctor=DoctorFactory(
                 first_name="Ann", last_name="Lee", license_number="LIC-00123"
             ),
@@ -521,13 +573,25 @@ class TestActions:
         assert response.templates[0].name == "admin/doctors/confirm_destroy.html"
         page = response.content.decode()
         assert "Remove 2 doctors from Cardiology?" in page
-        assert "Dr Ann Lee — LIC-00123" in page
+        assert "Dr Ann Lee — LIC-00123, from 1 Mar 2020" in page
+        assert f'value="{periods.yesterday().isoformat()}"' in page
+        assert "Last day as a member" in page
         # The confirmation sends the selection and the versions again, and the
         # reason typed beside the actions.
         assert f'name="{ROW_VERSION.format(ann.pk)}"' in page
         assert page.count('name="_selected_action"') == 2
         assert 'value="Left the clinic"' in page
-        assert Membership.objects.count() == 2
+        assert Membership.objects.filter(left_on__isnull=True).count() == 2
+
+    def test_a_last_day_that_is_not_a_date_asks_again(self, staff_client):
+        department = DepartmentFactory(name="Cardiology")
+        ann = MembershipFactory(department=department)
+        response = self.post_action(
+            staff_client, department, "remove_selected", [ann], last_day="soon"
+        )
+        assert response.templates[0].name == "admin/doctors/confirm_destroy.html"
+        assert "Enter a valid date." in response.content.decode()
+        assert Membership.objects.get(pk=ann.pk).left_on is None
 
     def test_the_confirmation_lists_fifty_names_and_counts_the_rest(self, staff_client):
         department = department_with_members(62)
@@ -542,7 +606,9 @@ class TestActions:
 
     def test_confirmed_removal_keeps_the_reason_on_the_change_set(self, staff_client):
         department = DepartmentFactory(name="Cardiology")
-        rows = MembershipFactory.create_batch(2, department=department)
+        rows = MembershipFactory.create_batch(
+            2, department=department, joined_on=datetime.date(2020, 1, 1)
+        )
         self.post_action(
             staff_client,
             department,
@@ -551,14 +617,17 @@ class TestActions:
             change_reason="Moved to the new clinic",
         )
         change_set = ChangeSet.objects.get(reason="Moved to the new clinic")
-        assert change_set.description == "Removed 2 doctors from Cardiology"
+        assert change_set.description == (
+            "Removed 2 doctors from Cardiology (last day "
+            f"{date_format(periods.yesterday())})"
+        )
         assert (
             ActivityEvent.objects.filter(
                 change_set=change_set, verb="membership_removed"
             ).count()
             == 2
         )
-        assert not Membership.objects.exists()
+        assert not department.doctors.exists()
 
     def test_a_confirmed_removal_of_a_row_changed_meanwhile_is_refused(
         self, staff_client
@@ -576,7 +645,7 @@ class TestActions:
         )
         (message,) = messages_of(response)
         assert message.startswith("Nothing was changed: Dr Ann Lee in Cardiology")
-        assert Membership.objects.filter(pk=ann.pk).exists()
+        assert Membership.objects.get(pk=ann.pk).left_on is None
 
     def test_in_place_edits_and_actions_keep_the_reason(self, staff_client):
         department = DepartmentFactory(name="Cardiology")
@@ -590,26 +659,101 @@ class TestActions:
             staff_client, department, "make_head", [ann], change_reason="Elected"
         )
         change_set = ChangeSet.objects.get(reason="Elected")
-        assert change_set.description == f"Made {ann.doctor} head of Cardiology"
+        assert change_set.description == (
+            f"Made {ann.doctor} head of Cardiology from {today_text()}"
+        )
 
-    def test_make_head_hands_over(self, staff_client):
+    def test_make_head_from_a_day_hands_over_on_that_day(self, staff_client):
         department = DepartmentFactory(name="Cardiology")
+        started = datetime.date(2020, 1, 1)
         MembershipFactory(
             department=department,
             role="head",
+            joined_on=started,
             doctor=DoctorFactory(first_name="Old", last_name="Head"),
         )
         new = MembershipFactory(
             department=department,
+            joined_on=started,
             doctor=DoctorFactory(first_name="New", last_name="Head"),
         )
         ActivityEvent.objects.all().delete()
-        response = self.post_action(staff_client, department, "make_head", [new])
+        day = periods.today() + datetime.timedelta(days=7)
+        response = self.post_action(
+            staff_client, department, "make_head", [new], effective_on=day.isoformat()
+        )
+        text = date_format(day)
         assert messages_of(response) == [
-            "Cardiology: Dr New Head is now head; Dr Old Head is no longer head."
+            f"Cardiology: Dr Old Head member from {text} (was head); Dr New Head "
+            f"head from {text} (was member)."
         ]
-        assert len(membership_events()) == 2
-        assert Membership.objects.get(role="head").pk == new.pk
+        # One event per change, naming the day and what was.
+        summaries = sorted(
+            activity.summarize(event)
+            for event in ActivityEvent.objects.filter(verb="membership_changed")
+        )
+        assert summaries == [
+            f"Head of Cardiology from {text} (was member)",
+            f"Member of Cardiology from {text} (was head)",
+        ]
+        periods_now = sorted(
+            Membership.objects.values_list(
+                "doctor__last_name",
+                "doctor__first_name",
+                "role",
+                "joined_on",
+                "left_on",
+            )
+        )
+        before = day - periods.ONE_DAY
+        assert periods_now == [
+            ("Head", "New", "head", day, None),
+            ("Head", "New", "member", started, before),
+            ("Head", "Old", "head", started, before),
+            ("Head", "Old", "member", day, None),
+        ]
+        # Who heads Cardiology today and on the day has one answer each.
+        assert Membership.objects.current().get(role="head").doctor.first_name == "Old"
+        assert (
+            Membership.objects.covering(day).get(role="head").doctor.first_name == "New"
+        )
+
+    def test_make_head_when_another_head_starts_later_names_that_period(
+        self, staff_client
+    ):
+        department = DepartmentFactory(name="Cardiology")
+        ann = MembershipFactory(
+            department=department,
+            joined_on=datetime.date(2020, 1, 1),
+            doctor=DoctorFactory(first_name="Ann", last_name="Lee"),
+        )
+        later = periods.today() + datetime.timedelta(days=20)
+        MembershipFactory(
+            department=department,
+            role="head",
+            joined_on=later,
+            doctor=DoctorFactory(first_name="Max", last_name="Moe"),
+        )
+        events = ActivityEvent.objects.count()
+        response = self.post_action(staff_client, department, "make_head", [ann])
+        (message,) = messages_of(response)
+        assert message.startswith(
+            f"Nothing was changed: Cardiology already has a head from "
+            f"{date_format(later)}: Dr Max Moe"
+        )
+        assert ActivityEvent.objects.count() == events
+        ann.refresh_from_db()
+        assert (ann.role, ann.left_on) == ("member", None)
+
+    def test_a_from_day_that_is_not_a_date_changes_nothing(self, staff_client):
+        department = DepartmentFactory(name="Cardiology")
+        ann = MembershipFactory(department=department)
+        response = self.post_action(
+            staff_client, department, "make_head", [ann], effective_on="someday"
+        )
+        (message,) = messages_of(response)
+        assert message.startswith("Nothing was changed: “From”: Enter a valid date.")
+        assert not Membership.objects.filter(role="head").exists()
 
     def test_make_head_needs_exactly_one(self, staff_client):
         department = DepartmentFactory()
@@ -624,10 +768,14 @@ class TestActions:
         department = DepartmentFactory(name="Cardiology")
         elsewhere = DepartmentFactory(name="Neurology")
         ann = DoctorFactory(first_name="Ann", last_name="Lee")
-        old = MembershipFactory(doctor=ann, department=elsewhere, is_primary=True)
-        moving = MembershipFactory(doctor=ann, department=department)
+        started = datetime.date(2020, 1, 1)
+        old = MembershipFactory(
+            doctor=ann, department=elsewhere, is_primary=True, joined_on=started
+        )
+        moving = MembershipFactory(doctor=ann, department=department, joined_on=started)
         free = MembershipFactory(
             department=department,
+            joined_on=started,
             doctor=DoctorFactory(first_name="Bo", last_name="Sun"),
         )
         ActivityEvent.objects.all().delete()
@@ -635,12 +783,17 @@ class TestActions:
             staff_client, department, "set_primary", [moving, free]
         )
         assert messages_of(response) == [
-            "Dr Ann Lee's primary department is now Cardiology (was Neurology).",
-            "Cardiology: now the primary department of Dr Bo Sun.",
+            f"Dr Ann Lee's primary department is Cardiology from {today_text()} "
+            "(was Neurology).",
+            f"Cardiology: the primary department of Dr Bo Sun from {today_text()}.",
         ]
-        assert set(Membership.objects.filter(is_primary=True)) == {moving, free}
+        current = Membership.objects.current()
+        assert set(
+            current.filter(is_primary=True).values_list("doctor__last_name", flat=True)
+        ) == {"Lee", "Sun"}
+        assert current.get(doctor=ann, is_primary=True).department == department
         old.refresh_from_db()
-        assert not old.is_primary
+        assert old.left_on == periods.yesterday() and old.is_primary
         assert len(membership_events()) == 3
 
     def test_set_primary_twice_for_one_doctor_changes_nothing(self, staff_client):
@@ -665,11 +818,12 @@ class TestActions:
         )
         response = self.post_action(staff_client, department, "set_primary", [ann])
         assert messages_of(response) == [
-            "Cardiology: now the primary department of Dr Ann Lee."
+            f"Cardiology: the primary department of Dr Ann Lee from {today_text()}."
         ]
         response = self.post_action(staff_client, department, "unset_primary", [ann])
         assert messages_of(response) == [
-            "Cardiology: no longer the primary department of Dr Ann Lee."
+            "Cardiology: no longer the primary department of Dr Ann Lee from "
+            f"{today_text()}."
         ]
 
     def test_managers_have_no_actions(self, client, manager):
@@ -703,16 +857,26 @@ class TestAddDoctors:
             ("membership_added", "Dr Bo Sun", "<b>Cardio</b>"),
         ]
         assert history_count() == before + 2
+        assert set(Membership.objects.values_list("joined_on", "left_on", "role")) == {
+            (datetime.date(2024, 5, 1), None, "member")
+        }
         page = staff_client.get(response.url)
         content = page.content.decode()
-        assert "&lt;b&gt;Cardio&lt;/b&gt;: added Dr Ann Lee, Dr Bo Sun." in content
+        assert (
+            "&lt;b&gt;Cardio&lt;/b&gt;: Dr Ann Lee, Dr Bo Sun joined on 1 May 2024."
+            in content
+        )
         assert "<b>Cardio</b>" not in content
 
-    def test_doctors_already_in_the_department_are_an_error(self, staff_client):
+    def test_doctors_already_in_the_department_are_an_error_naming_the_period(
+        self, staff_client
+    ):
         department = DepartmentFactory(name="Cardiology")
         ann = DoctorFactory(first_name="Ann", last_name="Lee")
         bo = DoctorFactory(first_name="Bo", last_name="Sun")
-        MembershipFactory(department=department, doctor=ann)
+        MembershipFactory(
+            department=department, doctor=ann, joined_on=datetime.date(2023, 2, 1)
+        )
         response = staff_client.post(
             ADD_URL,
             {
@@ -722,10 +886,35 @@ class TestAddDoctors:
             },
         )
         assert response.status_code == 200
-        assert "Already in Cardiology: Dr Ann Lee." in str(
+        assert "Dr Ann Lee is already in Cardiology from 1 Feb 2023." in str(
             response.context["form"].errors
         )
         assert Membership.objects.count() == 1
+
+    def test_a_doctor_who_left_joins_again_in_a_new_period(self, staff_client):
+        department = DepartmentFactory(name="Cardiology")
+        ann = DoctorFactory(first_name="Ann", last_name="Lee")
+        MembershipFactory(
+            department=department,
+            doctor=ann,
+            joined_on=datetime.date(2020, 1, 1),
+            left_on=datetime.date(2021, 12, 31),
+        )
+        response = staff_client.post(
+            ADD_URL,
+            {
+                "department": department.pk,
+                "doctors": [ann.pk],
+                "joined_on": "2024-05-01",
+            },
+        )
+        assert response.status_code == 302
+        assert list(
+            Membership.objects.order_by("joined_on").values_list("joined_on", "left_on")
+        ) == [
+            (datetime.date(2020, 1, 1), datetime.date(2021, 12, 31)),
+            (datetime.date(2024, 5, 1), None),
+        ]
 
     def test_the_member_list_offers_the_form_with_autocomplete(self, staff_client):
         department = DepartmentFactory(name="Cardiology")
@@ -894,7 +1083,7 @@ def test_list_widgets_write_what_django_templates_write(rf, clinic_staff):
 
     from django.contrib import admin as django_admin
 
-    MembershipFactory(role="head", is_primary=True)
+    MembershipFactory(role="head", is_primary=True, left_on=datetime.date(2030, 1, 1))
     model_admin = django_admin.site._registry[Membership]
     request = rf.get(LIST_URL)
     request.user = clinic_staff
@@ -908,7 +1097,7 @@ def test_list_widgets_write_what_django_templates_write(rf, clinic_staff):
     def normal(html):
         return re.sub(r">\s+<", "><", str(html)).strip()
 
-    for name in ["id", "role", "is_primary", "joined_on"]:
+    for name in ["id", "joined_on", "left_on"]:
         assert normal(fast[name].as_widget()) == normal(plain[name].as_widget()), name
 
 
@@ -928,9 +1117,14 @@ class TestOneMembershipPage:
         change_set = ChangeSet.objects.get(reason="Left")
         assert change_set.description == "Removed Dr Ann Lee from Cardiology"
 
-    def test_a_second_head_is_a_form_error(self, staff_client):
+    def test_a_second_head_is_a_form_error_naming_the_head(self, staff_client):
         department = DepartmentFactory(name="Cardiology")
-        MembershipFactory(department=department, role="head")
+        MembershipFactory(
+            department=department,
+            role="head",
+            joined_on=datetime.date(2023, 1, 1),
+            doctor=DoctorFactory(first_name="Max", last_name="Moe"),
+        )
         doctor = DoctorFactory()
         response = staff_client.post(
             reverse("admin:doctors_membership_add"),
@@ -942,7 +1136,7 @@ class TestOneMembershipPage:
             },
         )
         assert response.status_code == 200
-        assert "This department already has a head." in str(
+        assert "Cardiology already has a head from 1 Jan 2023: Dr Max Moe." in str(
             response.context["adminform"].form.errors
         )
 

@@ -2,12 +2,14 @@
 formula-safe cells, a frozen and sized header, and files that import back with
 no change."""
 
+import datetime
 import io
 import json
 import re
 import zipfile
 
 import pytest
+from django.utils import timezone
 from openpyxl import load_workbook
 
 from doctors import exporting, sheets
@@ -17,6 +19,7 @@ from tests.factories import DepartmentFactory, DoctorFactory, MembershipFactory
 from tests.test_importing import HEADER, snapshot
 
 pytestmark = pytest.mark.django_db
+ONE_YEAR = datetime.timedelta(days=365)
 
 # Names are single-line (doctors.validators); line breaks are tried in a
 # department's description.
@@ -212,3 +215,36 @@ def test_export_queries_do_not_grow_with_rows(django_assert_num_queries):
     with django_assert_num_queries(3):
         rows = list(exporting.doctor_rows(Doctor.objects.all()))
     assert len(rows) == 31
+
+
+def test_the_departments_cell_holds_current_memberships_only(doctors):
+    """A past and a later period are no current membership: the export leaves
+    them out, and importing it keeps both as they are."""
+    today = timezone.localdate()
+    card, neur = (
+        Department.objects.get(code="CARD"),
+        Department.objects.get(code="NEUR"),
+    )
+    doctor = doctors[3]
+    MembershipFactory(
+        doctor=doctor,
+        department=card,
+        joined_on=today - datetime.timedelta(days=90),
+        left_on=today - datetime.timedelta(days=1),
+    )
+    MembershipFactory(
+        doctor=doctor, department=neur, joined_on=today + datetime.timedelta(days=7)
+    )
+    MembershipFactory(
+        doctor=doctor,
+        department=neur,
+        joined_on=today - ONE_YEAR,
+        left_on=today + datetime.timedelta(days=6),
+    )
+    rows = list(exporting.doctor_rows(Doctor.objects.filter(pk=doctor.pk)))
+    cell = rows[1][rows[0].index("departments")]
+    assert cell == "|NEUR"
+    before = snapshot()
+    result = import_doctors(io.BytesIO(export("csv")), file_name="doctors.csv")
+    assert result.ok and result.unchanged == len(doctors)
+    assert snapshot() == before

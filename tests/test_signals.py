@@ -182,7 +182,11 @@ class TestOneEventPerMembershipChange:
             "membership_changed",
             "Neurology",
         )
-        assert event.changes == {"role": ["member", "head"]}
+        # Edited in place, with no dated change: a correction of the period.
+        assert event.changes == {
+            "role": ["member", "head"],
+            "period_event": [None, "corrected"],
+        }
 
     def test_deleting_a_doctor(self, people):
         doctor, *_ = people

@@ -6,12 +6,15 @@ import datetime
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 
+from doctors import period_changes
 from doctors.admin.timetravel import moment_param
 from doctors.context import acting_as
 from doctors.models import ActivityEvent, ChangeSet, Doctor, Membership
 from tests.admin_forms import doctor_form, membership_row
 from tests.factories import DepartmentFactory, DoctorFactory
+from tests.visible_text import visible_text
 
 pytestmark = pytest.mark.django_db
 HEAD = Membership.Role.HEAD
@@ -56,12 +59,15 @@ def changed_twice(staff_client):
     ]
     data = doctor_form(doctor, rows=rows, last_name="Lovelace")
     assert staff_client.post(url, data).status_code == 302
-    # Third save: out of Neurology, into Oncology as primary.
+    # Third save: out of Neurology, into Oncology. (Primary from today:
+    # Neurology's period ended yesterday and a new one started today.)
     doctor.refresh_from_db()
-    neur_row.refresh_from_db()
+    neur_row = doctor.memberships.get(department=neur)
     rows = [
         membership_row(neur_row, other=neur.pk, side="department", delete=True),
-        membership_row(other=onc.pk, side="department", is_primary=True),
+        membership_row(
+            other=onc.pk, side="department", joined_on=timezone.localdate().isoformat()
+        ),
     ]
     assert staff_client.post(url, doctor_form(doctor, rows=rows)).status_code == 302
     return doctor, first
@@ -210,21 +216,26 @@ def test_the_historic_view_shows_the_memberships_of_its_time(
 
 
 def test_the_doctor_history_page_shows_the_timeline(staff_client, changed_twice):
+    """Each period with its records: who recorded it, in which change-set."""
     doctor, first = changed_twice
     response = staff_client.get(
         reverse("admin:doctors_doctor_history", args=[doctor.pk])
     )
-    entries = response.context["membership_timeline"]
-    assert sorted((e.label, e.department_name) for e in entries[-2:]) == [
-        ("Joined", "Cardiology"),
-        ("Joined", "Neurology"),
-    ]
-    assert {e.change_set for e in entries[-2:]} == {first}
-    assert entries[0].label in {"Joined", "Left"}
-    assert {e.user for e in entries} == {"staff-user"}
+    listed = response.context["membership_timeline"]
+    # The first period of each department (listed newest first).
+    found = {p.department_name: p for p in listed}
+    assert set(found) == {"Cardiology", "Neurology", "Oncology"}
+    assert found["Cardiology"].recorded.change_set == first
+    assert found["Neurology"].recorded.change_set == first
+    assert found["Oncology"].status == "current"
+    assert found["Oncology"].recorded.change_set != first
+    records = [r for p in listed for r in p.records]
+    assert {r.user for r in records} == {"staff-user"}
     page = response.content.decode()
-    assert page.count('class="revert-link"') == len(entries)
+    assert page.count('class="revert-link"') == len(records)
     assert f"/admin/doctors/changeset/{first.pk}/" in page
+    text = " ".join(visible_text(page).split())
+    assert "Oncology: Member, from " in text
 
 
 def test_members_on_a_date_page_and_csv(staff_client):
@@ -250,10 +261,86 @@ def test_members_on_a_date_page_and_csv(staff_client):
         url, {"on": timezone.localdate().isoformat(), "format": "csv"}
     )
     body = b"".join(response.streaming_content).decode("utf-8-sig")
+    today = timezone.localdate().isoformat()
     assert body.splitlines() == [
-        "license_number,name,role,primary",
-        "'=L1,Ada Byron,head,true",
+        "license_number,name,role,primary,joined_on,left_on",
+        f"'=L1,Ada Byron,head,true,{today},",
     ]
+
+
+def _page_text(response) -> str:
+    return " ".join(visible_text(response.content.decode()).split())
+
+
+def test_members_on_a_date_in_the_clinics_calendar_and_as_recorded(
+    staff_client, settings
+):
+    """A period entered today answers for the days it covers; as the records
+    stood before it was entered, nobody was known. A correction recorded
+    later does not change what the records said before it."""
+    settings.TIME_ZONE = "Europe/Berlin"
+    card = DepartmentFactory(code="CARD", name="Cardiology")
+    ada = DoctorFactory(first_name="Ada", last_name="Byron")
+    period = period_changes.join(
+        ada,
+        card,
+        first_day=datetime.date(2016, 4, 1),
+        last_day=datetime.date(2025, 3, 31),
+        role=HEAD,
+    )
+    url = reverse("admin:doctors_department_members_on", args=[card.pk])
+
+    response = staff_client.get(url, {"on": "2025-01-01"})
+    text = _page_text(response)
+    assert "Who was in Cardiology on 1 January 2025" in text
+    assert "1 member on 1 January 2025." in text
+    assert "License number Name Role Primary department First day Last day" in text
+    assert "Ada Byron Head of department no 1 Apr 2016 31 Mar 2025" in text
+    assert "joined_on" not in text and "None" not in text
+    assert staff_client.get(url, {"on": "2025-04-01"}).context["count"] == 0
+
+    yesterday = timezone.localdate() - datetime.timedelta(days=1)
+    response = staff_client.get(
+        url, {"on": "2025-01-01", "recorded_on": yesterday.isoformat()}
+    )
+    assert response.context["count"] == 0
+    text = _page_text(response)
+    assert (
+        "Who was in Cardiology on 1 January 2025, as the records stood on "
+        f"{date_format(yesterday, 'j F Y')} at 23:59" in text
+    )
+    assert "Show with everything recorded so far" in text
+
+    # Entered "today"; corrected a while later: she left at the end of 2024.
+    entered = timezone.now() - datetime.timedelta(hours=2)
+    Membership.history.update(history_date=entered)
+    period_changes.correct(period, left_on=datetime.date(2024, 12, 31))
+    assert staff_client.get(url, {"on": "2025-01-01"}).context["count"] == 0
+    local = timezone.localtime(entered + datetime.timedelta(minutes=1))
+    asked = {
+        "on": "2025-01-01",
+        "recorded_on": local.date().isoformat(),
+        "recorded_at": local.strftime("%H:%M"),
+    }
+    response = staff_client.get(url, asked)
+    assert [m.left_on for m in response.context["page_obj"]] == [
+        datetime.date(2025, 3, 31)
+    ]
+    response = staff_client.get(url, {**asked, "format": "csv"})
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    assert body.splitlines()[1].endswith(",head,false,2016-04-01,2025-03-31")
+
+
+def test_members_on_a_date_refuses_what_it_cannot_answer(staff_client):
+    card = DepartmentFactory(name="Cardiology")
+    url = reverse("admin:doctors_department_members_on", args=[card.pk])
+    response = staff_client.get(url, {"on": "2025-01-01", "recorded_at": "10:00"})
+    assert response.context["form"].errors["recorded_on"] == [
+        "Choose the day the time belongs to, or clear the time."
+    ]
+    response = staff_client.get(url, {"on": "2025-01-01", "recorded_on": "9999-12-31"})
+    assert "outside the dates" in response.context["form"].errors["recorded_on"][0]
+    assert response.status_code == 200
 
 
 def test_a_department_is_reverted_from_its_page(staff_client):
@@ -312,3 +399,21 @@ def test_a_department_version_lists_its_members_of_then(staff_client, superuser)
         "Dr Ada Byron"
     ]
     assert "Members at this version" in response.content.decode()
+
+
+def test_the_timeline_on_the_history_page_reads_as_words(staff_client, superuser):
+    card = DepartmentFactory(name="Cardiology")
+    ada = DoctorFactory(first_name="Ada", last_name="Byron")
+    with acting_as(superuser, source="admin"):
+        period = period_changes.join(ada, card, first_day=datetime.date(2024, 2, 1))
+        period_changes.correct(period, joined_on=datetime.date(2024, 3, 1))
+        period_changes.leave([period], datetime.date(2025, 3, 31))
+    response = staff_client.get(reverse("admin:doctors_doctor_history", args=[ada.pk]))
+    text = " ".join(visible_text(response.content.decode()).split())
+    assert "Cardiology: Member, 1 Mar 2024 to 31 Mar 2025 (ended)" in text, text
+    assert "Recorded Member from 1 Feb 2024 root-user" in text
+    assert "Corrected first day 1 Feb 2024 → 1 Mar 2024 root-user" in text
+    assert "End recorded last day 31 Mar 2025 root-user" in text
+    assert response.content.decode().count('class="revert-link"') == 3
+    for word in ("joined_on", "left_on", "None", "is_primary"):
+        assert word not in text

@@ -13,6 +13,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from doctors import period_changes
 from doctors.context import acting_as
 from doctors.models import Department, Doctor, Membership
 from doctors.services import set_doctors_active
@@ -85,6 +86,9 @@ def test_doctor_page_inline_rows(world, ledger, staff_client):
     assert Membership.objects.get(pk=card.pk).department == departments["ONC"]
     ledger.snapshot()
     ada.refresh_from_db()
+    # Head and primary from today: Neurology's period ended yesterday and
+    # a new one started today; the page edits that one.
+    neur = Membership.not_ended.get(doctor=ada, department=departments["NEUR"])
     rows = [
         membership_row(
             card, other=departments["ONC"].pk, side="department", delete=True
@@ -247,8 +251,9 @@ def _at(day: datetime.date, hour: int, minute: int = 0) -> datetime.datetime:
     )
 
 
-def test_members_on_a_date_are_those_known_at_the_end_of_that_day(settings):
-    """The day ends at midnight in the clinic's time zone, not in UTC."""
+def test_as_recorded_at_the_end_of_a_day_counts_what_was_recorded_by_then(settings):
+    """ "As recorded on" a day means at its end, midnight in the clinic's time
+    zone, not in UTC."""
     settings.TIME_ZONE = "America/New_York"
     department = DepartmentFactory(code="CARD")
     late, early, gone = DoctorFactory(), DoctorFactory(), DoctorFactory()
@@ -269,16 +274,23 @@ def test_members_on_a_date_are_those_known_at_the_end_of_that_day(settings):
     )
     assert _at(march_1, 23, 30).astimezone(zoneinfo.ZoneInfo("UTC")).day == 2
 
+    today = timezone.localdate()
+
     def on(day):
-        return {m.doctor_id for m in moments.department_members_on(department, day)}
+        moment = moments.end_of_day(day)
+        members = moments.department_members_on(
+            department, today, as_recorded_on=moment
+        )
+        return {m.doctor_id for m in members}
 
     assert on(datetime.date(2025, 2, 28)) == set()
     assert on(march_1) == {late.pk, gone.pk}
     assert on(march_2) == {late.pk, early.pk}
 
 
-def test_members_on_a_date_show_the_doctor_as_known_then():
-    """A doctor renamed since keeps the old name; one deleted since is listed."""
+def test_members_as_recorded_show_the_doctor_as_known_then():
+    """A doctor renamed since keeps the old name; one deleted since is listed.
+    In valid time the doctor is as they are now."""
     department = DepartmentFactory()
     renamed, deleted = DoctorFactory(first_name="Old"), DoctorFactory(first_name="Gone")
     renamed.departments.add(department, through_defaults={"role": HeadRole})
@@ -289,7 +301,9 @@ def test_members_on_a_date_show_the_doctor_as_known_then():
     renamed.first_name = "New"
     renamed.save()
     deleted.delete()
-    members = moments.department_members_on(department, yesterday)
+    members = moments.department_members_on(
+        department, timezone.localdate(), as_recorded_on=moments.end_of_day(yesterday)
+    )
     assert [(m.first_name, m.role, m.is_primary) for m in members] == [
         ("Old", HeadRole, False),
         ("Gone", Membership.Role.MEMBER, True),
@@ -332,3 +346,39 @@ def test_bulk_activation_is_seen_in_the_doctor_as_of(world):
         ).is_active
         is True
     )
+
+
+def test_as_recorded_counts_what_was_recorded_at_that_very_instant():
+    department = DepartmentFactory()
+    doctor = DoctorFactory()
+    period = MembershipFactory(doctor=doctor, department=department)
+    recorded = Membership.history.get(id=period.pk).history_date
+    day = period.joined_on
+
+    def known(moment):
+        members = moments.department_members_on(department, day, as_recorded_on=moment)
+        return [m.doctor_id for m in members]
+
+    assert known(recorded) == [doctor.pk]
+    assert known(recorded - datetime.timedelta(microseconds=1)) == []
+
+
+def test_a_correction_recorded_later_leaves_the_earlier_answer_alone():
+    """Valid time takes the correction; as recorded before it, the first
+    version stands, also for the day the correction moved the period off."""
+    department = DepartmentFactory()
+    doctor = DoctorFactory(first_name="Ada")
+    period = MembershipFactory(
+        doctor=doctor, department=department, joined_on=datetime.date(2025, 1, 1)
+    )
+    before = timezone.now()
+
+    period_changes.correct(period, joined_on=datetime.date(2025, 2, 1))
+    jan_15 = datetime.date(2025, 1, 15)
+    assert moments.department_members_on(department, jan_15) == []
+    (then,) = moments.department_members_on(department, jan_15, as_recorded_on=before)
+    assert (then.first_name, then.joined_on) == ("Ada", datetime.date(2025, 1, 1))
+    (now,) = moments.department_members_on(
+        department, jan_15 + datetime.timedelta(days=30), as_recorded_on=timezone.now()
+    )
+    assert now.joined_on == datetime.date(2025, 2, 1)

@@ -1,8 +1,11 @@
 """Reverting a doctor or a department: fields, memberships, conflicts, round trips."""
 
+import datetime
+
 import pytest
 from django.utils import timezone
 
+from doctors import period_changes
 from doctors.models import ActivityEvent, Department, Doctor, Membership
 from doctors.timetravel.revert import (
     ADD,
@@ -16,6 +19,7 @@ from tests.factories import DepartmentFactory, DoctorFactory, MembershipFactory
 
 pytestmark = pytest.mark.django_db
 HEAD = Membership.Role.HEAD
+ONE_YEAR = datetime.timedelta(days=365)
 
 
 def state(obj) -> tuple:
@@ -207,3 +211,82 @@ def test_a_plan_with_nothing_to_do_is_empty(departments):
     doctor = DoctorFactory()
     doctor.departments.add(departments[0])
     assert plan_revert(doctor, timezone.now()).is_empty
+
+
+def periods_of(obj) -> list[tuple]:
+    own = "doctor" if isinstance(obj, Doctor) else "department"
+    return sorted(
+        Membership.objects.filter(**{own: obj}).values_list(
+            "pk", "doctor_id", "joined_on", "left_on", "role", "is_primary"
+        )
+    )
+
+
+def test_a_revert_across_a_period_split_restores_each_period(departments):
+    """Made head from today (the period split in two) and, for another
+    doctor, a period ended: the revert gives the periods back as they were,
+    by id, and reverting the revert splits them again."""
+    card = departments[0]
+    last_year = timezone.localdate() - datetime.timedelta(days=365)
+    ann, bo = DoctorFactory.create_batch(2)
+    first = MembershipFactory(doctor=ann, department=card, joined_on=last_year)
+    MembershipFactory(doctor=bo, department=card, role=HEAD, joined_on=last_year)
+    before = periods_of(card)
+    moment = timezone.now()
+    period_changes.make_head(first)
+    period_changes.leave(Membership.objects.filter(doctor=bo))
+    split = periods_of(card)
+    assert len(split) == 3
+    split_moment = timezone.now()
+
+    plan = plan_revert(card, moment)
+    assert sorted(s.action for s in plan.memberships) == [CHANGE, CHANGE, REMOVE]
+    assert not plan.conflicts
+    apply_revert(card, moment)
+    assert periods_of(card) == before
+
+    apply_revert(card, split_moment)
+    assert [values[1:] for values in periods_of(card)] == [
+        values[1:] for values in split
+    ]
+
+
+def test_a_doctor_revert_keeps_several_periods_in_one_department(departments):
+    card, neur, _ = departments
+    today = timezone.localdate()
+    doctor = DoctorFactory()
+    MembershipFactory(
+        doctor=doctor,
+        department=card,
+        joined_on=today - datetime.timedelta(days=300),
+        left_on=today - datetime.timedelta(days=200),
+    )
+    MembershipFactory(
+        doctor=doctor, department=card, joined_on=today - datetime.timedelta(days=100)
+    )
+    before = periods_of(doctor)
+    moment = timezone.now()
+    doctor.departments.set([neur])
+    assert periods_of(doctor) != before
+    plan = plan_revert(doctor, moment)
+    assert not plan.conflicts
+    apply_revert(doctor, moment)
+    assert periods_of(doctor) == before
+
+
+def test_a_head_role_held_by_another_on_some_of_the_days_conflicts(departments):
+    card = departments[0]
+    today = timezone.localdate()
+    doctor = DoctorFactory()
+    MembershipFactory(
+        doctor=doctor, department=card, role=HEAD, joined_on=today - ONE_YEAR
+    )
+    moment = timezone.now()
+    period_changes.leave(Membership.objects.filter(doctor=doctor))
+    # Someone else is head from next month.
+    other = MembershipFactory(
+        department=card, role=HEAD, joined_on=today + datetime.timedelta(days=30)
+    )
+    plan = plan_revert(doctor, moment)
+    [conflict] = plan.conflicts
+    assert "another head" in conflict and other.doctor.license_number in conflict

@@ -1,12 +1,14 @@
 """Undoing an import run (doctors/undo.py): every field back, conflicts refused,
 the undo of the undo redoes, in bulk."""
 
+import datetime
 import io
 
 import pytest
 from django.core.cache import cache
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -39,6 +41,12 @@ DEPARTMENT_FIELDS = [
     f.attname for f in Department._meta.concrete_fields if f.attname != "updated_at"
 ]
 MEMBERSHIP_FIELDS = [f.attname for f in Membership._meta.concrete_fields]
+
+
+TODAY = timezone.localdate()
+ONE_DAY = datetime.timedelta(days=1)
+YESTERDAY = TODAY - ONE_DAY
+LAST_YEAR = TODAY - datetime.timedelta(days=365)
 
 
 def state() -> dict[str, list[tuple]]:
@@ -124,6 +132,76 @@ def test_undo_restores_every_field_and_undo_of_undo_redoes(clinic, superuser):
     again = undo.undo_import(run, user=superuser)
     assert not again.redo and not again.refused
     assert state() == before
+
+
+def test_undo_of_an_import_that_ended_and_split_periods_restores_them(superuser):
+    """Periods ended yesterday, split by a head change from today, started
+    today: undo gives back every period as it was (same ids, same days),
+    with a history row each; redo makes them again."""
+    card = DepartmentFactory(code="CARD", name="Cardiology")
+    neur = DepartmentFactory(code="NEUR", name="Neurology")
+    ann = DoctorFactory(license_number="LIC-ANN", email="ann@clinic.test")
+    bo = DoctorFactory(license_number="LIC-BO", email="bo@clinic.test")
+    # Ann was in NEUR before, left, and joined again: two periods there.
+    MembershipFactory(
+        doctor=ann, department=neur, joined_on=LAST_YEAR, left_on=LAST_YEAR + ONE_DAY
+    )
+    MembershipFactory(doctor=ann, department=neur, joined_on=LAST_YEAR + 10 * ONE_DAY)
+    MembershipFactory(
+        doctor=ann, department=card, role="head", is_primary=True, joined_on=LAST_YEAR
+    )
+    MembershipFactory(doctor=bo, department=card, is_primary=True, joined_on=LAST_YEAR)
+    before = state()
+    history_before = Membership.history.count()
+    run = run_import(
+        csv_bytes(
+            "LIC-ANN,Ann,Lee,ann@clinic.test,,Cardiology,CARD,true",
+            "LIC-BO,Bo,Ray,bo@clinic.test,,Cardiology,CARD:head|NEUR,true",
+        ),
+        user=superuser,
+    )
+    after = state()
+    ann_periods = sorted(
+        Membership.objects.filter(doctor=ann).values_list(
+            "department__code", "joined_on", "left_on", "role"
+        )
+    )
+    assert ann_periods == [
+        ("CARD", LAST_YEAR, YESTERDAY, "head"),
+        ("CARD", TODAY, None, "member"),
+        ("NEUR", LAST_YEAR, LAST_YEAR + ONE_DAY, "member"),
+        ("NEUR", LAST_YEAR + 10 * ONE_DAY, YESTERDAY, "member"),
+    ]
+    written = Membership.history.count() - history_before
+
+    preview = undo.preview_undo(run)
+    assert not preview.conflicts, "several periods in one department are no conflict"
+    result = undo.undo_import(run, user=superuser)
+    assert not result.refused, result.summary()
+    assert state() == before
+    # One history row per period the undo wrote: the ended ones changed
+    # back, the new ones deleted.
+    undone = Membership.history.filter(change_set=result.change_set)
+    assert undone.count() == written
+    assert set(undone.values_list("history_type", flat=True)) == {"~", "-"}
+
+    redo = undo.undo_import(run, user=superuser)
+    assert not redo.refused, redo.summary()
+    assert state() == after
+
+
+def test_a_period_started_since_in_the_department_is_a_conflict(superuser):
+    card = DepartmentFactory(code="CARD", name="Cardiology")
+    ann = DoctorFactory(license_number="LIC-ANN", email="ann@clinic.test")
+    MembershipFactory(doctor=ann, department=card, joined_on=LAST_YEAR)
+    run = run_import(
+        csv_bytes("LIC-ANN,Ann,Lee,ann@clinic.test,,Cardiology,,true"), user=superuser
+    )
+    # Since the import ended it yesterday, Ann joined again today.
+    Membership.objects.create(doctor=ann, department=card, joined_on=TODAY)
+    preview = undo.preview_undo(run)
+    [conflict] = preview.conflicts
+    assert "added to this department again since" in conflict.reason
 
 
 def test_undo_is_one_change_set_one_event_history_in_bulk(clinic, superuser):
@@ -325,6 +403,14 @@ def _undo_and_redo_any_import(existing, rows) -> None:
     heads = set()
     for index, entries in enumerate(existing):
         doctor = DoctorFactory(license_number=f"LIC-{index}")
+        if index % 3 == 0:
+            # A past period: the import leaves it as it is.
+            MembershipFactory(
+                doctor=doctor,
+                department=departments["DERM"],
+                joined_on=LAST_YEAR - ONE_DAY * 100,
+                left_on=LAST_YEAR - ONE_DAY,
+            )
         for position, (code, head) in enumerate(entries):
             head = head and code not in heads
             heads.update([code] if head else [])
@@ -333,6 +419,9 @@ def _undo_and_redo_any_import(existing, rows) -> None:
                 department=departments[code],
                 role="head" if head else "member",
                 is_primary=position == 0,
+                # Periods that started before today are split or ended by
+                # the import; those that started today rewritten or cancelled.
+                joined_on=LAST_YEAR if (index + position) % 2 else TODAY,
             )
     lines = {}
     for number, row in rows:

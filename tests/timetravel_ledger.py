@@ -7,13 +7,15 @@ from django.utils import timezone
 from doctors.models import Department, Doctor, Membership
 from doctors.timetravel import moments
 
-Fact = tuple[int, int, str, bool, datetime.date]
+# doctor, department, role, primary, first day, last day (None: open-ended)
+Fact = tuple[int, int, str, bool, datetime.date, datetime.date | None]
 
 
 def current_memberships() -> set[Fact]:
     return set(
+        # Every period, ended ones too: the history keeps them all.
         Membership.objects.values_list(
-            "doctor_id", "department_id", "role", "is_primary", "joined_on"
+            "doctor_id", "department_id", "role", "is_primary", "joined_on", "left_on"
         )
     )
 
@@ -23,17 +25,21 @@ def recorded_memberships(moment: datetime.datetime, ids) -> set[Fact]:
     per doctor (both questions must agree)."""
     doctor_ids, department_ids = ids
     by_department = {
-        (m.doctor_id, m.department_id, m.role, m.is_primary, m.joined_on)
+        _fact(m)
         for pk in department_ids
         for m in moments.memberships_at(moment, department_id=pk)
     }
     by_doctor = {
-        (m.doctor_id, m.department_id, m.role, m.is_primary, m.joined_on)
+        _fact(m)
         for pk in doctor_ids
         for m in moments.memberships_at(moment, doctor_id=pk)
     }
     assert by_department == by_doctor
     return by_department
+
+
+def _fact(m: moments.MembershipThen) -> Fact:
+    return (m.doctor_id, m.department_id, m.role, m.is_primary, m.joined_on, m.left_on)
 
 
 class Ledger:

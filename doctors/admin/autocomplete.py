@@ -22,19 +22,20 @@ def with_primary_department(queryset: QuerySet) -> QuerySet:
     """Doctors annotated with their primary department's name (or None)."""
     return queryset.annotate(
         primary_department_name=Subquery(
-            Membership.objects.filter(doctor=OuterRef("pk"), is_primary=True).values(
-                "department__name"
-            )[:1]
+            Membership.objects.current()
+            .filter(doctor=OuterRef("pk"), is_primary=True)
+            .values("department__name")[:1]
         )
     )
 
 
 def not_in_department(queryset: QuerySet, department_id: int) -> QuerySet:
-    """Doctors who are not members of the department: the same rule the "Add
-    doctors" form refuses by."""
+    """Doctors who are not members of the department today or later: the
+    same rule the "Add doctors" form refuses by for a first day of today (a
+    doctor who left may join again)."""
     return queryset.filter(
         ~Exists(
-            Membership.objects.filter(
+            Membership.objects.not_ended().filter(
                 doctor=OuterRef("pk"), department_id=department_id
             )
         )

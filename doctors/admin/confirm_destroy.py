@@ -2,8 +2,10 @@
 or removing doctors from a department.
 
 It names what will go, bounded (the first LISTED names, then "and 412
-more"), takes the optional reason for the change history, and posts the same
-selection again with post=yes; only that second request changes anything.
+more"), takes the optional reason for the change history (and, when the caller
+gives one, a form of its own, such as the members' last day), and posts the
+same selection again with post=yes; only that second request changes
+anything.
 """
 
 from collections.abc import Iterable
@@ -42,6 +44,7 @@ def confirmation_page(
     confirm_label: str,
     back_url: str,
     back_label: str,
+    form=None,
 ) -> TemplateResponse:
     names = list(names)[:LISTED]
     more = total - len(names)
@@ -60,5 +63,6 @@ def confirmation_page(
         "confirm_label": confirm_label,
         "back_url": back_url,
         "back_label": back_label,
+        "form": form,
     }
     return TemplateResponse(request, "admin/doctors/confirm_destroy.html", context)

@@ -43,7 +43,7 @@ from django.utils.text import Truncator
 from django.views.decorators.http import require_POST
 
 from ..activity import field_label, value_label
-from ..models import Department, Doctor, ImportRun
+from ..models import Department, Doctor, ImportRun, Membership
 from ..resources import RESOURCES
 from ..runs import access
 from ..runs import imports as service
@@ -87,7 +87,8 @@ class CsvImportExportMixin:
     """Adds Import and Export to a ModelAdmin's changelist."""
 
     change_list_template = "admin/doctors/csv_change_list.html"
-    csv_kind = None  # doctors.runs.imports.DOCTORS or DEPARTMENTS
+    csv_kind = None  # doctors.runs.imports.DOCTORS, DEPARTMENTS or MEMBERSHIPS
+    import_form_class = ImportForm
 
     # Permissions -------------------------------------------------------------
 
@@ -171,7 +172,7 @@ class CsvImportExportMixin:
         run): here for small files, in the worker for large ones."""
         if not self.has_import_permission(request):
             raise PermissionDenied
-        form = ImportForm(request.POST or None, request.FILES or None)
+        form = self.import_form_class(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
             run = service.start_preview(
@@ -191,10 +192,20 @@ class CsvImportExportMixin:
                 f"Import {self.opts.verbose_name_plural}",
                 form=form,
                 columns=", ".join(self.csv_kind.columns),
-                column_help=RESOURCES[self.opts.model_name].COLUMN_HELP,
                 max_megabytes=settings.IMPORT_MAX_UPLOAD_BYTES // 1_048_576,
+                **self.import_page_context(),
             ),
         )
+
+    def import_page_context(self) -> dict:
+        """What the upload page says of the file: each column's help, and what
+        a row is matched by."""
+        return {
+            "column_help": RESOURCES[self.opts.model_name].COLUMN_HELP,
+            "matched_by": "license number"
+            if self.opts.model_name == "doctor"
+            else "code",
+        }
 
     def _run_for(self, request, run_id: int) -> ImportRun:
         """The run, if this user may see it (doctors.runs.access); its stored
@@ -305,6 +316,7 @@ class CsvImportExportMixin:
                 ],
                 change_page=changes,
                 stored_changes=len(run.preview),
+                key_label=KEY_LABELS[run.kind],
                 can_confirm=bool(
                     access.may_confirm(request.user, run)
                     and run.has_content
@@ -313,7 +325,7 @@ class CsvImportExportMixin:
                 ),
                 in_background=service.runs_in_background(run.total_rows),
                 confirm_url=self._url("import_confirm", run.pk),
-                form=ImportForm(),
+                form=self.import_form_class(),
             )
             return TemplateResponse(
                 request, "admin/doctors/import_preview.html", context
@@ -399,6 +411,17 @@ def _page(request, name: str, items: list):
 
 
 ACTION_WORDS = {"new": "added", "updated": "changed"}
+# What a run's rows are, and the column that names each row on its page.
+RUN_MODELS = {
+    ImportRun.Kind.DOCTORS: Doctor,
+    ImportRun.Kind.DEPARTMENTS: Department,
+    ImportRun.Kind.MEMBERSHIPS: Membership,
+}
+KEY_LABELS = {
+    ImportRun.Kind.DOCTORS: field_label(Doctor, "license_number"),
+    ImportRun.Kind.DEPARTMENTS: field_label(Department, "code"),
+    ImportRun.Kind.MEMBERSHIPS: "Period",
+}
 
 
 def _values_text(model, name: str, values: list) -> tuple[str | None, str]:
@@ -412,7 +435,7 @@ def _values_text(model, name: str, values: list) -> tuple[str | None, str]:
 
 def run_page_context(request, run: ImportRun) -> dict:
     """The rows a run changed (or would) and its problems, a page each."""
-    model = Doctor if run.kind == ImportRun.Kind.DOCTORS else Department
+    model = RUN_MODELS[run.kind]
     problems = _page(request, "problems", run.errors)
     changes = _page(request, "changes", run.preview)
     return {
@@ -437,9 +460,7 @@ def run_page_context(request, run: ImportRun) -> dict:
         ],
         "change_page": changes,
         "stored_changes": len(run.preview),
-        "key_label": field_label(
-            model, "license_number" if model is Doctor else "code"
-        ),
+        "key_label": KEY_LABELS[run.kind],
     }
 
 

@@ -69,15 +69,19 @@ class DepartmentAdmin(
         # Member counts come from a subquery in the same query as the departments
         # (a subquery, unlike a join with GROUP BY, is left out of the
         # paginator's COUNT) and heads come in one prefetch: no query per row.
-        heads = Membership.objects.filter(role=Membership.Role.HEAD).select_related(
-            "doctor"
+        # Both are of today: the periods covering today.
+        heads = (
+            Membership.objects.current()
+            .filter(role=Membership.Role.HEAD)
+            .select_related("doctor")
         )
         return (
             super()
             .get_queryset(request)
             .annotate(
                 member_total=Subquery(
-                    Membership.objects.filter(department=OuterRef("pk"))
+                    Membership.objects.current()
+                    .filter(department=OuterRef("pk"))
                     .values("department")
                     .annotate(total=Count("pk"))
                     .values("total")

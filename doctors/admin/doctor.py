@@ -2,10 +2,11 @@ from django.contrib import admin, messages
 from django.db.models import Prefetch, Value
 from django.db.models.functions import Concat
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
+from .. import periods
 from ..concurrency import DOCTOR_INLINE_LIMIT
 from ..models import Doctor, Membership
 from ..runs.imports import DOCTORS
@@ -27,11 +28,14 @@ from .timetravel import TimeTravelAdminMixin
 
 class DoctorChangeList(RowLinksChangeList):
     def get_queryset(self, request, exclude_parameters=None):
-        # One query fetches every listed doctor's memberships with their
-        # departments, so the two department columns cost nothing per row. Only
-        # the list needs them: the change page must not load every membership.
-        memberships = Membership.objects.select_related("department").order_by(
-            "-is_primary", "department__name"
+        # One query fetches every listed doctor's current memberships (the
+        # periods covering today) with their departments, so the two
+        # department columns cost nothing per row. Only the list needs them:
+        # the change page must not load every membership.
+        memberships = (
+            Membership.objects.current()
+            .select_related("department")
+            .order_by("-is_primary", "department__name")
         )
         return (
             super()
@@ -69,7 +73,12 @@ class DoctorAdmin(
     search_fields = ["last_name", "first_name", "email", "^license_number"]
     search_help_text = "A name or an email, or the start of a license number."
     search_index = ("doctors_doctor_fts", "pk")
-    readonly_fields = ["memberships_link", "created_at", "updated_at"]
+    readonly_fields = [
+        "memberships_link",
+        "earlier_periods",
+        "created_at",
+        "updated_at",
+    ]
     fieldsets = [
         (None, {"fields": ["license_number", "first_name", "last_name", "specialty"]}),
         ("Contact", {"fields": ["email", "phone"]}),
@@ -84,6 +93,8 @@ class DoctorAdmin(
         "erase_personal_data",
     ]
     list_per_page = 100
+    # Ended periods named on the doctor's page; the timeline has them all.
+    EARLIER_SHOWN = 10
     # The unfiltered total is a second COUNT over every doctor on each filtered
     # page; "Show all" is enough there.
     show_full_result_count = False
@@ -99,24 +110,59 @@ class DoctorAdmin(
         fieldsets = super().get_fieldsets(request, obj)
         if obj is not None and self._many_memberships(obj):
             return [*fieldsets, ("Departments", {"fields": ["memberships_link"]})]
+        if obj is not None:
+            return [*fieldsets, ("Earlier periods", {"fields": ["earlier_periods"]})]
         return fieldsets
 
     @staticmethod
     def _many_memberships(doctor) -> bool:
         if not hasattr(doctor, "_membership_total"):
-            doctor._membership_total = Membership.objects.filter(doctor_id=doctor.pk)[
+            # The periods the inline edits: current and later ones.
+            doctor._membership_total = Membership.not_ended.filter(doctor_id=doctor.pk)[
                 : DOCTOR_INLINE_LIMIT + 1
             ].count()
         return doctor._membership_total > DOCTOR_INLINE_LIMIT
 
     @admin.display(description="memberships")
     def memberships_link(self, doctor):
-        total = Membership.objects.filter(doctor_id=doctor.pk).count()
+        total = Membership.objects.current().filter(doctor_id=doctor.pk).count()
         return format_html(
             '{} departments · <a href="{}?doctor={}">Manage memberships</a>',
             f"{total:,}",
             reverse("admin:doctors_membership_changelist"),
             doctor.pk,
+        )
+
+    @admin.display(description="ended periods")
+    def earlier_periods(self, doctor):
+        """The periods that ended before today, newest first, read-only: the
+        inline edits current and later ones; the History page's timeline has
+        every period with who recorded and corrected it."""
+        ended = list(
+            Membership.objects.filter(doctor_id=doctor.pk, left_on__lt=periods.today())
+            .select_related("department")
+            .order_by("-left_on", "-pk")[: self.EARLIER_SHOWN + 1]
+        )
+        history = reverse("admin:doctors_doctor_history", args=[doctor.pk])
+        if not ended:
+            return "No ended periods."
+        items = format_html_join(
+            "",
+            "<li>{}: {}{}</li>",
+            (
+                (
+                    period.department,
+                    period.period_text,
+                    " (head)" if period.role == Membership.Role.HEAD else "",
+                )
+                for period in ended[: self.EARLIER_SHOWN]
+            ),
+        )
+        return format_html(
+            '<ul class="earlier-periods">{}</ul><a href="{}">{}</a>',
+            items,
+            history,
+            "Every period on the timeline",
         )
 
     def get_changelist(self, request, **kwargs):

@@ -26,7 +26,8 @@ class DepartmentFilter(admin.SimpleListFilter):
 
 
 class DepartmentListFilter(DepartmentFilter):
-    """Doctors in one department: id IN (the department's members).
+    """Doctors in one department today: id IN (the doctors whose periods
+    there cover today).
 
     Django's own filter on a many-to-many field joins the memberships and then
     needs SELECT DISTINCT, which at 100k doctors is about twice as slow. An
@@ -40,7 +41,7 @@ class DepartmentListFilter(DepartmentFilter):
 
     def in_department(self, queryset, department_id: int):
         return queryset.filter(
-            pk__in=Membership.objects.filter(department_id=department_id).values(
-                "doctor_id"
-            )
+            pk__in=Membership.objects.current()
+            .filter(department_id=department_id)
+            .values("doctor_id")
         )

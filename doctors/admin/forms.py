@@ -138,4 +138,4 @@ class MembershipAdminForm(VersionedAdminForm):
 
     class Meta:
         model = Membership
-        fields = ["doctor", "department", "role", "joined_on", "is_primary"]
+        fields = ["doctor", "department", "role", "joined_on", "left_on", "is_primary"]

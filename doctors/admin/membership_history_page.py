@@ -30,6 +30,7 @@ class MembershipHistoryMixin:
         paginator = Paginator(events, self.membership_history_per_page)
         page = paginator.get_page(request.GET.get(self.membership_page_var))
         for event in page.object_list:
+            event.verb_text = activity.verb_label(event)
             event.details = activity.describe_membership_change(event)
         return super().history_view(
             request,

@@ -32,7 +32,7 @@ from simple_history.template_utils import HistoricalRecordContextHelper
 from .. import context, exporting, membership_sentences
 from ..models import Doctor
 from ..runs import access, reverts
-from ..timetravel import moments, revert, timeline
+from ..timetravel import moments, recorded_on, revert, timeline
 from ..validators import date_range_problem, validate_date_in_range
 from .changesets import change_set_link, take_reason
 
@@ -120,14 +120,15 @@ class TimeTravelAdminMixin:
         extra = dict(extra_context or {})
         obj = self.get_object(request, unquote(object_id))
         if obj is not None and self.model is Doctor:
-            entries = timeline.doctor_timeline(obj.pk)
+            found = timeline.doctor_periods(obj.pk)
             may_revert = self.may_revert(request, obj)
-            for entry in entries:
-                entry.change_set_link = change_set_link(entry.change_set)
-                entry.revert_url = (
-                    self.revert_url(obj, entry.moment) if may_revert else ""
-                )
-            extra["membership_timeline"] = entries
+            for period in found:
+                for record in period.records:
+                    record.change_set_link = change_set_link(record.change_set)
+                    record.revert_url = (
+                        self.revert_url(obj, record.moment) if may_revert else ""
+                    )
+            extra["membership_timeline"] = found
         extra["may_open_users"] = may_open_users(request.user)
         return super().history_view(request, object_id, extra_context=extra)
 
@@ -324,16 +325,68 @@ def _named(memberships, *, of: str) -> list[tuple[str, moments.MembershipThen]]:
 
 
 class MembersOnDateForm(forms.Form):
+    """The two questions of the department's "members on a date" page: which
+    day (the clinic's calendar) and, optionally, as the records stood when."""
+
     on = forms.DateField(
-        label="Members on",
+        label="Who was a member on",
         widget=forms.DateInput(attrs={"type": "date"}),
         validators=[validate_date_in_range],
-        help_text="As the system knew it at the end of that day.",
+        help_text="Any day, past or future: the people whose membership "
+        "covers that day (from their first day to their last day).",
     )
+    recorded_on = forms.DateField(
+        label="As the records stood on",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[validate_date_in_range],
+        help_text="Optional. Leave empty for the answer with everything "
+        "recorded so far, corrections included. Pick a day to see what the "
+        "records said then (at the end of that day), before later corrections.",
+    )
+    recorded_at = forms.TimeField(
+        label="at (clinic time)",
+        required=False,
+        widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        help_text="With a time, at that time of the day instead of its end.",
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("recorded_at") and not data.get("recorded_on"):
+            self.add_error(
+                "recorded_on", "Choose the day the time belongs to, or clear the time."
+            )
+        return data
+
+    def recorded_moment(self) -> datetime.datetime | None:
+        """The instant asked about, or None for the records as they are now."""
+        day = self.cleaned_data.get("recorded_on")
+        if day is None:
+            return None
+        return recorded_on.from_day_and_time(day, self.cleaned_data.get("recorded_at"))
+
+
+def members_on_title(department, day: datetime.date, moment) -> str:
+    """The page's question in words: "Who was in Cardiology on 1 January 2025"
+    (is, will be: by today), and "as the records stood on …"."""
+    today = timezone.localdate()
+    verb = "was" if day < today else "is" if day == today else "will be"
+    title = f"Who {verb} in {department} on {date_format(day, 'j F Y')}"
+    if moment is not None:
+        title += ", as the records stood on " + recorded_words(moment)
+    return title
+
+
+def recorded_words(moment: datetime.datetime) -> str:
+    """ "3 March 2025 at 23:59" in the clinic's time zone."""
+    local = timezone.localtime(moment)
+    return f"{date_format(local, 'j F Y')} at {local:%H:%M}"
 
 
 class MembersOnDateMixin:
-    """A department's members on any past date, from its page."""
+    """A department's members on any date (the clinic's calendar), as the
+    records stand now or as they stood at an earlier instant, from its page."""
 
     members_on_template = "admin/doctors/members_on_date.html"
     members_per_page = 200
@@ -357,19 +410,34 @@ class MembersOnDateMixin:
             raise PermissionDenied
         data = request.GET if "on" in request.GET else None
         form = MembersOnDateForm(data, initial={"on": timezone.localdate()})
-        day = form.cleaned_data["on"] if form.is_valid() else timezone.localdate()
+        valid = form.is_valid()
+        day = form.cleaned_data["on"] if valid else timezone.localdate()
+        moment = form.recorded_moment() if valid else None
         members = (
-            moments.department_members_on(department, day)
-            if form.is_valid() or data is None
+            moments.department_members_on(department, day, as_recorded_on=moment)
+            if valid or data is None
             else []
         )
-        if request.GET.get("format") == "csv" and form.is_valid():
+        query = {"on": day.isoformat()}
+        if moment is not None:
+            query["recorded_on"] = form.cleaned_data["recorded_on"].isoformat()
+            if form.cleaned_data.get("recorded_at"):
+                query["recorded_at"] = form.cleaned_data["recorded_at"].strftime(
+                    "%H:%M"
+                )
+        if request.GET.get("format") == "csv" and valid:
             response = StreamingHttpResponse(
                 exporting.csv_lines(exporting.member_rows(members)),
                 content_type="text/csv; charset=utf-8",
             )
+            recorded = (
+                ""
+                if moment is None
+                else "-as-recorded-"
+                + timezone.localtime(moment).strftime("%Y-%m-%dT%H%M")
+            )
             response["Content-Disposition"] = (
-                f'attachment; filename="{department.code}-members-{day}.csv"'
+                f'attachment; filename="{department.code}-members-{day}{recorded}.csv"'
             )
             return response
         paginator = Paginator(members, self.members_per_page)
@@ -379,13 +447,17 @@ class MembersOnDateMixin:
             self.members_on_template,
             {
                 **self.admin_site.each_context(request),
-                "title": f"Members of {department} on {date_format(day)}",
+                "title": members_on_title(department, day, moment),
                 "opts": self.opts,
                 "original": department,
                 "form": form,
                 "day": day,
+                "moment": moment,
+                "moment_words": recorded_words(moment) if moment else "",
                 "page_obj": page,
                 "count": len(members),
-                "csv_query": urlencode({"on": day.isoformat(), "format": "csv"}),
+                "page_query": urlencode(query),
+                "csv_query": urlencode({**query, "format": "csv"}),
+                "as_recorded_now_query": urlencode({"on": day.isoformat()}),
             },
         )

@@ -99,10 +99,13 @@ def department_choices(filters: DashboardFilters | None = None) -> list[tuple]:
 def figures(filters: DashboardFilters) -> dict[str, int]:
     db = primary(Doctor)
     active_doctors = Doctor.objects.using(db).filter(is_active=True)
-    memberships = Membership.objects.using(db)
+    # Members today: the periods covering today.
+    memberships = Membership.objects.using(db).current()
     if filters.department_id is not None:
         active_doctors = active_doctors.filter(
-            memberships__department_id=filters.department_id
+            pk__in=memberships.filter(department_id=filters.department_id).values(
+                "doctor_id"
+            )
         )
         memberships = memberships.filter(department_id=filters.department_id)
     counts = events_in(filters).aggregate(**SERIES_COUNTS)
@@ -128,6 +131,7 @@ def doctors_per_department(filters: DashboardFilters) -> list[dict[str, Any]]:
     # first would group 200k joined rows.
     counts = dict(
         Membership.objects.using(db)
+        .current()
         .values("department_id")
         .annotate(count=Count("id"))
         .order_by()

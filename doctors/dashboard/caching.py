@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 import doctors.dashboard as generation
+from doctors import periods
 
 
 def cache_seconds() -> int:
@@ -36,7 +37,11 @@ class BlockCache:
         return self.generation is not None
 
     def key(self, name: str, filters_key: str) -> str:
-        return f"dashboard:{LAYOUT}:{self.generation}:{name}:{filters_key}"
+        # Today is in the key: counts of members are of the periods covering
+        # today, and a period that starts or ends at midnight changes them
+        # with no save to bump the generation.
+        day = periods.today().isoformat()
+        return f"dashboard:{LAYOUT}:{self.generation}:{day}:{name}:{filters_key}"
 
     def fetch(
         self, computations: dict[str, Callable[[], Any]], filters_key: str

@@ -9,6 +9,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import periods
 from ..models import Department, Doctor, Membership
 from ..resources import DEPARTMENT_FIELDS, DOCTOR_FIELDS
 from .validation import DepartmentRow, DoctorRow
@@ -37,6 +38,20 @@ class RowChange:
     changes: dict[str, list[Any]]
 
 
+# A membership period as the plans and the writer hold it: the order of the
+# membership history columns.
+MEMBERSHIP_COLUMNS = (
+    "id",
+    "role",
+    "joined_on",
+    "left_on",
+    "is_primary",
+    "doctor_id",
+    "department_id",
+)
+ID, ROLE, JOINED, LEFT, PRIMARY, DOCTOR, DEPARTMENT = range(len(MEMBERSHIP_COLUMNS))
+
+
 @dataclass
 class DoctorChunkPlan:
     # (license_number, *DOCTOR_FIELDS values)
@@ -45,12 +60,22 @@ class DoctorChunkPlan:
     create_memberships: dict[str, list[tuple]] = field(default_factory=dict)
     # (doctor id, license_number, *DOCTOR_FIELDS values, created_at)
     updates: list[tuple] = field(default_factory=list)
-    # Membership rows as (id, role, joined_on, is_primary, doctor_id, dept_id),
-    # the order of the membership history columns: before removal / after change.
-    membership_removals: list[tuple] = field(default_factory=list)
+    # Periods (MEMBERSHIP_COLUMNS) as they will stand: ended yesterday (a
+    # department dropped, or a role or primary flag that changes from today);
+    # rewritten in place (a period that started today takes the new role or
+    # flag); cancelled (a period that started today or later, of a department
+    # dropped: deleted, as it stood).
+    membership_ends: list[tuple] = field(default_factory=list)
     membership_updates: list[tuple] = field(default_factory=list)
-    # (doctor_id, department_id, role, joined_on, is_primary)
+    membership_cancels: list[tuple] = field(default_factory=list)
+    # New periods from today: (doctor_id, department_id, role, joined_on,
+    # left_on, is_primary)
     membership_additions: list[tuple] = field(default_factory=list)
+    # Memberships, as staff count them: departments joined, roles or primary
+    # flags changed, departments left (with the periods cancelled).
+    memberships_added: int = 0
+    memberships_changed: int = 0
+    memberships_removed: int = 0
     unchanged: int = 0
     row_changes: list[RowChange] = field(default_factory=list)
     # One fingerprint of the stored state per row, in the rows' order.
@@ -68,20 +93,47 @@ def _departments_text(entries, codes: dict[int, str], has_primary: bool) -> str:
     )
 
 
+def stored_periods(
+    doctor_ids, *, today: datetime.date, overrides: dict[int, tuple] | None = None
+) -> dict[int, list[tuple]]:
+    """The periods of these doctors covering today or starting later
+    (MEMBERSHIP_COLUMNS), by doctor. `overrides` holds periods as they were
+    before the import changed them up front (writer.release_heads), which
+    are read as they were."""
+    overrides = overrides or {}
+    found: dict[int, list[tuple]] = {}
+    # From yesterday: a head released up front ends then, but counts as it was.
+    for values in (
+        Membership.objects.filter(periods.not_ended(today - periods.ONE_DAY))
+        .filter(doctor_id__any_of=list(doctor_ids))
+        .order_by()
+        .values_list(*MEMBERSHIP_COLUMNS)
+    ):
+        values = overrides.get(values[ID], values)
+        if values[LEFT] is not None and values[LEFT] < today:
+            continue
+        found.setdefault(values[DOCTOR], []).append(values)
+    return found
+
+
 def plan_doctor_chunk(
     rows: list[DoctorRow],
     *,
     today: datetime.date,
     codes: dict[int, str],
-    role_overrides: dict[int, str] | None = None,
+    overrides: dict[int, tuple] | None = None,
 ) -> DoctorChunkPlan:
     """Creates, updates and membership changes that make the database match `rows`.
 
-    `role_overrides` gives the role a membership had before the import demoted
-    it up front (see writer.release_heads), so it is compared as it was.
+    The `departments` cell lists the doctor's current memberships: a
+    department dropped ends its period yesterday, a new one starts a period
+    today, a head or primary marker that changes ends the period yesterday and
+    starts the next today (as period_changes.change_on does one by one).
+    Periods that start later are kept unless their department is dropped.
+    `overrides`: see `stored_periods`.
     """
-    role_overrides = role_overrides or {}
     plan = DoctorChunkPlan()
+    yesterday = today - periods.ONE_DAY
     existing = {
         values[1]: values
         for values in Doctor.objects.filter(
@@ -92,20 +144,18 @@ def plan_doctor_chunk(
     }
     memberships: dict[int, list[tuple]] = {}
     if existing:
-        for values in Membership.objects.filter(
-            doctor_id__any_of=[values[0] for values in existing.values()]
-        ).values_list(
-            "pk", "role", "joined_on", "is_primary", "doctor_id", "department"
-        ):
-            if values[0] in role_overrides:
-                values = (values[0], role_overrides[values[0]], *values[2:])
-            memberships.setdefault(values[4], []).append(values)
+        memberships = stored_periods(
+            [values[0] for values in existing.values()],
+            today=today,
+            overrides=overrides,
+        )
 
     for row in rows:
         current = existing.get(row.license_number)
         if current is None:
             plan.seen.append(ABSENT)
             plan.creates.append((row.license_number, *row.values))
+            plan.memberships_added += len(row.departments)
             plan.create_memberships[row.license_number] = [
                 (
                     dept_id,
@@ -125,9 +175,8 @@ def plan_doctor_chunk(
             )
             continue
         doctor_id = current[0]
-        plan.seen.append(
-            fingerprint((current[2:-1], sorted(memberships.get(doctor_id, []))))
-        )
+        stored = memberships.get(doctor_id, [])
+        plan.seen.append(fingerprint((current[2:-1], sorted(stored))))
         changes = {
             name: [_shown(old), _shown(new)]
             for name, old, new in zip(
@@ -139,7 +188,13 @@ def plan_doctor_chunk(
             plan.updates.append(
                 (doctor_id, row.license_number, *row.values, current[-1])
             )
-        had = {values[5]: values for values in memberships.get(doctor_id, [])}
+        had: dict[int, tuple] = {}
+        later: dict[int, list[tuple]] = {}
+        for values in stored:
+            if values[JOINED] > today:
+                later.setdefault(values[DEPARTMENT], []).append(values)
+            else:
+                had[values[DEPARTMENT]] = values
         wanted = {
             dept_id: (HEAD if is_head else MEMBER, row.has_primary and position == 0)
             for position, (dept_id, is_head) in enumerate(row.departments)
@@ -147,29 +202,44 @@ def plan_doctor_chunk(
         membership_changed = False
         for dept_id, values in had.items():
             if dept_id not in wanted:
-                plan.membership_removals.append(values)
+                # Dropped: the current period ends, later ones are cancelled.
+                _end(plan, values, yesterday, today)
+                plan.membership_cancels.extend(later.get(dept_id, []))
+                plan.memberships_removed += 1
                 membership_changed = True
-            elif (values[1], values[3]) != wanted[dept_id]:
+            elif (values[ROLE], values[PRIMARY]) != wanted[dept_id]:
                 role, is_primary = wanted[dept_id]
-                plan.membership_updates.append(
-                    (values[0], role, values[2], is_primary, doctor_id, dept_id)
-                )
+                if values[JOINED] >= today:
+                    plan.membership_updates.append(
+                        (values[ID], role, values[JOINED], values[LEFT], is_primary)
+                        + values[DOCTOR:]
+                    )
+                else:
+                    _end(plan, values, yesterday, today)
+                    plan.membership_additions.append(
+                        (doctor_id, dept_id, role, today, values[LEFT], is_primary)
+                    )
+                plan.memberships_changed += 1
                 membership_changed = True
         for dept_id, (role, is_primary) in wanted.items():
-            if dept_id not in had:
+            # A department where the doctor has only a later period is refused
+            # by the checks (validation.py); nothing starts there.
+            if dept_id not in had and dept_id not in later:
                 plan.membership_additions.append(
-                    (doctor_id, dept_id, role, today, is_primary)
+                    (doctor_id, dept_id, role, today, None, is_primary)
                 )
+                plan.memberships_added += 1
                 membership_changed = True
         if membership_changed:
             before = sorted(
-                had.values(), key=lambda values: (not values[3], codes[values[5]])
+                had.values(),
+                key=lambda values: (not values[PRIMARY], codes[values[DEPARTMENT]]),
             )
             changes["departments"] = [
                 _departments_text(
-                    [(values[5], values[1] == HEAD) for values in before],
+                    [(values[DEPARTMENT], values[ROLE] == HEAD) for values in before],
                     codes,
-                    any(values[3] for values in before),
+                    any(values[PRIMARY] for values in before),
                 ),
                 _departments_text(row.departments, codes, row.has_primary),
             ]
@@ -180,6 +250,19 @@ def plan_doctor_chunk(
         else:
             plan.unchanged += 1
     return plan
+
+
+def _end(
+    plan: DoctorChunkPlan,
+    values: tuple,
+    yesterday: datetime.date,
+    today: datetime.date,
+) -> None:
+    """The current period ends yesterday; one that started today is cancelled."""
+    if values[JOINED] >= today:
+        plan.membership_cancels.append(values)
+    else:
+        plan.membership_ends.append((*values[:LEFT], yesterday, *values[LEFT + 1 :]))
 
 
 @dataclass

@@ -340,7 +340,7 @@ class _Passes:
             today = timezone.localdate(now)
             for rows in _spooled(self.spool, DoctorRow):
                 plan = plan_doctor_chunk(
-                    rows, today=today, codes=codes, role_overrides=overrides
+                    rows, today=today, codes=codes, overrides=overrides
                 )
                 if self._unchanged_since_preview(rows, plan, done, "license_number"):
                     writer.write(plan)

@@ -11,7 +11,14 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db.models.functions import Lower
 
-from ..models import HEAD_RULE, RULE_WORDS, Department, Doctor, Membership
+from .. import periods
+from ..models import (
+    HEAD_RULE,
+    RULE_WORDS,
+    Department,
+    Doctor,
+    Membership,
+)
 from ..validators import SingleLineValidator
 from .parsing import Row
 from .text import quoted, shorten
@@ -268,7 +275,8 @@ class DoctorChecker(Checker):
         return tuple(entries), has_primary
 
     def check_against_database(self, rows: list[DoctorRow]) -> None:
-        """Emails that belong to another doctor (by license number) in the database."""
+        """Emails that belong to another doctor (by license number) in the
+        database, and the rows that would break a rule on a later day."""
         by_email = {row.values[2].lower(): row for row in rows}
         if not by_email:
             return
@@ -287,6 +295,98 @@ class DoctorChecker(Checker):
                     f"{row.values[2]} already belongs to doctor {holder} in the "
                     "database (emails are compared without regard to case)",
                 )
+        self._check_later_periods(rows)
+
+    def _check_later_periods(self, rows: list[DoctorRow]) -> None:
+        """The `departments` cell lists current memberships, which the import
+        changes from today; periods that start later are the doctor page's
+        (or a memberships file's) to change. So a department listed where the
+        doctor has only a later period is refused, naming it, and so is a
+        primary department from today that would overlap a later primary
+        period the import keeps. One query per chunk: the later periods of
+        its doctors (few), then the current ones of the doctors that have any.
+        """
+        today = periods.today()
+        later: dict[str, list[tuple]] = {}
+        for values in (
+            Membership.objects.filter(
+                joined_on__gt=today,
+                doctor__license_number__any_of=[row.license_number for row in rows],
+            )
+            .order_by("joined_on")
+            .values_list(
+                "doctor__license_number",
+                "doctor_id",
+                "department_id",
+                "department__code",
+                "is_primary",
+                "joined_on",
+                "left_on",
+            )
+        ):
+            later.setdefault(values[0], []).append(values)
+        if not later:
+            return
+        current: dict[int, dict[int, tuple]] = {}
+        for doctor_id, department_id, is_primary, left_on in (
+            Membership.objects.current()
+            .filter(
+                doctor_id__in={
+                    values[1] for found in later.values() for values in found
+                }
+            )
+            .values_list("doctor_id", "department_id", "is_primary", "left_on")
+        ):
+            current.setdefault(doctor_id, {})[department_id] = (is_primary, left_on)
+        for row in rows:
+            found = later.get(row.license_number)
+            if found:
+                self._check_doctor_later(row, found, current.get(found[0][1], {}))
+
+    def _check_doctor_later(
+        self, row: DoctorRow, found: list[tuple], current: dict[int, tuple]
+    ) -> None:
+        listed = {department_id for department_id, _ in row.departments}
+        for _, _, department_id, code, _, joined_on, left_on in found:
+            if department_id in listed and department_id not in current:
+                self.add(
+                    row.row,
+                    "departments",
+                    f"{code}: the doctor's membership there starts later "
+                    f"({periods.describe(joined_on, left_on)}); this column lists "
+                    f"current memberships, so leave {code} out and change that "
+                    "period on the doctor's page",
+                )
+                listed.discard(department_id)
+        if not row.departments or not row.has_primary:
+            return
+        primary_id = row.departments[0][0]
+        now = current.get(primary_id)
+        if now is not None and now[0]:
+            return  # already primary there: nothing starts today
+        last = now[1] if now is not None else None
+        primary_code = next(
+            code for code, pk in self.departments.items() if pk == primary_id
+        )
+        for _, _, department_id, code, is_primary, joined_on, left_on in found:
+            # Later periods of a department dropped from the cell are cancelled.
+            kept = department_id in listed or department_id not in current
+            if (
+                is_primary
+                and kept
+                and department_id != primary_id
+                and (last is None or joined_on <= last)
+            ):
+                self.add(
+                    row.row,
+                    "departments",
+                    f"{primary_code} cannot be the primary department from today: "
+                    f"the doctor's primary department is {code} "
+                    f"{periods.describe(joined_on, left_on)} (change that period "
+                    "on the doctor's page, or list the doctor's departments "
+                    "without a primary one)",
+                )
+                return
 
     def finish(self) -> None:
         """Checks that need the whole file: heads, and a file without rows."""
@@ -295,14 +395,27 @@ class DoctorChecker(Checker):
             return
         if not self.head_claims and not self.licenses:
             return
-        current_heads = Membership.objects.filter(
-            role=Membership.Role.HEAD
-        ).values_list(
-            "pk", "department_id", "department__code", "doctor__license_number"
+        today = periods.today()
+        heads = (
+            Membership.objects.filter(role=Membership.Role.HEAD)
+            .filter(periods.not_ended(today))
+            .order_by("joined_on")
+            .values_list(
+                "pk",
+                "department_id",
+                "department__code",
+                "doctor__license_number",
+                "joined_on",
+                "left_on",
+            )
         )
-        for membership_id, department_id, code, holder in current_heads:
+        later_heads = []
+        for membership_id, department_id, code, holder, joined_on, left_on in heads:
             claim = self.head_claims.get(department_id)
-            if holder in self.licenses:
+            if joined_on > today:
+                if claim is not None and claim[1] != holder:
+                    later_heads.append((claim, code, holder, joined_on, left_on))
+            elif holder in self.licenses:
                 # The file has the holder's row, which says whether it stays head.
                 if claim is None or claim[1] != holder:
                     self.released_heads.append(membership_id)
@@ -315,6 +428,39 @@ class DoctorChecker(Checker):
                     .rstrip(".")
                     + " in the database (to hand over, add that doctor's row "
                     f"without {HEAD_MARKER})",
+                )
+        if later_heads:
+            self._check_later_heads(later_heads, today)
+
+    def _check_later_heads(self, later_heads: list[tuple], today) -> None:
+        """A head from today must not reach another doctor's later period as
+        head: it lasts as long as the claimant's current period there (open
+        when the claimant joins today)."""
+        claimants = {claim[1] for claim, *_ in later_heads}
+        ends = {
+            (license_number, code): (role, left_on)
+            for license_number, code, role, left_on in Membership.objects.current()
+            .filter(doctor__license_number__in=claimants)
+            .values_list(
+                "doctor__license_number", "department__code", "role", "left_on"
+            )
+        }
+        refused = set()
+        for claim, code, holder, joined_on, left_on in later_heads:
+            role, last = ends.get((claim[1], code), (None, None))
+            if role == Membership.Role.HEAD or claim[0] in refused:
+                continue  # already head today: nothing new starts
+            if last is None or joined_on <= last:
+                refused.add(claim[0])
+                self.add(
+                    claim[0],
+                    "departments",
+                    RULE_WORDS[HEAD_RULE]
+                    .held_by.format(owner=code, holder=f"doctor {holder}")
+                    .rstrip(".")
+                    + f" {periods.describe(joined_on, left_on)} (a head from today "
+                    "would overlap it; change that period on the department's "
+                    "page)",
                 )
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
+from .. import periods
 from ..bulk import (
     delete_rows,
     insert_history_rows,
@@ -21,17 +22,9 @@ from ..bulk import (
 )
 from ..models import Department, Doctor, Membership
 from ..resources import DEPARTMENT_FIELDS, DOCTOR_FIELDS
-from .diff import DepartmentChunkPlan, DoctorChunkPlan
+from .diff import MEMBERSHIP_COLUMNS, DepartmentChunkPlan, DoctorChunkPlan
 
 DOCTOR_HISTORY = ("id", "license_number", *DOCTOR_FIELDS, "created_at")
-MEMBERSHIP_HISTORY = (
-    "id",
-    "role",
-    "joined_on",
-    "is_primary",
-    "doctor_id",
-    "department_id",
-)
 DEPARTMENT_HISTORY = ("id", "code", *DEPARTMENT_FIELDS, "created_at", "updated_at")
 
 
@@ -57,27 +50,56 @@ class DoctorWriter:
         self.counts = WriteCounts()
         self.created_ids: list[int] = []
 
-    def release_heads(self, membership_ids: list[int]) -> dict[int, str]:
-        """Make the heads the file hands over plain members before any chunk.
+    def release_heads(self, membership_ids: list[int]) -> dict[int, tuple]:
+        """End the current periods of the heads the file hands over before
+        any chunk is written.
 
         A later chunk may give the department its new head before the chunk of
-        the old head is written; the database allows one head at a time. The
-        returned roles let the chunk plans compare against the state before.
+        the old head is written; the database allows one head on any day. A
+        period that started before today ends yesterday (where the plan of
+        its row ends it too); one that started today becomes a plain member's
+        (its row's plan rewrites or cancels it). The returned periods, as they
+        were, let the chunk plans compare against the state before.
         """
+        if not membership_ids:
+            return {}
+        today = timezone.localdate(self.now)
+        before = {
+            values[0]: values
+            for values in Membership.objects.filter(pk__in=membership_ids)
+            .order_by()
+            .values_list(*MEMBERSHIP_COLUMNS)
+        }
+        started_before = [pk for pk, values in before.items() if values[2] < today]
+        update_rows(
+            Membership,
+            ["left_on"],
+            [(today - periods.ONE_DAY, pk) for pk in started_before],
+        )
         update_rows(
             Membership,
             ["role"],
-            [(Membership.Role.MEMBER, pk) for pk in membership_ids],
+            [
+                (Membership.Role.MEMBER, pk)
+                for pk in before
+                if pk not in set(started_before)
+            ],
         )
-        # The plain stored value: the plans fingerprint what the database holds.
-        return dict.fromkeys(membership_ids, Membership.Role.HEAD.value)
+        return before
 
     def write(self, plan: DoctorChunkPlan) -> None:
         counts = self.counts
-        if plan.membership_removals:
-            delete_rows(Membership, [values[0] for values in plan.membership_removals])
-            self._history(Membership, plan.membership_removals, "-")
-            counts.memberships_removed += len(plan.membership_removals)
+        counts.memberships_added += plan.memberships_added
+        counts.memberships_changed += plan.memberships_changed
+        counts.memberships_removed += plan.memberships_removed
+        if plan.membership_cancels:
+            cancels = plan.membership_cancels
+            delete_rows(Membership, [values[0] for values in cancels])
+            self._history(Membership, cancels, "-")
+        if plan.membership_ends:
+            ends = plan.membership_ends
+            update_rows(Membership, ["left_on"], [(v[3], v[0]) for v in ends])
+            self._history(Membership, ends, "~")
 
         if plan.updates:
             update_rows(
@@ -119,38 +141,48 @@ class DoctorWriter:
             updates = plan.membership_updates
             release_membership_flags(Membership, [values[0] for values in updates])
             set_membership_flags(
-                Membership, [(values[0], values[1], values[3]) for values in updates]
+                Membership, [(values[0], values[1], values[4]) for values in updates]
             )
             self._history(Membership, updates, "~")
-            counts.memberships_changed += len(updates)
 
         additions = list(plan.membership_additions)
         today = timezone.localdate(self.now)
         for license_number, entries in plan.create_memberships.items():
             doctor_id = ids_by_license[license_number]
             additions.extend(
-                (doctor_id, dept_id, role, today, is_primary)
+                (doctor_id, dept_id, role, today, None, is_primary)
                 for dept_id, role, is_primary in entries
             )
         if additions:
             insert_rows(
                 Membership,
-                ["doctor_id", "department_id", "role", "joined_on", "is_primary"],
+                [
+                    "doctor_id",
+                    "department_id",
+                    "role",
+                    "joined_on",
+                    "left_on",
+                    "is_primary",
+                ],
                 additions,
             )
+            # Every new period starts today, the only one of its doctor and
+            # department that does.
             added = {(values[0], values[1]) for values in additions}
             rows = [
                 values
                 for values in Membership.objects.filter(
-                    doctor_id__any_of={values[0] for values in additions}
-                ).values_list(*MEMBERSHIP_HISTORY)
-                if (values[4], values[5]) in added
+                    doctor_id__any_of={values[0] for values in additions},
+                    joined_on=today,
+                )
+                .order_by()
+                .values_list(*MEMBERSHIP_COLUMNS)
+                if (values[5], values[6]) in added
             ]
             self._history(Membership, rows, "+")
-            counts.memberships_added += len(additions)
 
     def _history(self, model, rows, history_type: str) -> None:
-        columns = DOCTOR_HISTORY if model is Doctor else MEMBERSHIP_HISTORY
+        columns = DOCTOR_HISTORY if model is Doctor else MEMBERSHIP_COLUMNS
         insert_history_rows(
             model, columns, rows, history_type=history_type, **self.history
         )

@@ -5,7 +5,8 @@ undos, redos and reverts. Views and commands ask here; none decides itself.
   (doctors.view_importrun, every superuser) sees every run. A run's page
   quotes values from its file that may not be in the database yet;
 - import: the import permission of the model and its change permission (an
-  import rewrites existing rows);
+  import rewrites existing rows); membership periods: importing doctors, and
+  adding and changing memberships;
 - confirm a previewed import: only the user who uploaded it (they saw the
   preview it imports);
 - undo or redo an import: doctors.undo_importrun, for one's own runs;
@@ -29,6 +30,16 @@ def may_import(user, model: type[Model]) -> bool:
     opts = model._meta
     return user.has_perm(f"{opts.app_label}.import_{opts.model_name}") and (
         user.has_perm(f"{opts.app_label}.change_{opts.model_name}")
+    )
+
+
+def may_import_memberships(user) -> bool:
+    """Membership periods come with the doctors: who may import doctors and
+    add and change memberships may import a memberships file."""
+    from ..models import Doctor
+
+    return may_import(user, Doctor) and user.has_perms(
+        ("doctors.add_membership", "doctors.change_membership")
     )
 
 

@@ -28,6 +28,8 @@ from django.db.models import Q, QuerySet
 from django.utils import formats, timezone
 
 from ..importing import storage
+from ..importing.memberships.runner import MEMBERSHIPS
+from ..importing.memberships.runner import run_import as run_memberships_import
 from ..importing.parsing import (
     ENCODING_CHOICES,
     ImportFileError,
@@ -48,6 +50,7 @@ __all__ = [
     "DEPARTMENTS",
     "DOCTORS",
     "ENCODING_CHOICES",
+    "MEMBERSHIPS",
     "FORMAT_CHOICES",
     "ImportFileError",
     "Problem",
@@ -57,7 +60,16 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-KINDS = {DOCTORS.name: DOCTORS, DEPARTMENTS.name: DEPARTMENTS}
+KINDS = {
+    DOCTORS.name: DOCTORS,
+    DEPARTMENTS.name: DEPARTMENTS,
+    MEMBERSHIPS.name: MEMBERSHIPS,
+}
+NOUNS = {
+    DOCTORS.name: "doctor",
+    DEPARTMENTS.name: "department",
+    MEMBERSHIPS.name: "period",
+}
 FINISHED = {
     ImportRun.Status.PREVIEWED,
     ImportRun.Status.SUCCEEDED,
@@ -80,7 +92,7 @@ def import_file(
     progress: Progress | None = None,
 ) -> ImportResult:
     """Check and import a file at once (the commands: no stored preview)."""
-    return run_import(
+    return _runner(kind)(
         kind,
         stream,
         file_name=file_name,
@@ -114,7 +126,7 @@ def problem_text(row: int | None, column: str, message: str) -> str:
 def counts_text(run: ImportRun) -> str:
     """What an import did (or its preview would do), in words: "4 doctors
     added, 2 changed, 10 unchanged; 12 memberships added"."""
-    noun = "doctor" if run.kind == ImportRun.Kind.DOCTORS else "department"
+    noun = NOUNS.get(run.kind, "row")
 
     def number(count: int, word: str = "") -> str:
         text = formats.number_format(count, force_grouping=True)
@@ -314,8 +326,9 @@ def execute_queued(run_id: int) -> str:
 
 def _run(run: ImportRun, *, report: Progress | None = None) -> ImportResult:
     """Preview or import a claimed run's stored bytes; the runner records it."""
-    return run_import(
-        KINDS[run.kind],
+    kind = KINDS[run.kind]
+    return _runner(kind)(
+        kind,
         io.BytesIO(storage.load(run.pk)),
         file_name=run.file_name,
         user=run.user,
@@ -329,6 +342,12 @@ def _run(run: ImportRun, *, report: Progress | None = None) -> ImportResult:
         expected_seen=None if run.dry_run else bytes(run.seen),
         reason=run.reason,
     )
+
+
+def _runner(kind):
+    """The importer of `kind`'s files: memberships have their own passes
+    (doctors.importing.memberships), with the same options and result."""
+    return run_memberships_import if kind is MEMBERSHIPS else run_import
 
 
 def _runs() -> QuerySet[ImportRun]:

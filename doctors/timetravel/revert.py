@@ -1,16 +1,24 @@
 """Put a doctor or a department back to how it stood at a moment of its history.
 
-Fields and memberships both: `plan_revert` says what a revert would change
+Fields and membership periods both: `plan_revert` says what a revert would change
 and which parts cannot be done (the conflicts), `apply_revert` does it in one
 transaction through the models' own saves and deletes, so the feed, the
 history rows and the cache bump are written as for any other change, and a
 revert can itself be reverted.
 
+Memberships are periods, and a revert works per period (by its id): a period
+recorded at the moment gets its first and last day, role and primary flag
+back (or is created again), a period recorded since is removed (cancelled:
+as the records stood then, it never was). A doctor with several periods in
+one department, or a period split by a change on a date since, is restored
+period by period.
+
 A conflict is a part of the old state that today's data no longer allows: a
 department or doctor deleted since, a code, name, license number or email now
-used by another record, a head role another doctor now holds, a primary flag
-the doctor now has in a department outside the revert. A plan with conflicts
-is applied only when the user chooses to skip them.
+used by another record, a head role another doctor now holds on some of the
+period's days, a primary flag the doctor now has in a department outside the
+revert on some of them. A plan with conflicts is applied only when the user
+chooses to skip them.
 """
 
 import datetime
@@ -23,9 +31,14 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models.functions import Lower
 
-from .. import context
+from .. import context, periods
 from ..ledger import erasure
-from ..models import Department, Doctor, Membership, membership_save_order
+from ..models import (
+    Department,
+    Doctor,
+    Membership,
+    membership_save_order,
+)
 from ..resources import DEPARTMENT_COLUMNS, DOCTOR_COLUMNS
 from .moments import (
     HistoricalMembership,
@@ -41,7 +54,7 @@ REVERTED_FIELDS = {
     Doctor: tuple(name for name in DOCTOR_COLUMNS if name != "departments"),
     Department: DEPARTMENT_COLUMNS,
 }
-MEMBERSHIP_FIELDS = ("role", "is_primary", "joined_on")
+MEMBERSHIP_FIELDS = ("joined_on", "left_on", "role", "is_primary")
 ADD = "add"
 REMOVE = "remove"
 CHANGE = "change"
@@ -82,12 +95,15 @@ class MembershipStep:
 
     @property
     def description(self) -> str:
+        if self.action == REMOVE:
+            return f"the period {self.now.period_text}"
         parts = []
         for name, (now, then) in self.changes.items():
+            label = Membership._meta.get_field(name).verbose_name
             if self.action == ADD:
-                parts.append(f"{name.replace('_', ' ')}: {_show(then)}")
-            elif self.action == CHANGE:
-                parts.append(f"{name.replace('_', ' ')}: {_show(now)} → {_show(then)}")
+                parts.append(f"{label}: {_show(then)}")
+            else:
+                parts.append(f"{label}: {_show(now)} → {_show(then)}")
         return "; ".join(parts)
 
 
@@ -144,6 +160,10 @@ def _json(value: Any) -> Any:
 
 
 def _show(value: Any) -> str:
+    if isinstance(value, datetime.date):
+        from django.utils.formats import date_format
+
+        return date_format(value)
     if value is True:
         return "yes"
     if value is False:
@@ -205,50 +225,32 @@ def _field_conflict(obj, name: str, value: Any) -> str:
 
 
 def _plan_memberships(plan: RevertPlan, *, own: str, other: str, other_model) -> None:
+    """One step per period (by id) that differs between the moment and now."""
     obj = plan.obj
     then = {
-        getattr(m, f"{other}_id"): m
-        for m in memberships_at(plan.moment, **{f"{own}_id": obj.pk})
+        m.membership_id: m for m in memberships_at(plan.moment, **{f"{own}_id": obj.pk})
     }
     now = {
-        getattr(m, f"{other}_id"): m
-        for m in Membership.objects.filter(**{own: obj}).select_related(other)
+        m.pk: m for m in Membership.objects.filter(**{own: obj}).select_related(other)
     }
-    others = other_model.objects.in_bulk(set(then) | set(now))
-    # Flags held outside this revert, which the old state may no longer get:
-    # a department's head (doctor's revert), a doctor's primary (department's).
-    # The members of then are named by a subquery, not a list: a department
-    # may have had more members than a query may have parameters.
-    members_then = (
-        newest_up_to(
-            HistoricalMembership.objects.filter(**{f"{own}_id": obj.pk}), plan.moment
-        )
-        .exclude(history_type="-")
-        .values(f"{other}_id")
+    for pk in set(then) & set(now):
+        # An id reused since (SQLite may hand out a deleted row's id again)
+        # names another period: the old one is restored, the new one removed.
+        if then[pk].doctor_id != now[pk].doctor_id or (
+            then[pk].department_id != now[pk].department_id
+        ):
+            now[-pk] = now.pop(pk)
+    others = other_model.objects.in_bulk(
+        {getattr(m, f"{other}_id") for m in [*then.values(), *now.values()]}
     )
-    if own == "doctor":
-        outside = dict(
-            Membership.objects.filter(
-                department_id__in=members_then, role=Membership.Role.HEAD
-            )
-            .exclude(doctor=obj)
-            .values_list("department_id", "doctor__license_number")
-        )
-    else:
-        outside = dict(
-            Membership.objects.filter(doctor_id__in=members_then, is_primary=True)
-            .exclude(department=obj)
-            .values_list("doctor_id", "department__code")
-        )
-    for other_id in sorted(
-        set(then) | set(now), key=lambda pk: str(others.get(pk, pk))
-    ):
-        old, current = then.get(other_id), now.get(other_id)
+    outside = _flags_outside(plan, own=own, other=other)
+    steps = []
+    for pk in set(then) | set(now):
+        old, current = then.get(pk), now.get(pk)
+        other_id = getattr(old or current, f"{other}_id")
         text = str(others[other_id]) if other_id in others else f"#{other_id} (deleted)"
         if old is None:
-            plan.memberships.append(
-                MembershipStep(REMOVE, other_id, text, now=current, then=None)
-            )
+            steps.append(MembershipStep(REMOVE, other_id, text, now=current, then=None))
             continue
         step = MembershipStep(
             ADD if current is None else CHANGE, other_id, text, now=current, then=old
@@ -260,19 +262,63 @@ def _plan_memberships(plan: RevertPlan, *, own: str, other: str, other_model) ->
                 f"{other_model._meta.verbose_name.capitalize()} #{other_id} "
                 "was deleted since; its membership cannot be restored."
             )
-        elif (
-            own == "doctor" and old.role == Membership.Role.HEAD and other_id in outside
-        ):
-            step.conflict = (
-                f"{text} now has another head (doctor {outside[other_id]}); "
-                "the head role cannot be restored."
+        else:
+            step.conflict = _outside_conflict(step, own, text, outside)
+        steps.append(step)
+    steps.sort(
+        key=lambda s: (s.other_text, (s.then or s.now).joined_on, s.action != REMOVE)
+    )
+    plan.memberships.extend(steps)
+
+
+def _flags_outside(plan: RevertPlan, *, own: str, other: str) -> dict[int, list]:
+    """Flags held outside this revert, which the old periods may no longer
+    get: the heads of the departments of a doctor's old head periods (other
+    doctors'), the primary periods in other departments of a department's
+    old primary members; by department (doctor's revert) or doctor. The old
+    periods are named by a subquery, not a list: a department may have had
+    more members than a query may have parameters."""
+    flag = {"role": Membership.Role.HEAD} if own == "doctor" else {"is_primary": True}
+    then = (
+        newest_up_to(
+            HistoricalMembership.objects.filter(**{f"{own}_id": plan.obj.pk}),
+            plan.moment,
+        )
+        .exclude(history_type="-")
+        .filter(**flag)
+        .values(f"{other}_id")
+    )
+    found: dict[int, list] = {}
+    for membership in (
+        Membership.objects.filter(**{f"{other}_id__in": then}, **flag)
+        .exclude(**{f"{own}_id": plan.obj.pk})
+        .select_related("doctor", "department")
+    ):
+        found.setdefault(getattr(membership, f"{other}_id"), []).append(membership)
+    return found
+
+
+def _outside_conflict(step: MembershipStep, own: str, text: str, outside) -> str:
+    old = step.then
+    if own == "doctor" and old.role != Membership.Role.HEAD:
+        return ""
+    if own == "department" and not old.is_primary:
+        return ""
+    for other in outside.get(step.other_id, []):
+        if other.left_on is not None and other.left_on < old.joined_on:
+            continue
+        if old.left_on is not None and old.left_on < other.joined_on:
+            continue
+        if own == "doctor":
+            return (
+                f"{text} now has another head {other.period_text} (doctor "
+                f"{other.doctor.license_number}); the head role cannot be restored."
             )
-        elif own == "department" and old.is_primary and other_id in outside:
-            step.conflict = (
-                f"{text} now has {outside[other_id]} as primary department; "
-                "the primary flag cannot be restored."
-            )
-        plan.memberships.append(step)
+        return (
+            f"{text} now has {other.department.code} as primary department "
+            f"{other.period_text}; the primary flag cannot be restored."
+        )
+    return ""
 
 
 @transaction.atomic
@@ -304,19 +350,10 @@ def apply_revert(
         :100
     ]
     steps = [s for s in plan.memberships if not s.conflict]
-    # Rows that give up a head role or a primary flag go first, then rows that
-    # take one: the database allows one of each at every moment.
     for step in steps:
         if step.action == REMOVE:
             step.now._change_reason = reason
-            step.now.delete()
-    changes = [s for s in steps if s.action == CHANGE]
-    changes.sort(key=_save_order)
-    for step in changes:
-        for name in MEMBERSHIP_FIELDS:
-            setattr(step.now, name, getattr(step.then, name))
-        step.now._change_reason = reason
-        step.now.save()
+            step.now.cancel()
     fields = [c for c in plan.fields if not c.conflict]
     if fields:
         for change in fields:
@@ -329,26 +366,67 @@ def apply_revert(
                 "The old values are not valid today: " + "; ".join(error.messages)
             ) from None
         obj.save()
-    for step in steps:
-        if step.action == ADD:
-            membership = Membership(
-                **{
-                    "doctor_id": step.then.doctor_id,
-                    "department_id": step.then.department_id,
-                    "role": step.then.role,
-                    "is_primary": step.then.is_primary,
-                    "joined_on": step.then.joined_on,
-                }
-            )
-            membership._change_reason = reason
-            membership.save()
+    _restore_periods([s for s in steps if s.action != REMOVE], reason)
     return plan
 
 
+def _restore_periods(steps: list[MembershipStep], reason: str) -> None:
+    """Save the restored periods one by one, each when the rules allow it.
+
+    The database holds the rules at every statement, and the periods of one
+    revert may pass their days, head roles and primary flags between them
+    (a period that shrinks makes room for one that grows): so each pass saves
+    the periods that conflict with nothing stored, until all are saved. A
+    period still in conflict after that conflicts with the state the revert
+    leaves (a part skipped), and is refused with the other period named.
+    """
+    pending = []
+    taken = set(
+        Membership.objects.filter(
+            pk__in=[s.then.membership_id for s in steps if s.action == ADD]
+        ).values_list("pk", flat=True)
+    )
+    for step in sorted(steps, key=_save_order):
+        if step.action == ADD:
+            membership = Membership(
+                doctor_id=step.then.doctor_id, department_id=step.then.department_id
+            )
+            if step.then.membership_id not in taken:
+                # Restored under its own id, its history goes on.
+                membership.pk = step.then.membership_id
+        else:
+            membership = step.now
+        for name in MEMBERSHIP_FIELDS:
+            setattr(membership, name, getattr(step.then, name))
+        membership._change_reason = reason
+        membership.period_event = periods.PeriodEvent.CORRECTED
+        pending.append((membership, step.action == ADD))
+    while pending:
+        waiting = [(m, new) for m, new in pending if m.conflicts()]
+        if len(waiting) == len(pending):
+            membership = pending[0][0]
+            try:
+                membership.clean()
+            except ValidationError as error:
+                raise RevertError(
+                    f"{membership} cannot be restored {membership.period_text}: "
+                    + " ".join(error.messages)
+                ) from None
+            raise RevertError(
+                f"{membership} cannot be restored {membership.period_text}."
+            )
+        stuck = {id(m) for m, _ in waiting}
+        for membership, new in pending:
+            if id(membership) not in stuck:
+                membership.save(force_insert=new)
+        pending = waiting
+
+
 def _save_order(step: MembershipStep) -> tuple[bool, bool]:
+    before = step.now or step.then
     return membership_save_order(
-        was_head=step.now.role == Membership.Role.HEAD,
-        was_primary=step.now.is_primary,
+        was_head=before.role == Membership.Role.HEAD,
+        was_primary=before.is_primary,
         is_head=step.then.role == Membership.Role.HEAD,
         is_primary=step.then.is_primary,
     )

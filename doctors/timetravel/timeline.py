@@ -1,39 +1,48 @@
-"""A doctor's membership timeline, read from the membership history.
+"""A doctor's periods and their records, read from the membership history.
 
-Each history row of a membership is compared with the row before it: a first
-row is a join, a deletion is a leave, a row that points at another department
-(or another doctor) is a leave and a join, and role or primary changes are
-entries of their own. Who made the change and when come from the row.
+Each membership row is one period (a department, a role, a first and a last
+day). Its history rows say when the period was recorded and how it was
+handled since, each with who did it and in which change-set:
+
+- the first row: the period was recorded;
+- a row that gives an open period a last day: its end was recorded;
+- any other change of its days, role, primary flag or department: a
+  correction (the period's facts were wrong, not a new fact);
+- a deletion: the period was removed from the records (cancelled, as it never
+  happened, or deleted with its department or doctor).
 """
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from django.db.models import Subquery
+from django.utils.formats import date_format
 
+from .. import periods
 from ..models import ChangeSet, Department, Membership
 from .moments import HistoricalDepartment, HistoricalMembership, moment_after
 
-JOINED = "joined"
-LEFT = "left"
-ROLE = "role"
-PRIMARY = "primary"
+RECORDED = "recorded"
+ENDED = "ended"
+CORRECTED = "corrected"
+CANCELLED = "cancelled"
 KIND_LABELS = {
-    JOINED: "Joined",
-    LEFT: "Left",
-    ROLE: "Role changed",
-    PRIMARY: "Primary department changed",
+    RECORDED: "Recorded",
+    ENDED: "End recorded",
+    CORRECTED: "Corrected",
+    # A period cancelled (it never happened), or deleted with its doctor or
+    # department: the history cannot tell which.
+    CANCELLED: "Removed from the records",
 }
 # A doctor's memberships change a few times a year; this bounds the page.
 TIMELINE_ROWS = 2000
 
 
 @dataclass
-class TimelineEntry:
+class PeriodRecord:
+    """One history row of a period: what was written, when, by whom."""
+
     kind: str
     when: datetime.datetime
-    department_id: int
-    department_name: str
     details: str
     user: str
     history_id: int
@@ -48,98 +57,161 @@ class TimelineEntry:
         return KIND_LABELS[self.kind]
 
 
+@dataclass
+class PeriodHistory:
+    """A period as it stands now (or stood when cancelled) and its records,
+    oldest first."""
+
+    membership_id: int
+    department_id: int
+    role: str
+    is_primary: bool
+    joined_on: datetime.date
+    left_on: datetime.date | None
+    cancelled: bool = False
+    department_name: str = ""
+    records: list[PeriodRecord] = field(default_factory=list)
+
+    @property
+    def role_label(self) -> str:
+        return Membership.Role(self.role).label
+
+    @property
+    def dates(self) -> str:
+        return periods.describe(self.joined_on, self.left_on)
+
+    @property
+    def status(self) -> str:
+        if self.cancelled:
+            return "removed from the records"
+        today = periods.today()
+        if self.joined_on > today:
+            return "starts later"
+        if self.left_on is not None and self.left_on < today:
+            return "ended"
+        return "current"
+
+    @property
+    def recorded(self) -> PeriodRecord:
+        return self.records[0]
+
+    @property
+    def corrections(self) -> list[PeriodRecord]:
+        return [r for r in self.records if r.kind == CORRECTED]
+
+
+def _day(value: datetime.date | None) -> str:
+    return "none" if value is None else date_format(value, "j M Y")
+
+
+def _yes_no(value: bool) -> str:
+    return "yes" if value else "no"
+
+
 def _role(value: str) -> str:
-    return Membership.Role(value).label.lower()
+    return Membership.Role(value).label
 
 
-def _state(row) -> tuple | None:
+def _as_recorded(row) -> str:
+    text = f"{_role(row.role)} {periods.describe(row.joined_on, row.left_on)}"
+    return text + (", primary department" if row.is_primary else "")
+
+
+# Field, its words, how a value reads.
+_COMPARED = (
+    ("joined_on", "first day", _day),
+    ("left_on", "last day", _day),
+    ("role", "role", _role),
+    ("is_primary", "primary department", _yes_no),
+)
+
+
+def _record(before, row, names: dict[int, str]) -> tuple[str, str]:
+    """(kind, details) of history row `row`, given the period's row before."""
     if row.history_type == "-":
-        return None
-    return (row.doctor_id, row.department_id, row.role, row.is_primary)
+        return CANCELLED, f"was {_as_recorded(before or row)}"
+    if before is None or before.history_type == "-":
+        return RECORDED, _as_recorded(row)
+    if (
+        before.left_on is None
+        and row.left_on is not None
+        and before.department_id == row.department_id
+        and all(
+            getattr(before, name) == getattr(row, name)
+            for name in ("joined_on", "role", "is_primary")
+        )
+    ):
+        return ENDED, f"last day {_day(row.left_on)}"
+    changes = [
+        f"{words} {show(getattr(before, name))} → {show(getattr(row, name))}"
+        for name, words, show in _COMPARED
+        if getattr(before, name) != getattr(row, name)
+    ]
+    if before.department_id != row.department_id:
+        changes.append(
+            f"department {names.get(before.department_id, '?')} → "
+            f"{names.get(row.department_id, '?')}"
+        )
+    return CORRECTED, "; ".join(changes) or "saved again, nothing changed"
 
 
-def doctor_timeline(doctor_id: int) -> list[TimelineEntry]:
-    """What happened to `doctor_id`'s memberships, newest first."""
-    touched = HistoricalMembership.objects.filter(doctor_id=doctor_id).values("id")
-    rows = (
-        HistoricalMembership.objects.filter(id__in=Subquery(touched))
+def doctor_periods(doctor_id: int) -> list[PeriodHistory]:
+    """`doctor_id`'s periods, the latest first day first, each with its
+    records oldest first."""
+    rows = list(
+        HistoricalMembership.objects.filter(doctor_id=doctor_id)
         .select_related("history_user", "change_set")
         .order_by("history_date", "history_id")[:TIMELINE_ROWS]
     )
-    entries: list[TimelineEntry] = []
-    previous: dict[int, tuple | None] = {}
+    names = department_names({row.department_id for row in rows})
+    found: dict[int, PeriodHistory] = {}
+    previous: dict[int, object] = {}
     for row in rows:
-        before = previous.get(row.id)
-        after = _state(row)
-        previous[row.id] = after
-        before_here = before if before and before[0] == doctor_id else None
-        after_here = after if after and after[0] == doctor_id else None
-        common = {
-            "when": row.history_date,
-            "user": row.history_user.get_username() if row.history_user else "",
-            "history_id": row.history_id,
-            # The reason typed for the change-set; the row's own change reason
-            # may hold the change-set's description (an import's file name).
-            "reason": (
-                row.change_set.reason if row.change_set else row.history_change_reason
+        kind, details = _record(previous.get(row.id), row, names)
+        previous[row.id] = row
+        period = found.get(row.id)
+        if period is None:
+            period = found[row.id] = PeriodHistory(
+                membership_id=row.id,
+                department_id=row.department_id,
+                role=row.role,
+                is_primary=row.is_primary,
+                joined_on=row.joined_on,
+                left_on=row.left_on,
             )
-            or "",
-            "change_set": row.change_set,
-            "moment": moment_after(row),
-        }
-        if before_here and (not after_here or after_here[1] != before_here[1]):
-            entries.append(
-                TimelineEntry(
-                    kind=LEFT,
-                    department_id=before_here[1],
-                    department_name="",
-                    details=f"was {_role(before_here[2])}"
-                    + (", primary" if before_here[3] else ""),
-                    **common,
+        if kind != CANCELLED:
+            period.department_id = row.department_id
+            period.role, period.is_primary = row.role, row.is_primary
+            period.joined_on, period.left_on = row.joined_on, row.left_on
+        period.cancelled = kind == CANCELLED
+        period.records.append(
+            PeriodRecord(
+                kind=kind,
+                when=row.history_date,
+                details=details,
+                user=row.history_user.get_username() if row.history_user else "",
+                history_id=row.history_id,
+                # The reason typed for the change-set; the row's own change
+                # reason may hold the change-set's description (a file name).
+                reason=(
+                    row.change_set.reason
+                    if row.change_set
+                    else row.history_change_reason
                 )
+                or "",
+                change_set=row.change_set,
+                moment=moment_after(row),
             )
-            before_here = None
-        if after_here and not before_here:
-            entries.append(
-                TimelineEntry(
-                    kind=JOINED,
-                    department_id=after_here[1],
-                    department_name="",
-                    details=f"as {_role(after_here[2])}"
-                    + (", primary" if after_here[3] else ""),
-                    **common,
-                )
-            )
-        elif after_here and before_here:
-            if after_here[2] != before_here[2]:
-                entries.append(
-                    TimelineEntry(
-                        kind=ROLE,
-                        department_id=after_here[1],
-                        department_name="",
-                        details=f"{_role(before_here[2])} → {_role(after_here[2])}",
-                        **common,
-                    )
-                )
-            if after_here[3] != before_here[3]:
-                entries.append(
-                    TimelineEntry(
-                        kind=PRIMARY,
-                        department_id=after_here[1],
-                        department_name="",
-                        details="made primary"
-                        if after_here[3]
-                        else "no longer primary",
-                        **common,
-                    )
-                )
-    names = department_names({entry.department_id for entry in entries})
-    for entry in entries:
-        entry.department_name = names.get(
-            entry.department_id, f"#{entry.department_id}"
         )
-    entries.reverse()
-    return entries
+    for period in found.values():
+        period.department_name = names.get(
+            period.department_id, f"#{period.department_id}"
+        )
+    return sorted(
+        found.values(),
+        key=lambda p: (p.joined_on, p.recorded.when, p.membership_id),
+        reverse=True,
+    )
 
 
 def department_names(ids: set[int]) -> dict[int, str]:

@@ -46,6 +46,13 @@ from .results import (
 )
 from .writer import Writer
 
+# What a run's feed event is about, by the kind of its import.
+TARGET_TYPES = {
+    ImportRun.Kind.DOCTORS: "doctor",
+    ImportRun.Kind.DEPARTMENTS: "department",
+    ImportRun.Kind.MEMBERSHIPS: "membership",
+}
+
 __all__ = [
     "ACTION_TEXT",
     "CHECKING",
@@ -151,7 +158,7 @@ def _record(run: ImportRun, result: UndoResult, verb: str) -> None:
     dashboard.bump_generation_on_commit()
     activity.record_bulk(
         verb=ActivityEvent.Verb.UNDONE,
-        target_type="doctor" if run.kind == ImportRun.Kind.DOCTORS else "department",
+        target_type=TARGET_TYPES.get(run.kind, "department"),
         description=f"{verb} import #{run.pk}",
         counts={
             "import_run": run.pk,

@@ -5,6 +5,7 @@ touched, chunk by chunk, find the conflicts, and spool the writes for pass 2
 import datetime
 from collections.abc import Callable
 
+from .. import periods
 from ..bulk import tracked_columns
 from ..ledger import erasure
 from ..models import Department, Doctor, Membership
@@ -38,6 +39,8 @@ class Planner:
         # model -> number of chunks spooled, in order
         self.chunks: dict[str, int] = {}
         self.deleted_memberships: set[int] = set()
+        # Every membership period the change-set wrote.
+        self.memberships: set[int] = set()
         # Ids of the current chunk's records in conflict (all of them; the
         # result lists only the first ones).
         self.chunk_conflicts: set[int] = set()
@@ -59,6 +62,7 @@ class Planner:
             )
             for name, model in MODELS.items()
         }
+        self.memberships = set(ids["membership"])
         self.total = sum(len(values) for values in ids.values())
         self.report(CHECKING, 0, self.total)
         # Memberships first: a doctor or department can only go when every
@@ -126,7 +130,7 @@ class Planner:
                 planned[RECREATE].append(before[:width])
 
         if name == "membership":
-            self._check_membership_pairs(planned[RECREATE])
+            self._check_periods([*planned[RECREATE], *planned[UPDATE]])
             self.deleted_memberships.update(
                 v[0] for v in planned[DELETE] if v[0] not in self.chunk_conflicts
             )
@@ -180,28 +184,38 @@ class Planner:
                 )
             )
 
-    def _check_membership_pairs(self, recreates: list[tuple]) -> None:
-        """A membership to create again whose doctor is in that department
-        again by now (a newer membership) is a conflict."""
-        if not recreates:
+    def _check_periods(self, restored: list[tuple]) -> None:
+        """A period to restore (created again, or given its old dates back)
+        that would overlap another period of its doctor in its department,
+        one the change-set did not write (added since), is a conflict. A
+        doctor may have several periods in a department: only overlapping
+        days conflict."""
+        if not restored:
             return
         columns = tracked_columns(Membership)
         doctor_at = columns.index("doctor_id")
         department_at = columns.index("department_id")
-        wanted = {(v[doctor_at], v[department_at]): v for v in recreates}
-        existing = Membership.objects.filter(
+        joined_at, left_at = columns.index("joined_on"), columns.index("left_on")
+        wanted: dict[tuple[int, int], list[tuple]] = {}
+        for values in restored:
+            key = (values[doctor_at], values[department_at])
+            wanted.setdefault(key, []).append(values)
+        others = Membership.objects.filter(
             doctor_id__in={pair[0] for pair in wanted}
-        ).values_list("id", "doctor_id", "department_id")
-        for membership_id, doctor_id, department_id in existing:
-            values = wanted.get((doctor_id, department_id))
-            if values is not None and values[0] != membership_id:
-                self._conflict(
-                    "membership",
-                    values[0],
-                    values,
-                    _last_change_set(membership_id),
-                    "the doctor was added to this department again since",
-                )
+        ).values_list("id", "doctor_id", "department_id", "joined_on", "left_on")
+        for membership_id, doctor_id, department_id, joined_on, left_on in others:
+            if membership_id in self.memberships:
+                continue
+            for values in wanted.get((doctor_id, department_id), []):
+                if _overlap((values[joined_at], values[left_at]), (joined_on, left_on)):
+                    self._conflict(
+                        "membership",
+                        values[0],
+                        values,
+                        _last_change_set(membership_id),
+                        "the doctor was added to this department again since, "
+                        f"{periods.describe(joined_on, left_on)}",
+                    )
 
     def _check_still_referenced(self, name: str, deletes: list[tuple]) -> None:
         """A doctor or department to delete that a membership made since (not by
@@ -226,6 +240,14 @@ class Planner:
                 _last_change_set(membership_id),
                 "a membership this undo leaves in place still points at it",
             )
+
+
+def _overlap(first: tuple, second: tuple) -> bool:
+    """Whether two periods (first day, last day or None) share a day."""
+    (a_first, a_last), (b_first, b_last) = first, second
+    return (a_last is None or b_first <= a_last) and (
+        b_last is None or a_first <= b_last
+    )
 
 
 def _last_change_set(membership_id: int) -> Callable[[], int | None]:

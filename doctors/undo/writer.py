@@ -9,8 +9,6 @@ from ..bulk import (
     delete_rows,
     insert_history_rows,
     insert_rows,
-    release_membership_flags,
-    set_membership_flags,
     tracked_columns,
     update_rows,
 )
@@ -22,9 +20,18 @@ from .results import DELETE, MODELS, RECREATE, UPDATE, WRITING
 
 
 class Writer:
-    """Writes the spooled plan in an order the constraints allow: memberships
-    out of the way first (removed, or made plain members), then doctors and
-    departments, then memberships back in with their roles."""
+    """Writes the spooled plan in an order the rules allow.
+
+    Memberships are periods, and the rules hold between periods (no overlap
+    for a doctor in a department, one head of a department and one primary
+    department of a doctor on any day). The periods the undo changes or
+    deletes go first, every one; those it changes or creates come back last,
+    as they will stand. In between, the database holds the periods the undo
+    leaves alone and some of the restored ones: part of the state the undo
+    restores, so no statement passes through a state the rules refuse,
+    whatever the order of the rows. Changed periods keep their ids and get a
+    history row of a change ("~").
+    """
 
     def __init__(self, spool: Spool, planner: Planner, report: Progress):
         self.spool = spool
@@ -37,27 +44,21 @@ class Writer:
     def write(self) -> None:
         self.report(WRITING, 0, self.total)
         membership_chunks = list(self._chunks("membership"))
-        columns = tracked_columns(Membership)
-        role_at, primary_at = columns.index("role"), columns.index("is_primary")
         for chunk in membership_chunks:
             self._delete(Membership, chunk[DELETE])
-            # Every chunk's changed rows give up their flags before any takes
-            # one back: a head may move between rows of different chunks.
-            release_membership_flags(Membership, [v[0] for v in chunk[UPDATE]])
+            delete_rows(Membership, [v[0] for v in chunk[UPDATE]])
         for name in ("doctor", "department"):
             model = MODELS[name]
             for chunk in self._chunks(name):
                 self._delete(model, chunk[DELETE])
                 self._update(model, chunk[UPDATE])
                 self._recreate(model, chunk[RECREATE])
+        columns = tracked_columns(Membership)
         for chunk in membership_chunks:
-            self._recreate(Membership, chunk[RECREATE])
-            set_membership_flags(
-                Membership,
-                [(v[0], v[role_at], v[primary_at]) for v in chunk[UPDATE]],
-            )
+            insert_rows(Membership, columns, chunk[UPDATE])
             self._history(Membership, chunk[UPDATE], "~")
-            self.done += len(chunk[UPDATE])
+            self._progress(len(chunk[UPDATE]))
+            self._recreate(Membership, chunk[RECREATE])
         # Deferred foreign keys are checked now, inside the savepoint, so a
         # membership left pointing at a deleted row undoes the whole write.
         connection.check_constraints(

@@ -6,8 +6,10 @@ is after each press."""
 
 import pytest
 from django.urls import reverse
+from django.utils.formats import date_format
 from playwright.sync_api import expect
 
+from doctors import periods
 from doctors.models import Membership
 from tests.browser.pages import expect_message
 from tests.factories import DepartmentFactory, DoctorFactory, MembershipFactory
@@ -115,7 +117,12 @@ def test_remove_a_member_by_keyboard_alone(page_as, clinic_staff, cardiology):
     expect(page.locator(":focus")).to_have_value("Yes, remove this doctor")
     with page.expect_navigation():
         page.keyboard.press("Enter")
-    expect_message(page, "Cardiology: removed Dr Bo Sun.")
+    # Joined today, so the period is cancelled rather than ended yesterday.
+    expect_message(
+        page,
+        f"Cardiology: period of Dr Bo Sun from {date_format(periods.today())} "
+        "cancelled.",
+    )
     assert Membership.objects.count() == 2
     assert not Membership.objects.filter(doctor__last_name="Sun").exists()
 
@@ -124,7 +131,10 @@ def test_make_head_by_keyboard_alone(page_as, clinic_staff, cardiology):
     page = page_as(clinic_staff)
     open_member_list(page, cardiology)
     tick_member(page, "Park, Cy")
-    run_action(page, "Make head of the department (the current head becomes a member)")
+    run_action(
+        page,
+        "Make head from the day chosen (the head becomes a member)",
+    )
     expect(page.locator("ul.messagelist li").first).to_contain_text("Cy Park")
     head = Membership.objects.get(department=cardiology, role="head")
     assert head.doctor.last_name == "Park"

@@ -4,12 +4,15 @@ moving a primary department, a new head chosen from a searched list, and
 telling namesakes apart in the autocomplete. Each page is checked at 1366x900
 with the side menu open for sideways scrolling."""
 
+import datetime
 import re
 
 import pytest
 from django.urls import reverse
+from django.utils.formats import date_format
 from playwright.sync_api import expect
 
+from doctors import periods
 from doctors.models import ChangeSet, Membership
 from tests.browser.pages import changelist_rows, expect_message, search_changelist
 from tests.browser.test_memberships import pick_autocomplete_many, run_action
@@ -41,6 +44,7 @@ def test_members_are_removed_only_after_confirming_with_a_reason(page_as, clinic
     for first, last in [("Ann", "Lee"), ("Bo", "Sun"), ("Cy", "Park")]:
         MembershipFactory(
             department=cardiology,
+            joined_on=datetime.date(2020, 1, 1),
             doctor=DoctorFactory(first_name=first, last_name=last),
         )
     page = page_as(clinic_staff)
@@ -61,12 +65,26 @@ def test_members_are_removed_only_after_confirming_with_a_reason(page_as, clinic
     expect(listed).to_have_count(2)
     expect(listed.first).to_contain_text("Dr Ann Lee")
     expect_no_sideways_scrolling(page)
-    assert Membership.objects.count() == 3  # nothing removed yet
+    assert not Membership.objects.filter(left_on__isnull=False).exists()
+    # The last day is asked for, yesterday by default: here, the end of
+    # last month.
+    last_day = periods.today().replace(day=1) - periods.ONE_DAY
+    expect(page.get_by_label("Last day as a member")).to_have_value(
+        periods.yesterday().isoformat()
+    )
+    page.get_by_label("Last day as a member").fill(last_day.isoformat())
     page.get_by_label("Reason (optional)").fill("Moved to the new clinic")
     with page.expect_navigation():
         page.get_by_role("button", name="Yes, remove them").click()
-    expect_message(page, "Cardiology: removed Dr Ann Lee, Dr Bo Sun.")
-    assert Membership.objects.count() == 1
+    expect_message(
+        page, f"Cardiology: Dr Ann Lee, Dr Bo Sun left on {date_format(last_day)}."
+    )
+    assert sorted(
+        Membership.objects.exclude(left_on=None).values_list(
+            "doctor__last_name", "left_on"
+        )
+    ) == [("Lee", last_day), ("Sun", last_day)]
+    expect(changelist_rows(page)).to_have_count(1)  # the list shows members today
 
     # The change-set shows what was done and why.
     change_set = ChangeSet.objects.get(reason="Moved to the new clinic")
@@ -85,9 +103,13 @@ def test_set_as_primary_moves_it_from_another_department(page_as, clinic_staff):
     MembershipFactory(doctor=ann, department=cardiology)
     page = page_as(clinic_staff)
     members_page(page, cardiology)
-    run_action(page, "Lee, Ann", "Set as the doctors' primary department")
+    run_action(
+        page, "Lee, Ann", "Set as the doctors' primary department from the day chosen"
+    )
     expect_message(
-        page, "Dr Ann Lee's primary department is now Cardiology (was Neurology)."
+        page,
+        f"Dr Ann Lee's primary department is Cardiology from "
+        f"{date_format(periods.today())} (was Neurology).",
     )
     assert Membership.objects.get(is_primary=True).department == cardiology
 
@@ -106,14 +128,17 @@ def test_a_head_chosen_in_a_searched_list_takes_over(page_as, clinic_staff):
     page = page_as(clinic_staff)
     members_page(page, cardiology)
     search_changelist(page, "Hopper")
-    row = changelist_rows(page)
-    expect(row).to_have_count(1)  # the current head is not on the page
-    row.get_by_label("Role").select_option(label="Head of department")
-    with page.expect_navigation():
-        page.get_by_role("button", name="Save").click()
+    expect(changelist_rows(page)).to_have_count(1)  # the head is not on the page
+    run_action(
+        page,
+        "Hopper",
+        "Make head from the day chosen (the head becomes a member)",
+    )
+    today = date_format(periods.today())
     expect_message(
         page,
-        "Cardiology: Dr Grace Hopper is now head; Dr Ada Lovelace is no longer head.",
+        f"Cardiology: Dr Ada Lovelace member from {today} (was head); "
+        f"Dr Grace Hopper head from {today} (was member).",
     )
     assert Membership.objects.get(role=Membership.Role.HEAD).pk == grace.pk
 
@@ -157,7 +182,9 @@ def test_the_autocomplete_tells_namesakes_apart_and_leaves_out_members(
     expect_no_sideways_scrolling(page)
     with page.expect_navigation():
         adding.get_by_role("button", name="Add doctors").click()
-    expect_message(page, "Cardiology: added Dr Destiny Allen.")
+    expect_message(
+        page, f"Cardiology: Dr Destiny Allen joined on {date_format(periods.today())}."
+    )
     assert ChangeSet.objects.filter(
         reason="Joins the heart team", description="Added 1 doctor to Cardiology"
     ).exists()

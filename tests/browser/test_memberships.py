@@ -2,11 +2,14 @@
 widget on the doctor page, a department's member list, and the messages saying
 what changed."""
 
+import datetime
 import re
 
 import pytest
+from django.utils.formats import date_format
 from playwright.sync_api import expect
 
+from doctors import periods
 from doctors.models import ActivityEvent, Doctor, Membership
 from doctors.roles import CLINIC_STAFF
 from tests.browser.pages import (
@@ -57,10 +60,11 @@ def test_staff_log_in_and_create_a_doctor_in_two_departments(page):
     form.save()
 
     expect_message(page, "The doctor “Dr Jane Roe” was added successfully.")
+    today = date_format(periods.today())
     expect_message(
         page,
-        "Dr Jane Roe: added to Cardiology, Neurology; "
-        "primary department now Cardiology.",
+        f"Dr Jane Roe: joined Cardiology on {today} (primary department); "
+        f"joined Neurology on {today}.",
     )
     row = changelist_rows(page).filter(has_text="Roe, Jane")
     expect(row.locator("td.field-primary_department")).to_have_text("Cardiology")
@@ -94,8 +98,11 @@ def test_staff_manage_the_members_of_a_large_department(page_as, clinic_staff):
     )
     ada = DoctorFactory(first_name="Ada", last_name="Lovelace")
     grace = DoctorFactory(first_name="Grace", last_name="Hopper")
-    MembershipFactory(doctor=ada, department=cardiology, role=Membership.Role.HEAD)
-    MembershipFactory(doctor=grace, department=cardiology)
+    since = datetime.date(2020, 1, 1)
+    MembershipFactory(
+        doctor=ada, department=cardiology, role=Membership.Role.HEAD, joined_on=since
+    )
+    MembershipFactory(doctor=grace, department=cardiology, joined_on=since)
     MembershipFactory(doctor=DoctorFactory(last_name="Babbage"), department=cardiology)
     MembershipFactory(doctor=DoctorFactory(last_name="Curie"), department=cardiology)
     DoctorFactory(first_name="Alan", last_name="Turing")
@@ -111,24 +118,30 @@ def test_staff_manage_the_members_of_a_large_department(page_as, clinic_staff):
     expect(page.get_by_role("heading", name="Members of Cardiology")).to_be_visible()
     expect(changelist_rows(page)).to_have_count(50)
 
-    # Find Grace by name and make her head: Ada becomes a member.
+    # Find Grace by name and make her head from today: Ada is a member from
+    # today, her headship ended yesterday.
+    today = date_format(periods.today())
     search_changelist(page, "Hopper")
     run_action(
         page,
         "Hopper",
-        "Make head of the department (the current head becomes a member)",
+        "Make head from the day chosen (the head becomes a member)",
     )
     expect_message(
         page,
-        "Cardiology: Dr Grace Hopper is now head; Dr Ada Lovelace is no longer head.",
+        f"Cardiology: Dr Ada Lovelace member from {today} (was head); "
+        f"Dr Grace Hopper head from {today} (was member).",
     )
-    # Take Ada out of the department.
+    # Take Ada out of the department: her period as a member, which starts
+    # today, never happens (she left as head yesterday).
     search_changelist(page, "Lovelace")
     run_action(page, "Lovelace", "Remove selected doctors from the department")
     expect(page.locator("#destroyed-objects li")).to_have_count(1)
     with page.expect_navigation():
         page.get_by_role("button", name="Yes, remove this doctor").click()
-    expect_message(page, "Cardiology: removed Dr Ada Lovelace.")
+    expect_message(
+        page, f"Cardiology: period of Dr Ada Lovelace from {today} cancelled."
+    )
 
     # Two doctors at once, picked in the autocomplete.
     adding = page.locator("#add-doctors-form")
@@ -136,7 +149,9 @@ def test_staff_manage_the_members_of_a_large_department(page_as, clinic_staff):
     pick_autocomplete_many(page, adding, "Johns", "Dr Katherine Johnson")
     with page.expect_navigation():
         adding.get_by_role("button", name="Add doctors").click()
-    expect_message(page, "Cardiology: added Dr Katherine Johnson, Dr Alan Turing.")
+    expect_message(
+        page, f"Cardiology: Dr Katherine Johnson, Dr Alan Turing joined on {today}."
+    )
     expect(page.locator(".field-members")).to_have_count(0)
 
     # The feed lists every change under the doctor's name.
@@ -144,18 +159,19 @@ def test_staff_manage_the_members_of_a_large_department(page_as, clinic_staff):
         page.locator("#nav-sidebar").get_by_role("link", name="Activity events").click()
     search_changelist(page, "Cardiology")
     rows = changelist_rows(page)
-    expect(rows.filter(has_text="Added to department")).to_have_count(2)
-    expect(rows.filter(has_text="Removed from department")).to_have_count(1)
-    expect(rows.filter(has_text="Membership changed")).to_have_count(2)
+    expect(rows.filter(has_text="Joined Cardiology on")).to_have_count(2)
+    expect(rows.filter(has_text="Cancelled the period in Cardiology")).to_have_count(1)
+    expect(rows.filter(has_text="(was head)")).to_have_count(1)
+    expect(rows.filter(has_text="(was member)")).to_have_count(1)
     expect(
-        rows.filter(has_text="Removed from department").locator("td.field-actor_column")
+        rows.filter(has_text="Cancelled the period").locator("td.field-actor_column")
     ).to_have_text(clinic_staff.username)
 
     # The department's History page shows them too.
     open_admin(page, "admin:doctors_department_history", cardiology.pk)
     history = page.locator("#membership_change_history tbody tr")
     expect(history).to_have_count(5)
-    expect(history.first).to_contain_text("Added to department")
+    expect(history.first).to_contain_text("Joined")
     expect(history.filter(has_text="Lovelace").first).to_contain_text(
         clinic_staff.username
     )

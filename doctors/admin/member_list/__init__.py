@@ -3,18 +3,20 @@
 A department may hold thousands of members, so its page shows only the count and
 the head and links here. This list is a Membership changelist: search by the
 doctor's name or license, filters (department, role, primary, doctor active),
-sorting and pages of 50 rows, with role, primary and joining date editable in
-place (about six POST fields a row, well under Django's default
-DATA_UPLOAD_MAX_NUMBER_FIELDS), actions (remove, asked first on a confirmation
-page; make head; set or unset primary) and an "Add doctors" form with a
-multi-select autocomplete that leaves out the department's members. Every
+sorting and pages of 50 rows. It lists the periods not ended (current members
+and those who join later), each with its first and last day, which are
+corrected in place (about five POST fields a row, well under Django's default
+DATA_UPLOAD_MAX_NUMBER_FIELDS); actions end a period on a chosen last day
+(asked first on a confirmation page), or make head, set or unset primary from
+a chosen day; an "Add doctors" form starts periods from a chosen first day,
+with a multi-select autocomplete that leaves out the department's members. Every
 change takes an optional reason (beside the actions, on "Add doctors", on the
 confirmation) and names its change-set after what was done. Making a head or a
 primary department hands it over from its holder in the same transaction,
 whether or not the holder's row is on the page.
 
-Every change is a plain save or delete of one Membership row, so the signal
-receivers write exactly one feed event and one history row for it, and bump the
+Every change is a save of Membership rows (doctors.period_changes), so the
+signal receivers write one feed event per period and its history rows, and bump the
 dashboard cache once per request; after the request one message per department
 names the doctors (built by membership_sentences, like the record pages'
 message).
@@ -41,11 +43,14 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.text import capfirst
 
-from ... import concurrency
+from ... import concurrency, period_changes
 from ...models import Department, Membership
-from ..changesets import ReasonActionForm, describe, take_reason
+from ...periods import PeriodEvent
+from ..changesets import describe, take_reason
 from ..forms import MembershipAdminForm
 from ..integrity import ConstraintSafeAdminMixin, explain_integrity_error
+from ..member_days import MembersOnDayFilter
+from ..membership_files import MembershipFilesMixin
 from ..membership_messages import (
     forget_membership_changes,
     report_membership_changes,
@@ -54,6 +59,7 @@ from ..naming import names_of
 from ..rows import ActionCheckboxMixin
 from ..search import TrigramSearchMixin
 from . import actions
+from .actions import MemberActionForm
 from .add_doctors import AddDoctorsForm
 from .editing import ROW_VERSION, MembershipRowForm, MembershipRowFormSet
 from .scope import DepartmentScopeFilter, DoctorScopeFilter
@@ -63,7 +69,11 @@ __all__ = ["ROW_VERSION", "MembershipAdmin"]
 
 @admin.register(Membership)
 class MembershipAdmin(
-    ConstraintSafeAdminMixin, ActionCheckboxMixin, TrigramSearchMixin, admin.ModelAdmin
+    MembershipFilesMixin,
+    ConstraintSafeAdminMixin,
+    ActionCheckboxMixin,
+    TrigramSearchMixin,
+    admin.ModelAdmin,
 ):
     change_list_template = "admin/doctors/membership_change_list.html"
     # One membership's page and its delete confirmation take a reason too.
@@ -73,13 +83,18 @@ class MembershipAdmin(
         "doctor_name",
         "license",
         "department",
-        "role",
-        "is_primary",
+        "role_column",
+        "primary_column",
         "joined_on",
+        "left_on",
     ]
     list_display_links = None
-    list_editable = ["role", "is_primary", "joined_on"]
+    # Corrections of a period's dates; a role or primary department changes
+    # from a day, through the actions.
+    list_editable = ["joined_on", "left_on"]
     list_filter = [
+        # First: it starts from every period when a day is chosen.
+        MembersOnDayFilter,
         DepartmentScopeFilter,
         "role",
         "is_primary",
@@ -104,12 +119,20 @@ class MembershipAdmin(
     # The unfiltered total would be a second COUNT on every searched page.
     show_full_result_count = False
     form = MembershipAdminForm
-    fields = ["doctor", "department", "role", "joined_on", "is_primary", "version"]
+    fields = [
+        "doctor",
+        "department",
+        "role",
+        "joined_on",
+        "left_on",
+        "is_primary",
+        "version",
+    ]
     autocomplete_fields = ["doctor", "department"]
     actions = ["remove_selected", "make_head", "set_primary", "unset_primary"]
     # The actions and the in-place edits share the list's one form: the reason
     # typed beside the actions goes with either.
-    action_form = ReasonActionForm
+    action_form = MemberActionForm
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("doctor", "department")
@@ -170,6 +193,16 @@ class MembershipAdmin(
             membership.doctor.license_number,
         )
 
+    # Read-only here (a role or primary department changes from a day,
+    # through the actions), in short words so the dates fit beside them.
+    @admin.display(description="role", ordering="role")
+    def role_column(self, membership):
+        return "Head" if membership.role == Membership.Role.HEAD else "Member"
+
+    @admin.display(description="primary", ordering="is_primary", boolean=True)
+    def primary_column(self, membership):
+        return membership.is_primary
+
     @admin.display(description="license", ordering="doctor__license_number")
     def license(self, membership):
         return membership.doctor.license_number
@@ -202,10 +235,7 @@ class MembershipAdmin(
         # Django's own loop, without its count message ("2 memberships were
         # changed successfully"): report_membership_changes names the doctors
         # instead, and Django offers no public hook for that message. The
-        # rows come locked and in save order from MembershipRowFormSet; the
-        # rows handing over a head role or a primary flag go first.
-        for handover in formset.handovers:
-            handover.save()
+        # rows come locked from MembershipRowFormSet.
         for form in formset.forms:
             if form.has_changed() and self.has_change_permission(
                 request, form.instance
@@ -274,6 +304,14 @@ class MembershipAdmin(
         report_membership_changes(request, self, per="department")
         return response
 
+    def delete_model(self, request, obj):
+        # Removing a member ends the period (yesterday: no longer a member
+        # today); a period that has not started is cancelled.
+        period_changes.leave([obj])
+
+    def delete_queryset(self, request, queryset):
+        period_changes.leave(queryset)
+
     def delete_view(self, request, object_id, extra_context=None):
         take_reason(request)
         if request.method == "POST":
@@ -302,36 +340,41 @@ class MembershipAdmin(
     def remove_selected(self, request, queryset):
         if actions.too_many(self, request, queryset):
             return None
-        if request.POST.get("post") != "yes":
-            # Asked first: who goes, and why (the reason box).
-            department = self._scoped_department(request)
-            return actions.confirm_removal(
-                self,
-                request,
-                queryset,
-                back_label=f"Members of {department}" if department else "Memberships",
-            )
-        actions.remove(self, request, queryset)
-        return None
+        # Asked first: who goes, their last day and why (the reason box).
+        department = self._scoped_department(request)
+        return actions.confirm_removal(
+            self,
+            request,
+            queryset,
+            back_label=f"Members of {department}" if department else "Memberships",
+        )
 
     @admin.action(
-        description="Make head of the department (the current head becomes a member)",
+        description="Make head from the day chosen (the head becomes a member)",
         permissions=["change"],
     )
     def make_head(self, request, queryset):
-        actions.make_head(self, request, queryset)
+        day = actions.effective_day(self, request)
+        if day is not None:
+            actions.make_head(self, request, queryset, day=day)
 
     @admin.action(
-        description="Set as the doctors' primary department", permissions=["change"]
+        description="Set as the doctors' primary department from the day chosen",
+        permissions=["change"],
     )
     def set_primary(self, request, queryset):
-        if not actions.too_many(self, request, queryset):
-            actions.set_primary(self, request, queryset)
+        day = actions.effective_day(self, request)
+        if day is not None and not actions.too_many(self, request, queryset):
+            actions.set_primary(self, request, queryset, day=day)
 
-    @admin.action(description="Unset primary department", permissions=["change"])
+    @admin.action(
+        description="Unset primary department from the day chosen",
+        permissions=["change"],
+    )
     def unset_primary(self, request, queryset):
-        if not actions.too_many(self, request, queryset):
-            actions.unset_primary(self, request, queryset)
+        day = actions.effective_day(self, request)
+        if day is not None and not actions.too_many(self, request, queryset):
+            actions.unset_primary(self, request, queryset, day=day)
 
     # Add doctors -----------------------------------------------------------------
 
@@ -371,11 +414,16 @@ class MembershipAdmin(
                     refused = form.refuse_doctors_already_in()
                     if not refused:
                         for doctor in doctors:
-                            Membership.objects.create(
+                            # The form checked the rules (a new member
+                            # holds no head role or primary flag); the
+                            # database refuses a race past it.
+                            membership = Membership(
                                 doctor=doctor,
                                 department=department,
                                 joined_on=form.cleaned_data["joined_on"],
                             )
+                            membership.period_event = PeriodEvent.STARTED
+                            membership.save()
             except IntegrityError as error:
                 forget_membership_changes()
                 form.add_error(None, explain_integrity_error(error))

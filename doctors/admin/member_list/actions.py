@@ -1,22 +1,32 @@
-"""The member list's actions: remove, make head, set or unset primary.
+"""The member list's actions on periods: remove (end the period on a chosen
+last day, yesterday by default; a period that has not started by then is
+cancelled), and make head, set or unset primary from a chosen day (today by
+default), which ends the period the day before and starts the next one
+(doctors.period_changes), handing the role or flag over from whoever holds
+it on that day.
 
-Each action locks the rows it changes, and for a head or a primary flag the
-department or the doctors the rule is about, then re-reads them in the
-transaction: what it saves, and what the feed says (old -> new), are the stored
-values. The page sends the version of each row as it showed it (editing.
+Each action locks the doctors it changes (and for a head, the department),
+then re-reads their periods in the transaction: what it saves, and what the
+feed says, are the stored values. A change a rule refuses (a head already
+chosen from a later day, say) changes nothing and the message names the
+other period. The page sends the version of each row as it showed it (editing.
 ROW_VERSION, beside the ticked box): a row someone changed since is refused and
 the message names the doctor. A row already as asked is left alone and the
 message says so, so a repeated or concurrent submission changes data once.
 """
 
+import datetime
 from dataclasses import dataclass, field
 
+from django import forms
 from django.contrib import messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
+from django.utils.formats import date_format
 
-from ... import concurrency
+from ... import concurrency, period_changes, periods
 from ...models import (
     PRIMARY_RULE,
     RULE_WORDS,
@@ -24,14 +34,77 @@ from ...models import (
     Doctor,
     Membership,
 )
-from ..changesets import describe
+from ...validators import validate_date_in_range
+from ..changesets import ReasonActionForm, describe
 from ..confirm_destroy import LISTED, confirmation_page
+from ..ending import end_period
+from ..membership_messages import forget_membership_changes
 from ..naming import NAMED_AT_MOST
 from .editing import posted_version
 
 # Rows one action may change: each is its own save, feed event and history row,
 # and the request must end well within the server's timeout.
 ACTION_LIMIT = 500
+
+
+def _date_input() -> forms.DateInput:
+    return forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+class MemberActionForm(ReasonActionForm):
+    """The list's action bar: the action, the day a change of role or
+    primary department takes effect, and the reason."""
+
+    # Text here: Django's action bar refuses a form that does not validate
+    # as "No action selected."; effective_day() reads the day and says what
+    # is wrong with it.
+    effective_on = forms.CharField(
+        label="From",
+        required=False,
+        widget=_date_input(),
+        help_text="The first day of a new head or primary department; "
+        "empty means today.",
+    )
+
+
+class LastDayForm(forms.Form):
+    """Asked on the removal's confirmation: the members' last day."""
+
+    last_day = forms.DateField(
+        label="Last day as a member",
+        initial=periods.yesterday,
+        widget=_date_input(),
+        validators=[validate_date_in_range],
+        help_text="Yesterday by default: they are no longer members today. A "
+        "period that has not started by then is cancelled.",
+    )
+
+
+_EFFECTIVE_DAY = forms.DateField(required=False, validators=[validate_date_in_range])
+
+
+def effective_day(model_admin, request) -> datetime.date | None:
+    """The action bar's "From" day (today when empty); None, with an error
+    message, when it is not a date. The bar the action was run from counts
+    (Django's "index"), as for the action itself."""
+    posted = request.POST.getlist("effective_on")
+    index = request.POST.get("index", "0")
+    index = int(index) if index.isdigit() else 0
+    value = posted[index] if index < len(posted) else ""
+    try:
+        day = _EFFECTIVE_DAY.clean(value)
+    except ValidationError as error:
+        model_admin.message_user(
+            request,
+            f"Nothing was changed: “From”: {' '.join(error.messages)}",
+            messages.ERROR,
+        )
+        return None
+    return day or periods.today()
+
+
+def _day(day: datetime.date) -> str:
+    return date_format(day)
 
 
 @dataclass
@@ -140,14 +213,20 @@ def _departments_named(rows) -> str:
 
 def confirm_removal(model_admin, request, queryset, *, back_label: str):
     """The page asked before removing doctors from a department: who goes
-    (bounded), and the reason box. Rows already gone are not asked about: the
-    removal says they were already removed."""
+    (bounded), their last day (yesterday by default) and the reason box. Once
+    confirmed with a valid day, the removal happens; rows already gone are not
+    asked about: the removal says they were already removed."""
     rows = queryset.select_related("doctor", "department").order_by(
         "doctor__last_name", "doctor__first_name", "doctor_id", "department_id"
     )
+    confirmed = request.POST.get("post") == "yes"
+    form = LastDayForm(request.POST if confirmed else None)
+    if confirmed and form.is_valid():
+        remove(model_admin, request, queryset, last_day=form.cleaned_data["last_day"])
+        return None
     listed = list(rows[:LISTED])
     if not listed:
-        remove(model_admin, request, queryset)
+        remove(model_admin, request, queryset, last_day=periods.yesterday())
         return None
     total = len(listed) if len(listed) < LISTED else rows.count()
     where = _departments_named(queryset)
@@ -158,11 +237,11 @@ def confirm_removal(model_admin, request, queryset, *, back_label: str):
         request,
         title=f"Remove doctors from {where}",
         question=f"Remove {doctors} from {where}?",
-        consequence="They stop being members of the department; the change "
-        "history keeps their membership, who removed it and why.",
+        consequence="Their membership ends on the last day you choose; the "
+        "change history keeps it, who ended it and why.",
         names=(
-            f"{row.doctor} — {row.doctor.license_number}"
-            + (f", from {row.department}" if several else "")
+            f"{row.doctor} — {row.doctor.license_number}, {row.period_text}"
+            + (f", in {row.department}" if several else "")
             for row in listed
         ),
         total=total,
@@ -170,30 +249,67 @@ def confirm_removal(model_admin, request, queryset, *, back_label: str):
         confirm_label="Yes, remove them" if total > 1 else "Yes, remove this doctor",
         back_url=request.get_full_path(),
         back_label=back_label,
+        form=form,
     )
 
 
-def remove(model_admin, request, queryset) -> None:
+def remove(model_admin, request, queryset, *, last_day: datetime.date) -> None:
+    """End the chosen periods on `last_day`; cancel those that start later.
+    A period already ended by then is left alone and the message says so."""
     outcome = Outcome()
     with transaction.atomic():
-        rows = _locked(Q(pk__in=queryset.values("pk")))
-        outcome.already = _already_removed(request, rows)
-        outcome.refused = _changed_since(request, rows)
-        if not outcome.refused and rows:
-            departments = sorted({str(row.department) for row in rows})
+        rows = _locked(
+            Q(pk__in=queryset.values("pk")) | Q(pk__in=_selected_pks(request))
+        )
+        outcome.already = [
+            f"{row.doctor} already left {row.department} on {_day(row.left_on)}."
+            for row in rows
+            if row.left_on is not None and row.left_on <= last_day
+        ] + _already_removed(request, rows)
+        to_end = [row for row in rows if row.left_on is None or row.left_on > last_day]
+        outcome.refused = _changed_since(request, to_end)
+        if not outcome.refused and to_end:
+            departments = sorted({str(row.department) for row in to_end})
             where = (
                 departments[0]
                 if len(departments) == 1
                 else f"{len(departments):,} departments"
             )
-            doctors = "1 doctor" if len(rows) == 1 else f"{len(rows):,} doctors"
-            describe(f"Removed {doctors} from {where}")
-            for membership in rows:
-                membership.delete()
+            doctors = "1 doctor" if len(to_end) == 1 else f"{len(to_end):,} doctors"
+            describe(f"Removed {doctors} from {where} (last day {_day(last_day)})")
+            for membership in to_end:
+                end_period(membership, last_day)
     _tell(model_admin, request, outcome)
 
 
-def make_head(model_admin, request, queryset) -> None:
+def _period_on(day: datetime.date, doctor_id: int, department_id: int):
+    """The doctor's period in the department that covers `day`, if any."""
+    return (
+        Membership.objects.covering(day)
+        .filter(doctor_id=doctor_id, department_id=department_id)
+        .select_related("doctor", "department")
+        .first()
+    )
+
+
+def _not_a_member(row: Membership, day: datetime.date) -> str:
+    return f"{row.doctor} is not a member of {row.department} on {_day(day)}"
+
+
+def _apply(outcome: Outcome, change) -> None:
+    """Run `change` in a savepoint: a rule it breaks refuses the whole action,
+    naming the other period, and undoes what it already did."""
+    try:
+        with transaction.atomic():
+            change()
+    except ValidationError as error:
+        forget_membership_changes()
+        outcome.refused.extend(message.rstrip(".") for message in error.messages)
+
+
+def make_head(model_admin, request, queryset, *, day: datetime.date) -> None:
+    """The chosen member heads the department from `day`; whoever heads it
+    on that day is a member from then."""
     chosen = list(queryset.values_list("pk", "department_id")[:2])
     if len(chosen) != 1:
         removed = _already_removed(request, []) if not chosen else []
@@ -208,72 +324,82 @@ def make_head(model_admin, request, queryset) -> None:
     outcome = Outcome()
     with transaction.atomic():
         # Head changes of one department happen one at a time: the second
-        # then sees the first's head among the rows it locks.
+        # then sees the first's head among the rows it reads.
         list(
             Department.objects.select_for_update(no_key=True)
             .filter(pk=department_id)
             .values_list("pk", flat=True)
         )
+        # The chosen row and the department's head on that day: a head the
+        # person's page showed and someone changed since is refused, never
+        # demoted unseen.
         rows = _locked(
-            Q(pk=pk) | Q(department_id=department_id, role=Membership.Role.HEAD)
+            Q(pk=pk)
+            | (
+                Q(department_id=department_id, role=Membership.Role.HEAD)
+                & periods.covering(day)
+            )
         )
-        membership = next((row for row in rows if row.pk == pk), None)
-        if membership is None:
-            outcome.already = _already_removed(request, rows)
-        elif membership.role == Membership.Role.HEAD:
+        selected = next((row for row in rows if row.pk == pk), None)
+        period = selected and _period_on(day, selected.doctor_id, department_id)
+        if selected is None:
+            outcome.already = _already_removed(request, [])
+        elif period is None:
+            outcome.refused = [_not_a_member(selected, day)]
+        elif period.role == Membership.Role.HEAD:
             outcome.already = [
-                f"{membership.doctor} is already head of {membership.department}."
+                f"{period.doctor} is already head of {period.department} on "
+                f"{_day(day)}."
             ]
         else:
             outcome.refused = _changed_since(request, rows)
             if not outcome.refused:
-                describe(f"Made {membership.doctor} head of {membership.department}")
-                for head in rows:
-                    if head.pk != pk:
-                        head.role = Membership.Role.MEMBER
-                        head.save()
-                membership.role = Membership.Role.HEAD
-                membership.save()
+                describe(
+                    f"Made {period.doctor} head of {period.department} from {_day(day)}"
+                )
+                _apply(outcome, lambda: period_changes.make_head(period, day))
     _tell(model_admin, request, outcome)
 
 
-def set_primary(model_admin, request, queryset) -> None:
-    """Each chosen row becomes its doctor's primary department; a primary
-    department the doctor has elsewhere is unset in the same transaction (the
-    message names both: "Dr X's primary department is now Cardiology (was
-    Neurology).")."""
+def _chosen_periods(request, queryset, day: datetime.date):
+    """The chosen rows, locked with their doctors, and for each the doctor's
+    period in that department covering `day` (or None)."""
+    chosen_pks = set(queryset.values_list("pk", flat=True))
+    rows = _locked(Q(pk__in=chosen_pks))
+    found = []
+    for row in rows:
+        found.append((row, _period_on(day, row.doctor_id, row.department_id)))
+    return rows, found
+
+
+def set_primary(model_admin, request, queryset, *, day: datetime.date) -> None:
+    """Each chosen row's department is its doctor's primary one from `day`; a
+    primary department the doctor has elsewhere on that day stops being
+    primary then (the message names both: "Dr X's primary department is
+    Cardiology from 4 Dec 2026 (was Neurology).")."""
     outcome = Outcome()
     with transaction.atomic():
-        # One primary department per doctor: the chosen doctors' changes
-        # happen one at a time (their rows are locked first), each seeing the
-        # other's primary flag.
-        chosen_pks = set(queryset.values_list("pk", flat=True))
-        doctor_ids = sorted(
-            set(
-                Membership.objects.filter(pk__in=chosen_pks).values_list(
-                    "doctor_id", flat=True
-                )
-            )
-        )
-        concurrency.lock_doctors(doctor_ids)
-        rows = _locked(
-            Q(pk__in=chosen_pks) | Q(doctor_id__in=doctor_ids, is_primary=True)
-        )
-        chosen = [row for row in rows if row.pk in chosen_pks]
+        rows, found = _chosen_periods(request, queryset, day)
         outcome.already = [
-            f"{row.department} is already the primary department of {row.doctor}."
-            for row in chosen
-            if row.is_primary
-        ] + _already_removed(request, chosen)
-        to_set = [row for row in chosen if not row.is_primary]
-        outcome.refused = _changed_since(request, to_set)
-        doctors = {row.doctor_id for row in to_set}
+            f"{period.department} is already the primary department of "
+            f"{period.doctor} on {_day(day)}."
+            for _, period in found
+            if period is not None and period.is_primary
+        ] + _already_removed(request, rows)
+        to_set = [
+            (row, period)
+            for row, period in found
+            if period is None or not period.is_primary
+        ]
+        outcome.refused = _changed_since(request, [row for row, _ in to_set])
+        outcome.refused += [_not_a_member(row, day) for row, p in to_set if p is None]
+        doctors = {row.doctor_id for row, _ in to_set}
         if len(doctors) != len(to_set) and not outcome.refused:
             twice = sorted(
                 {
                     row.doctor
-                    for row in to_set
-                    if sum(other.doctor_id == row.doctor_id for other in to_set) > 1
+                    for row, _ in to_set
+                    if sum(other.doctor_id == row.doctor_id for other, _ in to_set) > 1
                 },
                 key=lambda doctor: (doctor.last_name, doctor.first_name),
             )
@@ -282,46 +408,49 @@ def set_primary(model_admin, request, queryset) -> None:
                 for doctor in twice
             ]
         if not outcome.refused and to_set:
+            first = to_set[0][0].doctor
             describe(
-                f"Set the primary department of {to_set[0].doctor}"
+                f"Set the primary department of {first} from {_day(day)}"
                 if len(to_set) == 1
-                else f"Set the primary department of {len(to_set):,} doctors"
+                else f"Set the primary department of {len(to_set):,} doctors "
+                f"from {_day(day)}"
             )
-        if not outcome.refused:
-            # The old primary is unset first: the database allows one at a
-            # time at every step.
-            for held in rows:
-                if held.is_primary and held.pk not in chosen_pks:
-                    if held.doctor_id in doctors:
-                        held.is_primary = False
-                        held.save()
-            for membership in to_set:
-                membership.is_primary = True
-                membership.save()
+
+            def change():
+                for _, period in to_set:
+                    period_changes.make_primary(period, day)
+
+            _apply(outcome, change)
     _tell(model_admin, request, outcome)
 
 
-def unset_primary(model_admin, request, queryset) -> None:
+def unset_primary(model_admin, request, queryset, *, day: datetime.date) -> None:
     outcome = Outcome()
     with transaction.atomic():
-        rows = _locked(Q(pk__in=queryset.values("pk")))
+        rows, found = _chosen_periods(request, queryset, day)
         outcome.already = [
-            f"{row.department} is already not the primary department of {row.doctor}."
-            for row in rows
-            if not row.is_primary
+            f"{period.department} is already not the primary department of "
+            f"{period.doctor} on {_day(day)}."
+            for _, period in found
+            if period is not None and not period.is_primary
         ] + _already_removed(request, rows)
-        to_unset = [row for row in rows if row.is_primary]
-        outcome.refused = _changed_since(request, to_unset)
+        to_unset = [(row, p) for row, p in found if p is not None and p.is_primary]
+        outcome.refused = _changed_since(request, [row for row, _ in to_unset])
+        outcome.refused += [_not_a_member(row, day) for row, p in found if p is None]
         if not outcome.refused and to_unset:
+            first = to_unset[0][0].doctor
             describe(
-                f"Unset the primary department of {to_unset[0].doctor}"
+                f"Unset the primary department of {first} from {_day(day)}"
                 if len(to_unset) == 1
-                else f"Unset the primary department of {len(to_unset):,} doctors"
+                else f"Unset the primary department of {len(to_unset):,} doctors "
+                f"from {_day(day)}"
             )
-        if not outcome.refused:
-            for membership in to_unset:
-                membership.is_primary = False
-                membership.save()
+
+            def change():
+                for _, period in to_unset:
+                    period_changes.change_on(period, day, is_primary=False)
+
+            _apply(outcome, change)
     _tell(model_admin, request, outcome)
 
 

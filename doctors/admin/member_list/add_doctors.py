@@ -3,7 +3,8 @@
 from django import forms
 from django.utils import timezone
 
-from ...models import RULE_WORDS, Department, Doctor, Membership
+from ... import periods
+from ...models import Department, Doctor, Membership
 from ...validators import validate_date_in_range
 from ..autocomplete import (
     DoctorsNotInDepartmentWidget,
@@ -34,7 +35,8 @@ class AddDoctorsForm(forms.Form):
         "doctors.",
     )
     joined_on = forms.DateField(
-        label="Joined on",
+        label="First day",
+        help_text="Their first day as members; today by default.",
         initial=timezone.localdate,
         widget=forms.DateInput(attrs={"type": "date"}),
         validators=[validate_date_in_range],
@@ -79,23 +81,30 @@ class AddDoctorsForm(forms.Form):
         return cleaned_data
 
     def refuse_doctors_already_in(self) -> bool:
-        """Add an error naming the chosen doctors already in the department;
+        """Add an error naming the chosen doctors who are members of the
+        department on some day from the first day on, with that period;
         whether there were any. The view asks again once it holds the
         doctors' locks: a second submission of the same form then says so."""
         department = self.cleaned_data["department"]
-        already = list(
-            Doctor.objects.filter(
-                pk__in=[d.pk for d in self.cleaned_data["doctors"]],
-                memberships__department=department,
-            ).order_by("last_name", "first_name", "pk")
-        )
-        if already:
-            words = RULE_WORDS["membership_unique_doctor_department"]
-            self.add_error(
-                "doctors",
-                words.held_by.format(
-                    owner=", ".join(str(doctor) for doctor in already),
-                    holder=department,
-                ),
+        first_day = self.cleaned_data.get("joined_on")
+        if first_day is None:
+            return False
+        already = (
+            Membership.objects.filter(
+                department=department,
+                doctor_id__in=[d.pk for d in self.cleaned_data["doctors"]],
             )
-        return bool(already)
+            .filter(periods.overlapping(first_day, None))
+            .select_related("doctor")
+            .order_by("doctor__last_name", "doctor__first_name", "doctor_id")
+        )
+        named = {}
+        for membership in already:
+            named.setdefault(
+                membership.doctor_id,
+                f"{membership.doctor} is already in {department} "
+                f"{membership.period_text}.",
+            )
+        for sentence in named.values():
+            self.add_error("doctors", sentence)
+        return bool(named)

@@ -1,4 +1,7 @@
-"""In-place edits on the member list: role, primary and joining date of each row.
+"""In-place edits on the member list: the first and last day of each period,
+which are corrections (the dates were entered wrong) and are recorded as such.
+A change of role or primary department happens from a day, through the
+list's actions (actions.py), not here.
 
 Each row carries the version of the row it showed (ROW_VERSION, in the doctor
 cell). A save locks the posted rows as it reads them (MembershipRowFormSet.
@@ -9,23 +12,15 @@ a row already as posted (the same save sent twice) is left alone and said so.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from django import forms
 from django.core.exceptions import BadRequest, ValidationError
-from django.db.models import Q
 from django.forms.models import BaseModelFormSet
 
 from ... import concurrency
-from ...models import (
-    HEAD_RULE,
-    PRIMARY_RULE,
-    RULE_WORDS,
-    Department,
-    Membership,
-)
+from ...models import Membership
+from ...periods import PeriodEvent
 from ..forms import set_submitted_value
-from ..membership_inline import MembershipForm, form_save_order
 from .rendering import render_directly
 
 ROW_VERSION = "row-version-{}"
@@ -36,9 +31,23 @@ def posted_version(data, pk) -> str | None:
     return data.get(ROW_VERSION.format(pk))
 
 
-class MembershipRowForm(MembershipForm):
+class MembershipRowForm(forms.ModelForm):
     """One editable row of the list; refuses to save over a change made since
-    the page was opened."""
+    the page was opened. Its save is a correction of the period."""
+
+    class Meta:
+        model = Membership
+        fields = ["joined_on", "left_on"]
+
+    def _post_clean(self):
+        # A row left as it is has no rule to check: no query per row of the
+        # page.
+        if self.instance.pk is None or self.has_changed():
+            super()._post_clean()
+
+    def save(self, commit=True):
+        self.instance.period_event = PeriodEvent.CORRECTED
+        return super().save(commit)
 
     def clean(self):
         cleaned_data = super().clean()
@@ -77,20 +86,6 @@ class MembershipRowForm(MembershipForm):
         self.data = data
 
 
-@dataclass
-class Handover:
-    """A row that gives up the head role or the primary flag to a row of the
-    same save."""
-
-    row: Membership
-    field: str
-    value: object
-
-    def save(self) -> None:
-        setattr(self.row, self.field, self.value)
-        self.row.save()
-
-
 class _LoadedRowField(forms.ModelChoiceField):
     """The hidden id of a list row: the row the formset already loaded (with
     the page's other rows, in one query) rather than a query per row."""
@@ -104,62 +99,21 @@ class _LoadedRowField(forms.ModelChoiceField):
 
 
 class MembershipRowFormSet(BaseModelFormSet):
-    """The list's rows validated together: one head per department and one
-    primary department per doctor, counting rows saved elsewhere."""
+    """The list's rows: locked as they are read on a save, each checked
+    against the rules (Membership.clean names the other period)."""
 
     # Set by MembershipAdmin.get_changelist_formset: tells the person about
     # rows that were already as they posted them.
     report_already_saved: Callable[[list[Membership]], None] | None = None
-    # Set by clean: rows that give up the head role or the primary flag to a
-    # row of this save; the list saves them first.
-    handovers: list["Handover"] = []
 
     def get_queryset(self):
         # A posted page locks the rows it edits as it reads them, in primary
         # key order (the same in every request, so two saves cannot deadlock),
-        # their doctors first (concurrency.lock_doctors). A row made head
-        # hands over from the department's head, who may not be on the page:
-        # that department and its head's doctor are locked too, in the order
-        # the action "Make head" takes them (department, doctors, rows).
+        # their doctors first (concurrency.lock_doctors).
         if not hasattr(self, "_queryset") and self.is_bound:
-            claimed = self._departments_claiming_head()
-            if claimed:
-                list(
-                    Department.objects.select_for_update(no_key=True)
-                    .filter(pk__in=claimed)
-                    .order_by("pk")
-                    .values_list("pk", flat=True)
-                )
-            concurrency.lock_doctors(
-                Membership.objects.filter(
-                    Q(pk__in=self.queryset.values("pk"))
-                    | Q(department_id__in=claimed, role=Membership.Role.HEAD)
-                ).values("doctor_id")
-            )
+            concurrency.lock_doctors(self.queryset.values("doctor_id"))
             self.queryset = self.queryset.select_for_update(of=("self",))
         return super().get_queryset()
-
-    def _departments_claiming_head(self) -> list[int]:
-        """The departments of the posted rows whose role is posted as head."""
-        try:
-            total = min(int(self.data.get(f"{self.prefix}-TOTAL_FORMS", 0)), 1000)
-        except ValueError:
-            return []
-        posted = [
-            self.data.get(f"{self.prefix}-{index}-id", "")
-            for index in range(total)
-            if self.data.get(f"{self.prefix}-{index}-role") == Membership.Role.HEAD
-        ]
-        pks = [int(pk) for pk in posted if pk.isdigit()]
-        if not pks:
-            return []
-        return sorted(
-            set(
-                self.queryset.filter(pk__in=pks)
-                .exclude(role=Membership.Role.HEAD)
-                .values_list("department_id", flat=True)
-            )
-        )
 
     def add_fields(self, form, index):
         super().add_fields(form, index)
@@ -168,8 +122,10 @@ class MembershipRowFormSet(BaseModelFormSet):
         if type(field) is forms.ModelChoiceField and form.instance.pk is not None:
             field.__class__ = _LoadedRowField
             field.loaded = form.instance
-        if "joined_on" in form.fields:
-            field = form.fields["joined_on"]
+        for date_name in ("joined_on", "left_on"):
+            if date_name not in form.fields:
+                continue
+            field = form.fields[date_name]
             # The value shown is the row's own (form.initial), so the browser
             # need not send it back in a second, hidden input.
             field.show_hidden_initial = False
@@ -197,74 +153,3 @@ class MembershipRowFormSet(BaseModelFormSet):
         ]
         if already and self.report_already_saved is not None:
             self.report_already_saved(already)
-        if any(self.errors):
-            return
-        changed = [form for form in self.forms if form.has_changed()]
-        self.handovers = []
-        self._check(
-            changed,
-            field="role",
-            value=Membership.Role.HEAD,
-            side="department_id",
-            words=RULE_WORDS[HEAD_RULE],
-            handed_over=Membership.Role.MEMBER,
-        )
-        self._check(
-            changed,
-            field="is_primary",
-            value=True,
-            side="doctor_id",
-            words=RULE_WORDS[PRIMARY_RULE],
-            handed_over=False,
-        )
-        if any(self.errors):
-            self.handovers = []
-        else:
-            # Django's list save walks `forms` in order: put it in an order the
-            # constraints allow at every step (models.membership_save_order);
-            # page order could pass through two heads while a head is handed
-            # over.
-            self.forms.sort(key=self._save_order)
-
-    def _check(self, changed, *, field, value, side, words, handed_over):
-        """One holder of `value` per `side`: a row claiming it takes it from
-        the row holding it (on the page unchanged, or stored elsewhere, which
-        is locked here), saved first by the list (`handovers`); two rows
-        claiming it in one save are an error."""
-        if field not in self.form.base_fields:
-            return
-        claiming = [f for f in changed if f.cleaned_data.get(field) == value]
-        wanted = {getattr(form.instance, side) for form in claiming}
-        if not wanted:
-            return
-        holders: dict[int, Membership] = {}
-        on_page = [form.instance.pk for form in self.forms]
-        for form in self.forms:
-            if form not in changed and form.initial.get(field) == value:
-                holders.setdefault(getattr(form.instance, side), form.instance)
-        # Rows not on the page, as stored, locked until the save: their
-        # doctors' locks are held (get_queryset).
-        stored_rows = (
-            Membership.objects.select_for_update(of=("self",))
-            .filter(**{f"{side}__in": wanted, field: value})
-            .exclude(pk__in=on_page)
-            .select_related("doctor", "department")
-            .order_by("pk")
-        )
-        for row in stored_rows:
-            holders.setdefault(getattr(row, side), row)
-        for form in claiming:
-            key = getattr(form.instance, side)
-            owner = (
-                form.instance.department
-                if side == "department_id"
-                else form.instance.doctor
-            )
-            if sum(getattr(f.instance, side) == key for f in claiming) > 1:
-                form.add_error(field, words.twice.format(owner=owner))
-            elif key in holders:
-                self.handovers.append(Handover(holders[key], field, handed_over))
-
-    @staticmethod
-    def _save_order(form) -> tuple[bool, bool]:
-        return form_save_order(form) if form.has_changed() else (False, False)

@@ -1,0 +1,98 @@
+"""The member list's date selector: the members on any day, past or future.
+
+Without a day the member list shows the periods not ended (today's members
+and those who join later). With one (?on=YYYY-MM-DD) it shows the periods
+covering that day, the ended ones too, so the list answers "who was in
+Cardiology on 1 January 2025" and "who will be in it on 1 March". The selector
+is a list filter placed first in the member list's filters: the queryset it
+receives is the list's own (the default manager's periods not ended), so it
+starts again from every period and keeps the list's joins.
+"""
+
+import datetime
+
+from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.utils import timezone
+from django.utils.formats import date_format
+
+from ..models import Membership
+from ..validators import date_range_problem
+
+
+def _day(text: str | None) -> datetime.date | None:
+    try:
+        day = datetime.date.fromisoformat(text or "")
+    except ValueError:
+        return None
+    return None if date_range_problem(day) else day
+
+
+class MembersOnDayFilter(admin.SimpleListFilter):
+    title = "members on a day"
+    parameter_name = "on"
+    template = "admin/doctors/member_days_filter.html"
+
+    def lookups(self, request, model_admin):
+        today = timezone.localdate()
+        return [(today.isoformat(), "Today")]
+
+    def day(self) -> datetime.date | None:
+        return _day(self.value())
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        day = self.day()
+        if day is None:
+            raise IncorrectLookupParameters(f"{self.value()!r} is not a day.")
+        # Every period, not only those the default manager sees: a past
+        # day's members may have left since.
+        joins = queryset.query.select_related
+        every_period = Membership.objects.covering(day)
+        if isinstance(joins, dict):
+            every_period = every_period.select_related(*_paths(joins))
+        return every_period
+
+    def choices(self, changelist):
+        day = self.day()
+        yield {
+            "selected": self.value() is None,
+            "query_string": changelist.get_query_string(remove=[self.parameter_name]),
+            "display": "Current and future members",
+        }
+        today = timezone.localdate()
+        yield {
+            "selected": day == today,
+            "query_string": changelist.get_query_string(
+                {self.parameter_name: today.isoformat()}
+            ),
+            "display": "Today",
+        }
+        if day is not None and day != today:
+            yield {
+                "selected": True,
+                "query_string": changelist.get_query_string(
+                    {self.parameter_name: day.isoformat()}
+                ),
+                "display": f"On {date_format(day, 'j F Y')}",
+            }
+        # The date field's form keeps the list's other choices (search,
+        # filters, order) as hidden fields and starts again from page 1.
+        self.kept_parameters = [
+            (name, value)
+            for name, values in changelist.params.items()
+            if name not in (self.parameter_name, "p")
+            for value in (values if isinstance(values, list) else [values])
+        ]
+        self.chosen_day = day.isoformat() if day else ""
+
+
+def _paths(joins: dict, prefix: str = "") -> list[str]:
+    """select_related's nested dict as the paths it was given."""
+    paths = []
+    for name, below in joins.items():
+        path = f"{prefix}{name}"
+        paths.append(path)
+        paths.extend(_paths(below, f"{path}__"))
+    return paths
