@@ -399,7 +399,13 @@ def _restore_periods(steps: list[MembershipStep], reason: str) -> None:
         for name in MEMBERSHIP_FIELDS:
             setattr(membership, name, getattr(step.then, name))
         membership._change_reason = reason
-        membership.period_event = periods.PeriodEvent.CORRECTED
+        # A period brought back reads as a start in the feed; one rewritten
+        # in place, as a correction of its days, role or flag.
+        membership.period_event = (
+            periods.PeriodEvent.STARTED
+            if step.action == ADD
+            else periods.PeriodEvent.CORRECTED
+        )
         pending.append((membership, step.action == ADD))
     while pending:
         waiting = [(m, new) for m, new in pending if m.conflicts()]
