@@ -62,7 +62,7 @@ UNDO_DAY = 51
 PLANNING_DAYS = [8, 7, 5, 4, 3, 1]
 # How far ahead each planned change is, in days from today.
 PLANNED_JOINS = {8: 21, 7: 14, 5: 45, 3: 90}
-PLANNED_LEAVE = (4, 30)
+PLANNED_LEAVE_DAY, PLANNED_LEAVE_AHEAD = 4, 30
 RENAME_DEPARTMENT_DAY = 158
 RENAMED_DEPARTMENT = ("ER", "Emergency Medicine")
 REASONS = {
@@ -351,8 +351,8 @@ def _plan(rng: random.Random, day: datetime.date, user, today: datetime.date) ->
         if days_back in PLANNED_JOINS:
             first_day = today + datetime.timedelta(days=PLANNED_JOINS[days_back])
             done.happened = _refused_is_skipped(_join, rng, first_day)
-        elif days_back == PLANNED_LEAVE[0]:
-            last_day = today + datetime.timedelta(days=PLANNED_LEAVE[1])
+        elif days_back == PLANNED_LEAVE_DAY:
+            last_day = today + datetime.timedelta(days=PLANNED_LEAVE_AHEAD)
             done.happened = _refused_is_skipped(_leave, rng, last_day)
         else:
             planned = (
