@@ -366,20 +366,15 @@ class MembershipQuerySet(models.QuerySet):
         happened and is cancelled: deleted, recorded as a correction. Returns
         (ended, cancelled).
         """
-        if last_day is None:
-            last_day, cancel_from = periods.yesterday(), periods.today()
-        else:
-            cancel_from = last_day + periods.ONE_DAY
-        ended = cancelled = 0
-        for membership in self.filter(periods.not_ended(last_day + periods.ONE_DAY)):
-            if membership.joined_on >= cancel_from:
-                membership.cancel()
-                cancelled += 1
-            else:
-                membership.left_on = last_day
-                membership.period_event = periods.PeriodEvent.ENDED
-                membership.save(update_fields=["left_on"])
-                ended += 1
+        last_day = last_day or periods.yesterday()
+        done = [
+            membership.end(last_day)
+            for membership in self.filter(
+                periods.not_ended(last_day + periods.ONE_DAY)
+            ).select_related("doctor", "department")
+        ]
+        ended = done.count(periods.PeriodEvent.ENDED)
+        cancelled = done.count(periods.PeriodEvent.CANCELLED)
         return ended, cancelled
 
     def delete(self):
@@ -495,6 +490,22 @@ class Membership(TracksLoadedValues):
 
     def covers(self, day: datetime.date) -> bool:
         return self.joined_on <= day and (self.left_on is None or day <= self.left_on)
+
+    def end(self, last_day: datetime.date | None = None) -> str | None:
+        """End this period on `last_day` (yesterday when None: no longer a
+        member today), or cancel it when it starts after that day (it never
+        happened). What was done, a PeriodEvent; None when it had already
+        ended by then."""
+        last_day = last_day or periods.yesterday()
+        if self.left_on is not None and self.left_on <= last_day:
+            return None
+        if self.joined_on > last_day:
+            self.cancel()
+            return periods.PeriodEvent.CANCELLED
+        self.left_on = last_day
+        self.period_event = periods.PeriodEvent.ENDED
+        self.save(update_fields=["left_on"])
+        return periods.PeriodEvent.ENDED
 
     def cancel(self) -> None:
         """Delete a period that never happened (it had not started, or was

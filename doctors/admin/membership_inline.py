@@ -37,7 +37,6 @@ from ..models import (
 )
 from ..periods import PeriodEvent
 from ..validators import validate_date_in_range
-from .ending import end_period
 
 HOLDING = ("role", "is_primary")
 
@@ -317,7 +316,7 @@ class MembershipFormSet(BaseInlineFormSet):
     def delete_existing(self, obj, commit=True):
         # Removing ends the period yesterday, or cancels one not started.
         if commit:
-            end_period(obj)
+            obj.end()
 
 
 def form_save_order(form: forms.ModelForm) -> tuple[bool, bool]:

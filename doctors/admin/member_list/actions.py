@@ -37,7 +37,6 @@ from ...models import (
 from ...validators import validate_date_in_range
 from ..changesets import ReasonActionForm, describe
 from ..confirm_destroy import LISTED, confirmation_page
-from ..ending import end_period
 from ..membership_messages import forget_membership_changes
 from ..naming import NAMED_AT_MOST
 from .editing import posted_version
@@ -278,7 +277,7 @@ def remove(model_admin, request, queryset, *, last_day: datetime.date) -> None:
             doctors = "1 doctor" if len(to_end) == 1 else f"{len(to_end):,} doctors"
             describe(f"Removed {doctors} from {where} (last day {_day(last_day)})")
             for membership in to_end:
-                end_period(membership, last_day)
+                membership.end(last_day)
     _tell(model_admin, request, outcome)
 
 
