@@ -1,10 +1,13 @@
 import datetime
+import functools
+import operator
 from typing import NamedTuple
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
@@ -520,13 +523,9 @@ class Membership(TracksLoadedValues):
             self.left_on is not None and self.left_on < self.joined_on
         ):
             return []
-        others = (
-            Membership.objects.exclude(pk=self.pk)
-            .filter(periods.overlapping(self.joined_on, self.left_on))
-            .select_related("doctor", "department")
-            .order_by("joined_on")
-        )
-        found = []
+        # The rules this row is bound by, each with the values another period
+        # must share to break it; one query reads the overlapping periods of
+        # them all.
         rules = [
             (
                 OVERLAP_RULE,
@@ -535,17 +534,25 @@ class Membership(TracksLoadedValues):
         ]
         if self.role == self.Role.HEAD:
             rules.append(
-                (
-                    HEAD_RULE,
-                    {"department_id": self.department_id, "role": self.Role.HEAD},
-                )
+                (HEAD_RULE, {"department_id": self.department_id, "role": "head"})
             )
         if self.is_primary:
             rules.append(
                 (PRIMARY_RULE, {"doctor_id": self.doctor_id, "is_primary": True})
             )
-        for rule, lookup in rules:
-            other = others.filter(**lookup).first()
+        others = list(
+            Membership.objects.exclude(pk=self.pk)
+            .filter(periods.overlapping(self.joined_on, self.left_on))
+            .filter(functools.reduce(operator.or_, (Q(**same) for _, same in rules)))
+            .select_related("doctor", "department")
+            .order_by("joined_on", "pk")
+        )
+        found = []
+        for rule, same in rules:
+            other = next(
+                (m for m in others if all(getattr(m, k) == v for k, v in same.items())),
+                None,
+            )
             if other is not None:
                 found.append((rule, other))
         return found

@@ -29,9 +29,10 @@ pytestmark = pytest.mark.django_db
 # Sealing a change-set that names a doctor also looks up that doctor's key.
 # A membership is a period: each changed period is checked against the
 # others (the rules hold on every day: the overlap, head and primary rules
-# read the periods they could break), and the role change is a change from a
-# day through doctors.period_changes (validated, in its savepoint): +15.
-DOCTOR_SAVE_QUERIES = 41 + SEAL_QUERIES + 1 + 15
+# read the periods they could break, in one query per period), and the role
+# change is a change from a day through doctors.period_changes (validated, in
+# its savepoint): +13.
+DOCTOR_SAVE_QUERIES = 41 + SEAL_QUERIES + 1 + 13
 
 
 def messages_of(response) -> list[str]:
