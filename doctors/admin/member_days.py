@@ -4,9 +4,8 @@ Without a day the member list shows the periods not ended (today's members
 and those who join later). With one (?on=YYYY-MM-DD) it shows the periods
 covering that day, the ended ones too, so the list answers "who was in
 Cardiology on 1 January 2025" and "who will be in it on 1 March". The selector
-is a list filter placed first in the member list's filters: the queryset it
-receives is the list's own (the default manager's periods not ended), so it
-starts again from every period and keeps the list's joins.
+is a list filter; with a day, the member list's queryset holds every period
+(its get_queryset) and this filter keeps those covering the day.
 """
 
 import datetime
@@ -16,7 +15,7 @@ from django.contrib.admin.options import IncorrectLookupParameters
 from django.utils import timezone
 from django.utils.formats import date_format
 
-from ..models import Membership
+from .. import periods
 from ..validators import date_range_problem
 
 
@@ -46,13 +45,7 @@ class MembersOnDayFilter(admin.SimpleListFilter):
         day = self.day()
         if day is None:
             raise IncorrectLookupParameters(f"{self.value()!r} is not a day.")
-        # Every period, not only those the default manager sees: a past
-        # day's members may have left since.
-        joins = queryset.query.select_related
-        every_period = Membership.objects.covering(day)
-        if isinstance(joins, dict):
-            every_period = every_period.select_related(*_paths(joins))
-        return every_period
+        return queryset.filter(periods.covering(day))
 
     def choices(self, changelist):
         day = self.day()
@@ -86,13 +79,3 @@ class MembersOnDayFilter(admin.SimpleListFilter):
             for value in (values if isinstance(values, list) else [values])
         ]
         self.chosen_day = day.isoformat() if day else ""
-
-
-def _paths(joins: dict, prefix: str = "") -> list[str]:
-    """select_related's nested dict as the paths it was given."""
-    paths = []
-    for name, below in joins.items():
-        path = f"{prefix}{name}"
-        paths.append(path)
-        paths.extend(_paths(below, f"{path}__"))
-    return paths

@@ -135,7 +135,12 @@ class MembershipAdmin(
     action_form = MemberActionForm
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("doctor", "department")
+        queryset = super().get_queryset(request)
+        if MembersOnDayFilter.parameter_name in request.GET:
+            # A chosen day asks about every period (its members may have left
+            # since); MembersOnDayFilter keeps those covering the day.
+            queryset = Membership.objects.all().order_by(*queryset.query.order_by)
+        return queryset.select_related("doctor", "department")
 
     def get_list_display(self, request):
         # One department's members: the page's title names the department.
