@@ -557,6 +557,8 @@ def value_label(model: type[models.Model], name: str, value: Any) -> str:
         return "yes"
     if value is False:
         return "no"
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        return date_format(value)
     if isinstance(field, models.DateField) and isinstance(value, str):
         try:
             return date_format(datetime.date.fromisoformat(value[:10]))

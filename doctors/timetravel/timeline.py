@@ -15,9 +15,8 @@ handled since, each with who did it and in which change-set:
 import datetime
 from dataclasses import dataclass, field
 
-from django.utils.formats import date_format
-
 from .. import periods
+from ..activity import value_label
 from ..models import ChangeSet, Department, Membership
 from .moments import HistoricalDepartment, HistoricalMembership, moment_after
 
@@ -100,29 +99,19 @@ class PeriodHistory:
         return [r for r in self.records if r.kind == CORRECTED]
 
 
-def _day(value: datetime.date | None) -> str:
-    return "none" if value is None else date_format(value, "j M Y")
-
-
-def _yes_no(value: bool) -> str:
-    return "yes" if value else "no"
-
-
-def _role(value: str) -> str:
-    return Membership.Role(value).label
-
-
 def _as_recorded(row) -> str:
-    text = f"{_role(row.role)} {periods.describe(row.joined_on, row.left_on)}"
+    role = value_label(Membership, "role", row.role)
+    text = f"{role} {periods.describe(row.joined_on, row.left_on)}"
     return text + (", primary department" if row.is_primary else "")
 
 
-# Field, its words, how a value reads.
+# Each field compared, in its words; values read as the feed reads them
+# (activity.value_label).
 _COMPARED = (
-    ("joined_on", "first day", _day),
-    ("left_on", "last day", _day),
-    ("role", "role", _role),
-    ("is_primary", "primary department", _yes_no),
+    ("joined_on", "first day"),
+    ("left_on", "last day"),
+    ("role", "role"),
+    ("is_primary", "primary department"),
 )
 
 
@@ -141,10 +130,11 @@ def _record(before, row, names: dict[int, str]) -> tuple[str, str]:
             for name in ("joined_on", "role", "is_primary")
         )
     ):
-        return ENDED, f"last day {_day(row.left_on)}"
+        return ENDED, f"last day {value_label(Membership, 'left_on', row.left_on)}"
     changes = [
-        f"{words} {show(getattr(before, name))} → {show(getattr(row, name))}"
-        for name, words, show in _COMPARED
+        f"{words} {value_label(Membership, name, getattr(before, name))} → "
+        f"{value_label(Membership, name, getattr(row, name))}"
+        for name, words in _COMPARED
         if getattr(before, name) != getattr(row, name)
     ]
     if before.department_id != row.department_id:
