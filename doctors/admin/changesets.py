@@ -11,7 +11,7 @@ from django.utils.formats import localize
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from .. import activity, context
+from .. import activity, context, periods
 from ..models import ActivityEvent, ChangeSet, Department, Doctor, Membership
 from .readonly import ReadOnlyAdminMixin
 
@@ -322,9 +322,13 @@ def what_it_did(change_set_id: int) -> dict:
 def _history_row(model, row) -> dict:
     if model is Membership:
         text = f"{_name(row, 'doctor')} in {_name(row, 'department')}"
-        details = f"{row.get_role_display()}{', primary' if row.is_primary else ''}"
+        # The period is what a membership row is: its days come first.
+        details = (
+            f"{row.get_role_display()}{', primary' if row.is_primary else ''}, "
+            f"{periods.describe(row.joined_on, row.left_on)}"
+        )
     else:
-        text = str(row.instance)
+        text = str(_as_recorded(model, row))
         details = ""
     return {
         "id": row.id,
@@ -336,6 +340,19 @@ def _history_row(model, row) -> dict:
         if model is not Membership
         else "",
     }
+
+
+def _as_recorded(model, row):
+    """The record as this history row holds it, built from the row's own
+    columns. (`row.instance` would read the fields history leaves out from the
+    live table: one query per listed row.)"""
+    return model(
+        **{
+            field.attname: getattr(row, field.attname)
+            for field in model._meta.concrete_fields
+            if hasattr(row, field.attname)
+        }
+    )
 
 
 def _name(row, side: str) -> str:

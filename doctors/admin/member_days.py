@@ -27,6 +27,11 @@ def _day(text: str | None) -> datetime.date | None:
     return None if date_range_problem(day) else day
 
 
+def chosen_day(request) -> datetime.date | None:
+    """The day the list is asked for ("on" in the address), if a valid one."""
+    return _day(request.GET.get(MembersOnDayFilter.parameter_name))
+
+
 class MembersOnDayFilter(admin.SimpleListFilter):
     title = "members on a day"
     parameter_name = "on"

@@ -39,6 +39,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.http import urlencode
 from django.utils.text import capfirst
@@ -49,7 +50,7 @@ from ...periods import PeriodEvent
 from ..changesets import describe, take_reason
 from ..forms import MembershipAdminForm
 from ..integrity import ConstraintSafeAdminMixin, explain_integrity_error
-from ..member_days import MembersOnDayFilter
+from ..member_days import MembersOnDayFilter, chosen_day
 from ..membership_files import MembershipFilesMixin
 from ..membership_messages import (
     forget_membership_changes,
@@ -269,6 +270,10 @@ class MembershipAdmin(
         }
         if department is not None:
             extra_context["title"] = f"Members of {department}"
+            day = chosen_day(request)
+            if day is not None:
+                # The page lists that day's members: the heading says which.
+                extra_context["title"] += f" on {date_format(day)}"
             if self.has_add_permission(request):
                 extra_context["add_doctors_form"] = AddDoctorsForm(
                     initial={"department": department.pk},

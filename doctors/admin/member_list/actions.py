@@ -362,12 +362,20 @@ def make_head(model_admin, request, queryset, *, day: datetime.date) -> None:
 
 def _chosen_periods(request, queryset, day: datetime.date):
     """The chosen rows, locked with their doctors, and for each the doctor's
-    period in that department covering `day` (or None)."""
+    period in that department covering `day` (or None). Two rows of one
+    doctor in one department (a period and the next) name the same period on
+    that day: it is listed once, so it changes once and is told once."""
     chosen_pks = set(queryset.values_list("pk", flat=True))
     rows = _locked(Q(pk__in=chosen_pks))
     found = []
+    periods_found = set()
     for row in rows:
-        found.append((row, _period_on(day, row.doctor_id, row.department_id)))
+        period = _period_on(day, row.doctor_id, row.department_id)
+        if period is not None:
+            if period.pk in periods_found:
+                continue
+            periods_found.add(period.pk)
+        found.append((row, period))
     return rows, found
 
 
