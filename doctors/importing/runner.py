@@ -207,7 +207,7 @@ def run_import(
                     passes.check_and_write(expected_rows, actor)
     result.duration = time.perf_counter() - started
     change_set = change.change_set if result.ok and result.changed else None
-    _record_run(result, run=run, user=actor, source=source, change_set=change_set)
+    record_run(result, run=run, user=actor, source=source, change_set=change_set)
     return result
 
 
@@ -243,7 +243,7 @@ class _Passes:
                     if kind is DOCTORS
                     else plan_department_chunk(chunk)
                 )
-                _add_plan(result, plan)
+                add_plan(result, plan)
             else:
                 self.spool.write([_as_tuple(row) for row in chunk])
             chunk.clear()
@@ -344,7 +344,7 @@ class _Passes:
                 )
                 if self._unchanged_since_preview(rows, plan, done, "license_number"):
                     writer.write(plan)
-                _add_plan(result, plan)
+                add_plan(result, plan)
                 done += len(rows)
                 self.report(WRITING, done, result.total_rows)
             result.created_ids = writer.created_ids
@@ -359,7 +359,7 @@ class _Passes:
                 plan = plan_department_chunk(rows)
                 if self._unchanged_since_preview(rows, plan, done, "code"):
                     writer.write(plan)
-                _add_plan(result, plan)
+                add_plan(result, plan)
                 done += len(rows)
                 self.report(WRITING, done, result.total_rows)
 
@@ -394,7 +394,9 @@ class _ChangedSincePreview(Exception):
     pass
 
 
-def _add_plan(result: ImportResult, plan) -> None:
+def add_plan(result: ImportResult, plan) -> None:
+    """Count a chunk's plan into the result (both imports' plans have creates,
+    updated, unchanged, row_changes and seen)."""
     if result.dry_run:
         result.seen.extend(b"".join(plan.seen))
     result.created += len(plan.creates)
@@ -426,7 +428,7 @@ def _department_codes() -> dict[int, str]:
     return dict(Department.objects.values_list("pk", "code"))
 
 
-def _record_run(
+def record_run(
     result: ImportResult, *, run: ImportRun | None, user, source, change_set=None
 ) -> None:
     """Write the run's record: only the fields set here, so that a run loaded

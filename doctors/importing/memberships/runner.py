@@ -36,8 +36,8 @@ from ..runner import (
     CHUNK_SIZE,
     WRITING,
     ImportResult,
-    _add_plan,
-    _record_run,
+    add_plan,
+    record_run,
 )
 from ..validation import Problem
 from .checking import MembershipChecker, PeriodRow
@@ -122,7 +122,7 @@ def run_import(
                     passes.check_and_write(expected_rows, actor)
     result.duration = time.perf_counter() - started
     change_set = change.change_set if result.ok and result.changed else None
-    _record_run(result, run=run, user=actor, source=source, change_set=change_set)
+    record_run(result, run=run, user=actor, source=source, change_set=change_set)
     return result
 
 
@@ -152,7 +152,7 @@ class _Passes:
             known = [row for row in chunk if row.doctor_id is not None]
             if result.dry_run:
                 if known and not checker.problem_count:
-                    _add_plan(result, plan_period_chunk(known, codes=checker.codes))
+                    add_plan(result, plan_period_chunk(known, codes=checker.codes))
             else:
                 self.spool.write([_as_tuple(row) for row in known])
             chunk.clear()
@@ -252,7 +252,7 @@ class _Passes:
                     return
                 writer.narrow(plan)
                 planned.write(_plan_tuple(plan))
-                _add_plan(result, plan)
+                add_plan(result, plan)
                 done += len(rows)
             for values in planned.chunks():
                 writer.write(_plan_from_tuple(values))

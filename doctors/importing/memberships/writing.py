@@ -15,7 +15,8 @@ import datetime
 
 from ...bulk import insert_history_rows, insert_rows, update_rows
 from ...models import Membership
-from .planning import STORED, PeriodPlan
+from ..diff import MEMBERSHIP_COLUMNS
+from .planning import PeriodPlan
 
 MEMBER = Membership.Role.MEMBER.value
 CREATED_COLUMNS = (
@@ -64,7 +65,7 @@ class PeriodWriter:
                     doctor_id__any_of=list({values[0] for values in plan.creates})
                 )
                 .order_by()
-                .values_list(*STORED)
+                .values_list(*MEMBERSHIP_COLUMNS)
                 if (values[5], values[6], values[2]) in keys
             ]
             self._history(created, "+")
@@ -72,5 +73,9 @@ class PeriodWriter:
 
     def _history(self, rows: list[tuple], history_type: str) -> None:
         insert_history_rows(
-            Membership, STORED, rows, history_type=history_type, **self.history
+            Membership,
+            MEMBERSHIP_COLUMNS,
+            rows,
+            history_type=history_type,
+            **self.history,
         )
