@@ -118,6 +118,11 @@ class _Kind:
     target_type: str
     locked: tuple[type, ...]
 
+    @property
+    def passes(self) -> type:
+        """The class running the two passes (memberships have their own)."""
+        return _Passes
+
 
 DOCTORS = _Kind(
     ImportRun.Kind.DOCTORS,
@@ -199,7 +204,9 @@ def run_import(
             result.encoding = csv_source.encoding
             result.file_format = csv_source.file_format
             with Spool() as spool:
-                passes = _Passes(kind, csv_source, result, spool, report, chunk_size)
+                passes = kind.passes(
+                    kind, csv_source, result, spool, report, chunk_size
+                )
                 passes.expected_seen = expected_seen
                 if dry_run:
                     passes.check(expected_rows)

@@ -9,40 +9,38 @@ narrows the periods to correct (writing.py, step one), then writes the new and
 corrected periods (step two), all in one transaction under the tables' lock.
 A dry run is pass 1 plus the plans, for the preview; it writes nothing.
 
-The result, the run record and the stale-row check on confirm are the
-doctors import's (doctors.importing.runner), so the run pages, the undo and
-the commands treat a memberships run like any other.
+The run itself (doctors.importing.runner.run_import, which calls this
+module's passes through MEMBERSHIPS.passes), the result, the run record and
+the stale-row check on confirm are the doctors import's, so the run pages,
+the undo and the commands treat a memberships run like any other.
 """
 
 import datetime
-import time
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ... import activity, context, dashboard
+from ... import activity, dashboard
 from ...integrity import explain_integrity_error
 from ...models import ActivityEvent, Doctor, ImportRun, Membership
 from ...runs.locks import lock_tables
-from ...runs.progress import Progress
 from ...runs.spool import Spool
 from ..diff import FINGERPRINT_SIZE
 from ..parsing import ImportFileError
-from ..readers.sources import open_source, read_rows
+from ..readers.sources import read_rows
 from ..runner import (
     CHECKING,
-    CHUNK_SIZE,
     WRITING,
     ImportResult,
     add_plan,
-    record_run,
+    run_import,
 )
 from ..validation import Problem
 from .checking import MembershipChecker, PeriodRow
 from .planning import PeriodPlan, period_key, plan_period_chunk
-from .values import MEMBERSHIP_COLUMNS, SHEET
+from .values import MEMBERSHIP_COLUMNS
 from .writing import PeriodWriter
 
 
@@ -55,6 +53,12 @@ class MembershipsKind:
     target_type: str
     locked: tuple[type, ...]
 
+    @property
+    def passes(self) -> type:
+        """The class running the two passes, which the doctors import's
+        run_import calls with the same arguments as its own."""
+        return _Passes
+
 
 # Doctors are locked too, and first, as the doctors import locks them: a
 # doctor deleted meanwhile would take periods with it.
@@ -64,66 +68,8 @@ MEMBERSHIPS = MembershipsKind(
 
 
 def import_memberships(stream: BinaryIO, **options) -> ImportResult:
-    """Import a memberships file; options as `run_import`."""
+    """Import a memberships file; options as doctors.importing.runner.run_import."""
     return run_import(MEMBERSHIPS, stream, **options)
-
-
-def run_import(
-    kind: MembershipsKind,
-    stream: BinaryIO,
-    *,
-    file_name: str,
-    user=None,
-    dry_run: bool = False,
-    encoding: str | None = None,
-    file_format: str | None = None,
-    progress: Progress | None = None,
-    expected_rows: int | None = None,
-    run: ImportRun | None = None,
-    source: str = ActivityEvent.Source.COMMAND,
-    chunk_size: int = CHUNK_SIZE,
-    expected_seen: bytes | None = None,
-    reason: str = "",
-) -> ImportResult:
-    """Import `stream` and record the run, as doctors.importing.runner.run_import
-    does for doctors: never raises for bad input, writes nothing unless every
-    row and the state after the file are within the rules."""
-    started = time.perf_counter()
-    result = ImportResult(kind=kind.name, file_name=file_name, dry_run=dry_run)
-    report = progress or (lambda phase, done, total: None)
-    actor = user if getattr(user, "is_authenticated", False) else None
-    with context.acting_as(
-        actor,
-        source=ActivityEvent.Source.IMPORT,
-        description=f"Import of {file_name}",
-        reason=reason,
-    ) as change:
-        try:
-            source_file = open_source(
-                stream,
-                columns=kind.columns,
-                file_name=file_name,
-                file_format=file_format,
-                encoding=encoding,
-                sheet_name=SHEET,
-                key_model=Doctor,
-            )
-        except ImportFileError as error:
-            result.add_problem(Problem(error.row, "", error.message))
-        else:
-            result.encoding = source_file.encoding
-            result.file_format = source_file.file_format
-            with Spool() as spool:
-                passes = _Passes(kind, source_file, result, spool, report, chunk_size)
-                passes.expected_seen = expected_seen
-                if dry_run:
-                    passes.check(expected_rows)
-                else:
-                    passes.check_and_write(expected_rows, actor)
-    result.duration = time.perf_counter() - started
-    change_set = change.change_set if result.ok and result.changed else None
-    record_run(result, run=run, user=actor, source=source, change_set=change_set)
-    return result
 
 
 class _Passes:
