@@ -121,7 +121,7 @@ class _Kind:
     @property
     def passes(self) -> type:
         """The class running the two passes (memberships have their own)."""
-        return _Passes
+        return Passes
 
 
 DOCTORS = _Kind(
@@ -218,8 +218,10 @@ def run_import(
     return result
 
 
-class _Passes:
-    """The two passes over one file, sharing the checker's findings."""
+class Passes:
+    """The two passes over one file, sharing the checker's findings. The
+    memberships import's passes (memberships/runner.py) are a subclass: their
+    own check and write, this transaction, lock and feed event."""
 
     def __init__(self, kind, csv_source, result, spool, report, chunk_size):
         self.kind = kind

@@ -19,13 +19,9 @@ import datetime
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ... import activity, dashboard
-from ...integrity import explain_integrity_error
-from ...models import ActivityEvent, Doctor, ImportRun, Membership
-from ...runs.locks import lock_tables
+from ...models import Doctor, ImportRun, Membership
 from ...runs.spool import Spool
 from ..diff import FINGERPRINT_SIZE
 from ..parsing import ImportFileError
@@ -34,10 +30,10 @@ from ..runner import (
     CHECKING,
     WRITING,
     ImportResult,
+    Passes,
     add_plan,
     run_import,
 )
-from ..validation import Problem
 from .checking import MembershipChecker, PeriodRow
 from .planning import PeriodPlan, period_key, plan_period_chunk
 from .values import MEMBERSHIP_COLUMNS
@@ -72,16 +68,9 @@ def import_memberships(stream: BinaryIO, **options) -> ImportResult:
     return run_import(MEMBERSHIPS, stream, **options)
 
 
-class _Passes:
-    def __init__(self, kind, source_file, result, spool, report, chunk_size):
-        self.kind = kind
-        self.source_file = source_file
-        self.result = result
-        self.spool = spool
-        self.report = report
-        self.chunk_size = chunk_size
-        self.checker: MembershipChecker | None = None
-        self.expected_seen: bytes | None = None
+class _Passes(Passes):
+    """The doctors import's passes (check_and_write: the lock, the savepoint,
+    the feed event) with a memberships file's check and write."""
 
     def check(self, expected_rows: int | None) -> None:
         """Pass 1: every row checked, its doctor looked up; clean rows spooled
@@ -104,7 +93,7 @@ class _Passes:
             chunk.clear()
 
         try:
-            for row in read_rows(self.source_file):
+            for row in read_rows(self.csv_source):
                 clean = checker.check_row(row)
                 if clean is not None:
                     chunk.append(clean)
@@ -132,52 +121,9 @@ class _Passes:
             checker.problems, key=lambda p: (p.row is not None, p.row or 0)
         )
         result.problem_count = checker.problem_count
-        locate = getattr(self.source_file, "locate", None)
+        locate = getattr(self.csv_source, "locate", None)
         if locate is not None:  # spreadsheets and JSON: the cell or object
             result.problems = [locate(problem) for problem in result.problems]
-
-    def check_and_write(self, expected_rows: int | None, actor) -> None:
-        result = self.result
-        with transaction.atomic():
-            lock_tables(self.kind.locked)
-            self.check(expected_rows)
-            if not result.ok:
-                return
-            try:
-                with transaction.atomic():
-                    self._write(actor)
-                    if result.stale_rows:
-                        raise _ChangedSincePreview
-            except _ChangedSincePreview:
-                result.created = result.updated = result.unchanged = 0
-                result.counts = {"changed_since_preview": result.stale_rows}
-                return
-            except IntegrityError as error:
-                # The checker and the lock make this unexpected; the savepoint
-                # undid every write all the same.
-                result.created = result.updated = result.unchanged = 0
-                result.add_problem(
-                    Problem(
-                        None,
-                        "",
-                        f"Nothing was imported: {explain_integrity_error(error)}",
-                    )
-                )
-                return
-            if result.changed:
-                dashboard.bump_generation_on_commit()
-                activity.record_bulk(
-                    verb=ActivityEvent.Verb.IMPORTED,
-                    target_type=self.kind.target_type,
-                    description=result.summary(),
-                    counts={
-                        "file": result.file_name,
-                        "rows": result.total_rows,
-                        "created": result.created,
-                        "updated": result.updated,
-                        "unchanged": result.unchanged,
-                    },
-                )
 
     def _write(self, actor) -> None:
         """Pass 2: plan and narrow every chunk (step one), then write them
@@ -232,10 +178,6 @@ class _Passes:
             )
         self._take_problems()
         return not self.result.stale_rows
-
-
-class _ChangedSincePreview(Exception):
-    pass
 
 
 def _as_tuple(row: PeriodRow) -> tuple:
