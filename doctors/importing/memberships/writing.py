@@ -15,18 +15,10 @@ import datetime
 
 from ...bulk import insert_history_rows, insert_rows, update_rows
 from ...models import Membership
-from ..diff import MEMBERSHIP_COLUMNS
+from ..diff import MEMBERSHIP_COLUMNS, NEW_MEMBERSHIP_COLUMNS
 from .planning import PeriodPlan
 
 MEMBER = Membership.Role.MEMBER.value
-CREATED_COLUMNS = (
-    "doctor_id",
-    "department_id",
-    "role",
-    "joined_on",
-    "left_on",
-    "is_primary",
-)
 
 
 class PeriodWriter:
@@ -57,7 +49,7 @@ class PeriodWriter:
             self._history(plan.updates, "~")
             self.updated += len(plan.updates)
         if plan.creates:
-            insert_rows(Membership, CREATED_COLUMNS, plan.creates)
+            insert_rows(Membership, NEW_MEMBERSHIP_COLUMNS, plan.creates)
             keys = {(values[0], values[1], values[3]) for values in plan.creates}
             created = [
                 values
