@@ -273,12 +273,18 @@ class Passes:
             checker.finish()
         self.report(CHECKING, checker.rows_seen, checker.rows_seen)
         result.total_rows = checker.rows_seen
+        self._take_problems()
+
+    def _take_problems(self) -> None:
+        """The checker's problems into the result, by row, each located in
+        the file (a spreadsheet's cell, a JSON file's object)."""
+        checker, result = self.checker, self.result
         result.problems = sorted(
             checker.problems, key=lambda p: (p.row is not None, p.row or 0)
         )
         result.problem_count = checker.problem_count
         locate = getattr(self.csv_source, "locate", None)
-        if locate is not None:  # spreadsheets and JSON: the cell or object
+        if locate is not None:
             result.problems = [locate(problem) for problem in result.problems]
 
     def check_and_write(self, expected_rows: int | None, actor) -> None:

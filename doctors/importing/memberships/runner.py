@@ -115,16 +115,6 @@ class _Passes(Passes):
             result.row_changes = []
             result.seen = bytearray()
 
-    def _take_problems(self) -> None:
-        checker, result = self.checker, self.result
-        result.problems = sorted(
-            checker.problems, key=lambda p: (p.row is not None, p.row or 0)
-        )
-        result.problem_count = checker.problem_count
-        locate = getattr(self.csv_source, "locate", None)
-        if locate is not None:  # spreadsheets and JSON: the cell or object
-            result.problems = [locate(problem) for problem in result.problems]
-
     def _write(self, actor) -> None:
         """Pass 2: plan and narrow every chunk (step one), then write them
         (step two); see writing.py."""
