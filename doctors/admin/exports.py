@@ -25,10 +25,15 @@ from ..resources import RESOURCES, export_fields
 EXPORT_PARAMS = ("file_format", "columns", "ids", "action", "select_across")
 
 
-class ExportForm(forms.Form):
+class FormatForm(forms.Form):
+    """The file format alone (the memberships export has no other choice)."""
+
     file_format = forms.ChoiceField(
         label="Format", choices=sheets.EXPORT_CHOICES, initial="xlsx"
     )
+
+
+class ExportForm(FormatForm):
     columns = forms.MultipleChoiceField(
         label="Columns",
         widget=forms.CheckboxSelectMultiple,
@@ -98,6 +103,13 @@ def download(modeladmin, queryset, file_format: str, columns: list[str]):
         if model._meta.model_name == "doctor"
         else exporting.department_rows(queryset, columns)
     )
+    return file_response(file_format, rows, model=model)
+
+
+def file_response(file_format: str, rows, *, model):
+    """`rows` (header first) as a download named after `model`
+    (memberships-20250301-0930.xlsx): written to a temporary file first for
+    spreadsheets, streamed for text formats."""
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     file_name = f"{model._meta.model_name}s-{stamp}.{sheets.extension(file_format)}"
     if file_format in sheets.BINARY:

@@ -7,20 +7,16 @@ the columns the import reads, whatever the list's filters: a file to correct
 and import back, not a view of the page.
 """
 
-import tempfile
-
-from django import forms
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
-from django.utils import timezone
 
-from .. import sheets
 from ..importing.memberships import exporting
 from ..importing.memberships.values import COLUMN_HELP
+from ..models import Membership
 from ..runs import access
 from ..runs.imports import MEMBERSHIPS
 from .csv_io import CsvImportExportMixin, ImportForm
+from .exports import FormatForm, file_response
 
 START_DATES = (
     "A row corrects the stored period with the same doctor, department and "
@@ -37,12 +33,6 @@ class MembershipImportForm(ImportForm):
             "columns an export of memberships writes. A period's first day is "
             "corrected in the admin, not by a file."
         )
-
-
-class MembershipExportForm(forms.Form):
-    file_format = forms.ChoiceField(
-        label="Format", choices=sheets.EXPORT_CHOICES, initial="xlsx"
-    )
 
 
 class MembershipFilesMixin(CsvImportExportMixin):
@@ -75,32 +65,15 @@ class MembershipFilesMixin(CsvImportExportMixin):
         data = request.POST if request.method == "POST" else None
         if data is None and "file_format" in request.GET:
             data = request.GET
-        form = MembershipExportForm(data)
+        form = FormatForm(data)
         if data is not None and form.is_valid():
-            return _download(form.cleaned_data["file_format"])
+            return file_response(
+                form.cleaned_data["file_format"],
+                exporting.membership_rows(),
+                model=Membership,
+            )
         return TemplateResponse(
             request,
             "admin/doctors/membership_export_form.html",
             self._context(request, "Export membership periods", form=form),
         )
-
-
-def _download(file_format: str):
-    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    file_name = f"memberships-{stamp}.{sheets.extension(file_format)}"
-    if file_format in sheets.BINARY:
-        spool = tempfile.TemporaryFile()
-        exporting.write(file_format, spool)
-        spool.seek(0)
-        return FileResponse(
-            spool,
-            as_attachment=True,
-            filename=file_name,
-            content_type=sheets.content_type(file_format),
-        )
-    response = StreamingHttpResponse(
-        sheets.text_chunks(file_format, exporting.membership_rows()),
-        content_type=sheets.content_type(file_format),
-    )
-    response["Content-Disposition"] = f'attachment; filename="{file_name}"'
-    return response

@@ -50,6 +50,15 @@ MEMBERSHIP_COLUMNS = (
     "department_id",
 )
 ID, ROLE, JOINED, LEFT, PRIMARY, DOCTOR, DEPARTMENT = range(len(MEMBERSHIP_COLUMNS))
+# A period to create, as both imports' writers insert it.
+NEW_MEMBERSHIP_COLUMNS = (
+    "doctor_id",
+    "department_id",
+    "role",
+    "joined_on",
+    "left_on",
+    "is_primary",
+)
 
 
 @dataclass

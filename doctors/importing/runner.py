@@ -118,6 +118,11 @@ class _Kind:
     target_type: str
     locked: tuple[type, ...]
 
+    @property
+    def passes(self) -> type:
+        """The class running the two passes (memberships have their own)."""
+        return Passes
+
 
 DOCTORS = _Kind(
     ImportRun.Kind.DOCTORS,
@@ -199,7 +204,9 @@ def run_import(
             result.encoding = csv_source.encoding
             result.file_format = csv_source.file_format
             with Spool() as spool:
-                passes = _Passes(kind, csv_source, result, spool, report, chunk_size)
+                passes = kind.passes(
+                    kind, csv_source, result, spool, report, chunk_size
+                )
                 passes.expected_seen = expected_seen
                 if dry_run:
                     passes.check(expected_rows)
@@ -207,12 +214,14 @@ def run_import(
                     passes.check_and_write(expected_rows, actor)
     result.duration = time.perf_counter() - started
     change_set = change.change_set if result.ok and result.changed else None
-    _record_run(result, run=run, user=actor, source=source, change_set=change_set)
+    record_run(result, run=run, user=actor, source=source, change_set=change_set)
     return result
 
 
-class _Passes:
-    """The two passes over one file, sharing the checker's findings."""
+class Passes:
+    """The two passes over one file, sharing the checker's findings. The
+    memberships import's passes (memberships/runner.py) are a subclass: their
+    own check and write, this transaction, lock and feed event."""
 
     def __init__(self, kind, csv_source, result, spool, report, chunk_size):
         self.kind = kind
@@ -243,7 +252,7 @@ class _Passes:
                     if kind is DOCTORS
                     else plan_department_chunk(chunk)
                 )
-                _add_plan(result, plan)
+                add_plan(result, plan)
             else:
                 self.spool.write([_as_tuple(row) for row in chunk])
             chunk.clear()
@@ -264,12 +273,18 @@ class _Passes:
             checker.finish()
         self.report(CHECKING, checker.rows_seen, checker.rows_seen)
         result.total_rows = checker.rows_seen
+        self._take_problems()
+
+    def _take_problems(self) -> None:
+        """The checker's problems into the result, by row, each located in
+        the file (a spreadsheet's cell, a JSON file's object)."""
+        checker, result = self.checker, self.result
         result.problems = sorted(
             checker.problems, key=lambda p: (p.row is not None, p.row or 0)
         )
         result.problem_count = checker.problem_count
         locate = getattr(self.csv_source, "locate", None)
-        if locate is not None:  # spreadsheets and JSON: the cell or object
+        if locate is not None:
             result.problems = [locate(problem) for problem in result.problems]
 
     def check_and_write(self, expected_rows: int | None, actor) -> None:
@@ -344,7 +359,7 @@ class _Passes:
                 )
                 if self._unchanged_since_preview(rows, plan, done, "license_number"):
                     writer.write(plan)
-                _add_plan(result, plan)
+                add_plan(result, plan)
                 done += len(rows)
                 self.report(WRITING, done, result.total_rows)
             result.created_ids = writer.created_ids
@@ -359,7 +374,7 @@ class _Passes:
                 plan = plan_department_chunk(rows)
                 if self._unchanged_since_preview(rows, plan, done, "code"):
                     writer.write(plan)
-                _add_plan(result, plan)
+                add_plan(result, plan)
                 done += len(rows)
                 self.report(WRITING, done, result.total_rows)
 
@@ -394,7 +409,9 @@ class _ChangedSincePreview(Exception):
     pass
 
 
-def _add_plan(result: ImportResult, plan) -> None:
+def add_plan(result: ImportResult, plan) -> None:
+    """Count a chunk's plan into the result (both imports' plans have creates,
+    updated, unchanged, row_changes and seen)."""
     if result.dry_run:
         result.seen.extend(b"".join(plan.seen))
     result.created += len(plan.creates)
@@ -426,7 +443,7 @@ def _department_codes() -> dict[int, str]:
     return dict(Department.objects.values_list("pk", "code"))
 
 
-def _record_run(
+def record_run(
     result: ImportResult, *, run: ImportRun | None, user, source, change_set=None
 ) -> None:
     """Write the run's record: only the fields set here, so that a run loaded

@@ -23,7 +23,12 @@ from ..bulk import (
 from ..ledger import written
 from ..models import Department, Doctor, Membership, PersonalDataKey
 from ..resources import DEPARTMENT_FIELDS, DOCTOR_FIELDS
-from .diff import MEMBERSHIP_COLUMNS, DepartmentChunkPlan, DoctorChunkPlan
+from .diff import (
+    MEMBERSHIP_COLUMNS,
+    NEW_MEMBERSHIP_COLUMNS,
+    DepartmentChunkPlan,
+    DoctorChunkPlan,
+)
 
 DOCTOR_HISTORY = ("id", "license_number", *DOCTOR_FIELDS, "created_at")
 DEPARTMENT_HISTORY = ("id", "code", *DEPARTMENT_FIELDS, "created_at", "updated_at")
@@ -160,18 +165,7 @@ class DoctorWriter:
                 for dept_id, role, is_primary in entries
             )
         if additions:
-            insert_rows(
-                Membership,
-                [
-                    "doctor_id",
-                    "department_id",
-                    "role",
-                    "joined_on",
-                    "left_on",
-                    "is_primary",
-                ],
-                additions,
-            )
+            insert_rows(Membership, NEW_MEMBERSHIP_COLUMNS, additions)
             # Every new period starts today, the only one of its doctor and
             # department that does.
             added = {(values[0], values[1]) for values in additions}

@@ -29,7 +29,6 @@ from django.utils import formats, timezone
 
 from ..importing import storage
 from ..importing.memberships.runner import MEMBERSHIPS
-from ..importing.memberships.runner import run_import as run_memberships_import
 from ..importing.parsing import (
     ENCODING_CHOICES,
     ImportFileError,
@@ -92,7 +91,7 @@ def import_file(
     progress: Progress | None = None,
 ) -> ImportResult:
     """Check and import a file at once (the commands: no stored preview)."""
-    return _runner(kind)(
+    return run_import(
         kind,
         stream,
         file_name=file_name,
@@ -327,7 +326,7 @@ def execute_queued(run_id: int) -> str:
 def _run(run: ImportRun, *, report: Progress | None = None) -> ImportResult:
     """Preview or import a claimed run's stored bytes; the runner records it."""
     kind = KINDS[run.kind]
-    return _runner(kind)(
+    return run_import(
         kind,
         io.BytesIO(storage.load(run.pk)),
         file_name=run.file_name,
@@ -342,12 +341,6 @@ def _run(run: ImportRun, *, report: Progress | None = None) -> ImportResult:
         expected_seen=None if run.dry_run else bytes(run.seen),
         reason=run.reason,
     )
-
-
-def _runner(kind):
-    """The importer of `kind`'s files: memberships have their own passes
-    (doctors.importing.memberships), with the same options and result."""
-    return run_memberships_import if kind is MEMBERSHIPS else run_import
 
 
 def _runs() -> QuerySet[ImportRun]:

@@ -2,14 +2,12 @@
 
 The same columns the import reads (values.MEMBERSHIP_COLUMNS), with the
 stored values: a file exported here and imported back changes nothing. The
-periods are read as a stream (a server-side cursor on PostgreSQL); doctors.sheets
-writes them in any of the import's formats, memory flat.
+periods are read as a stream (a server-side cursor on PostgreSQL);
+doctors.exporting.write writes them in any of the import's formats, memory flat.
 """
 
 from collections.abc import Iterator
-from typing import BinaryIO, TextIO
 
-from ... import exporting
 from ...models import Membership
 from .values import MEMBERSHIP_COLUMNS, period_row
 
@@ -36,9 +34,3 @@ def membership_rows() -> Iterator[list]:
     )
     for values in periods:
         yield period_row(*values)
-
-
-def write(file_format: str, stream: BinaryIO | TextIO) -> int:
-    """Every period in `file_format` (doctors.sheets.FORMATS) to `stream`
-    (binary for .xlsx and .ods); returns how many."""
-    return exporting.write(file_format, membership_rows(), stream, model=Membership)

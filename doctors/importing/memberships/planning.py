@@ -10,29 +10,17 @@ import datetime
 from dataclasses import dataclass, field
 
 from ...models import Membership
-from ..diff import ABSENT, RowChange, fingerprint
+from ..diff import ABSENT, MEMBERSHIP_COLUMNS, RowChange, fingerprint
 from ..values import format_bool
 from .checking import PeriodRow
 from .values import format_date
-
-# A stored period as the plan reads it, in the history tables' column order
-# (bulk.tracked_columns(Membership)).
-STORED = (
-    "id",
-    "role",
-    "joined_on",
-    "left_on",
-    "is_primary",
-    "doctor_id",
-    "department_id",
-)
 
 
 @dataclass
 class PeriodPlan:
     # (doctor_id, department_id, role, joined_on, left_on, is_primary)
     creates: list[tuple] = field(default_factory=list)
-    # The corrected periods after the import, in STORED order.
+    # The corrected periods after the import, in diff.MEMBERSHIP_COLUMNS order.
     updates: list[tuple] = field(default_factory=list)
     unchanged: int = 0
     row_changes: list[RowChange] = field(default_factory=list)
@@ -57,7 +45,7 @@ def plan_period_chunk(rows: list[PeriodRow], *, codes: dict[int, str]) -> Period
             doctor_id__any_of=list({row.doctor_id for row in rows})
         )
         .order_by()
-        .values_list(*STORED)
+        .values_list(*MEMBERSHIP_COLUMNS)
     }
     for row in rows:
         key = period_key(row.license_number, codes[row.department_id], row.joined_on)

@@ -9,40 +9,34 @@ narrows the periods to correct (writing.py, step one), then writes the new and
 corrected periods (step two), all in one transaction under the tables' lock.
 A dry run is pass 1 plus the plans, for the preview; it writes nothing.
 
-The result, the run record and the stale-row check on confirm are the
-doctors import's (doctors.importing.runner), so the run pages, the undo and
-the commands treat a memberships run like any other.
+The run itself (doctors.importing.runner.run_import, which calls this
+module's passes through MEMBERSHIPS.passes), the result, the run record and
+the stale-row check on confirm are the doctors import's, so the run pages,
+the undo and the commands treat a memberships run like any other.
 """
 
 import datetime
-import time
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from ... import activity, context, dashboard
-from ...integrity import explain_integrity_error
-from ...models import ActivityEvent, Doctor, ImportRun, Membership
-from ...runs.locks import lock_tables
-from ...runs.progress import Progress
+from ...models import Doctor, ImportRun, Membership
 from ...runs.spool import Spool
 from ..diff import FINGERPRINT_SIZE
 from ..parsing import ImportFileError
-from ..readers.sources import open_source, read_rows
+from ..readers.sources import read_rows
 from ..runner import (
     CHECKING,
-    CHUNK_SIZE,
     WRITING,
     ImportResult,
-    _add_plan,
-    _record_run,
+    Passes,
+    add_plan,
+    run_import,
 )
-from ..validation import Problem
 from .checking import MembershipChecker, PeriodRow
 from .planning import PeriodPlan, period_key, plan_period_chunk
-from .values import MEMBERSHIP_COLUMNS, SHEET
+from .values import MEMBERSHIP_COLUMNS
 from .writing import PeriodWriter
 
 
@@ -55,6 +49,12 @@ class MembershipsKind:
     target_type: str
     locked: tuple[type, ...]
 
+    @property
+    def passes(self) -> type:
+        """The class running the two passes, which the doctors import's
+        run_import calls with the same arguments as its own."""
+        return _Passes
+
 
 # Doctors are locked too, and first, as the doctors import locks them: a
 # doctor deleted meanwhile would take periods with it.
@@ -64,78 +64,13 @@ MEMBERSHIPS = MembershipsKind(
 
 
 def import_memberships(stream: BinaryIO, **options) -> ImportResult:
-    """Import a memberships file; options as `run_import`."""
+    """Import a memberships file; options as doctors.importing.runner.run_import."""
     return run_import(MEMBERSHIPS, stream, **options)
 
 
-def run_import(
-    kind: MembershipsKind,
-    stream: BinaryIO,
-    *,
-    file_name: str,
-    user=None,
-    dry_run: bool = False,
-    encoding: str | None = None,
-    file_format: str | None = None,
-    progress: Progress | None = None,
-    expected_rows: int | None = None,
-    run: ImportRun | None = None,
-    source: str = ActivityEvent.Source.COMMAND,
-    chunk_size: int = CHUNK_SIZE,
-    expected_seen: bytes | None = None,
-    reason: str = "",
-) -> ImportResult:
-    """Import `stream` and record the run, as doctors.importing.runner.run_import
-    does for doctors: never raises for bad input, writes nothing unless every
-    row and the state after the file are within the rules."""
-    started = time.perf_counter()
-    result = ImportResult(kind=kind.name, file_name=file_name, dry_run=dry_run)
-    report = progress or (lambda phase, done, total: None)
-    actor = user if getattr(user, "is_authenticated", False) else None
-    with context.acting_as(
-        actor,
-        source=ActivityEvent.Source.IMPORT,
-        description=f"Import of {file_name}",
-        reason=reason,
-    ) as change:
-        try:
-            source_file = open_source(
-                stream,
-                columns=kind.columns,
-                file_name=file_name,
-                file_format=file_format,
-                encoding=encoding,
-                sheet_name=SHEET,
-                key_model=Doctor,
-            )
-        except ImportFileError as error:
-            result.add_problem(Problem(error.row, "", error.message))
-        else:
-            result.encoding = source_file.encoding
-            result.file_format = source_file.file_format
-            with Spool() as spool:
-                passes = _Passes(kind, source_file, result, spool, report, chunk_size)
-                passes.expected_seen = expected_seen
-                if dry_run:
-                    passes.check(expected_rows)
-                else:
-                    passes.check_and_write(expected_rows, actor)
-    result.duration = time.perf_counter() - started
-    change_set = change.change_set if result.ok and result.changed else None
-    _record_run(result, run=run, user=actor, source=source, change_set=change_set)
-    return result
-
-
-class _Passes:
-    def __init__(self, kind, source_file, result, spool, report, chunk_size):
-        self.kind = kind
-        self.source_file = source_file
-        self.result = result
-        self.spool = spool
-        self.report = report
-        self.chunk_size = chunk_size
-        self.checker: MembershipChecker | None = None
-        self.expected_seen: bytes | None = None
+class _Passes(Passes):
+    """The doctors import's passes (check_and_write: the lock, the savepoint,
+    the feed event) with a memberships file's check and write."""
 
     def check(self, expected_rows: int | None) -> None:
         """Pass 1: every row checked, its doctor looked up; clean rows spooled
@@ -152,13 +87,13 @@ class _Passes:
             known = [row for row in chunk if row.doctor_id is not None]
             if result.dry_run:
                 if known and not checker.problem_count:
-                    _add_plan(result, plan_period_chunk(known, codes=checker.codes))
+                    add_plan(result, plan_period_chunk(known, codes=checker.codes))
             else:
                 self.spool.write([_as_tuple(row) for row in known])
             chunk.clear()
 
         try:
-            for row in read_rows(self.source_file):
+            for row in read_rows(self.csv_source):
                 clean = checker.check_row(row)
                 if clean is not None:
                     chunk.append(clean)
@@ -180,59 +115,6 @@ class _Passes:
             result.row_changes = []
             result.seen = bytearray()
 
-    def _take_problems(self) -> None:
-        checker, result = self.checker, self.result
-        result.problems = sorted(
-            checker.problems, key=lambda p: (p.row is not None, p.row or 0)
-        )
-        result.problem_count = checker.problem_count
-        locate = getattr(self.source_file, "locate", None)
-        if locate is not None:  # spreadsheets and JSON: the cell or object
-            result.problems = [locate(problem) for problem in result.problems]
-
-    def check_and_write(self, expected_rows: int | None, actor) -> None:
-        result = self.result
-        with transaction.atomic():
-            lock_tables(self.kind.locked)
-            self.check(expected_rows)
-            if not result.ok:
-                return
-            try:
-                with transaction.atomic():
-                    self._write(actor)
-                    if result.stale_rows:
-                        raise _ChangedSincePreview
-            except _ChangedSincePreview:
-                result.created = result.updated = result.unchanged = 0
-                result.counts = {"changed_since_preview": result.stale_rows}
-                return
-            except IntegrityError as error:
-                # The checker and the lock make this unexpected; the savepoint
-                # undid every write all the same.
-                result.created = result.updated = result.unchanged = 0
-                result.add_problem(
-                    Problem(
-                        None,
-                        "",
-                        f"Nothing was imported: {explain_integrity_error(error)}",
-                    )
-                )
-                return
-            if result.changed:
-                dashboard.bump_generation_on_commit()
-                activity.record_bulk(
-                    verb=ActivityEvent.Verb.IMPORTED,
-                    target_type=self.kind.target_type,
-                    description=result.summary(),
-                    counts={
-                        "file": result.file_name,
-                        "rows": result.total_rows,
-                        "created": result.created,
-                        "updated": result.updated,
-                        "unchanged": result.unchanged,
-                    },
-                )
-
     def _write(self, actor) -> None:
         """Pass 2: plan and narrow every chunk (step one), then write them
         (step two); see writing.py."""
@@ -252,7 +134,7 @@ class _Passes:
                     return
                 writer.narrow(plan)
                 planned.write(_plan_tuple(plan))
-                _add_plan(result, plan)
+                add_plan(result, plan)
                 done += len(rows)
             for values in planned.chunks():
                 writer.write(_plan_from_tuple(values))
@@ -286,10 +168,6 @@ class _Passes:
             )
         self._take_problems()
         return not self.result.stale_rows
-
-
-class _ChangedSincePreview(Exception):
-    pass
 
 
 def _as_tuple(row: PeriodRow) -> tuple:

@@ -33,8 +33,6 @@ COLUMN_HELP = {
 }
 ROLES = {choice.value: choice.value for choice in Membership.Role}
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-# The sheet a workbook export is written to and an import prefers.
-SHEET = "Memberships"
 
 
 def parse_role(text: str) -> str | None:

@@ -15,17 +15,10 @@ import datetime
 
 from ...bulk import insert_history_rows, insert_rows, update_rows
 from ...models import Membership
-from .planning import STORED, PeriodPlan
+from ..diff import MEMBERSHIP_COLUMNS, NEW_MEMBERSHIP_COLUMNS
+from .planning import PeriodPlan
 
 MEMBER = Membership.Role.MEMBER.value
-CREATED_COLUMNS = (
-    "doctor_id",
-    "department_id",
-    "role",
-    "joined_on",
-    "left_on",
-    "is_primary",
-)
 
 
 class PeriodWriter:
@@ -56,7 +49,7 @@ class PeriodWriter:
             self._history(plan.updates, "~")
             self.updated += len(plan.updates)
         if plan.creates:
-            insert_rows(Membership, CREATED_COLUMNS, plan.creates)
+            insert_rows(Membership, NEW_MEMBERSHIP_COLUMNS, plan.creates)
             keys = {(values[0], values[1], values[3]) for values in plan.creates}
             created = [
                 values
@@ -64,7 +57,7 @@ class PeriodWriter:
                     doctor_id__any_of=list({values[0] for values in plan.creates})
                 )
                 .order_by()
-                .values_list(*STORED)
+                .values_list(*MEMBERSHIP_COLUMNS)
                 if (values[5], values[6], values[2]) in keys
             ]
             self._history(created, "+")
@@ -72,5 +65,9 @@ class PeriodWriter:
 
     def _history(self, rows: list[tuple], history_type: str) -> None:
         insert_history_rows(
-            Membership, STORED, rows, history_type=history_type, **self.history
+            Membership,
+            MEMBERSHIP_COLUMNS,
+            rows,
+            history_type=history_type,
+            **self.history,
         )
