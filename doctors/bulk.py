@@ -28,7 +28,12 @@ class AnyOf(In):
 
     On PostgreSQL the values travel as one array (`= ANY(%s)`) rather than one
     placeholder each: a statement of 2,000 placeholders costs more to build
-    and to parse than to run. Elsewhere it is `__in`.
+    and to parse than to run. The array is cast to the column's type: psycopg
+    sends small whole numbers as integer[], and against a bigint column the
+    planner then left its index aside and compared every row with each value
+    (reading back the memberships an import chunk added: 1.5 s a chunk of
+    2,000 doctors among 200,000 periods; 6 ms as bigint[]). Elsewhere it is
+    `__in`.
     """
 
     lookup_name = "any_of"
@@ -41,7 +46,9 @@ class AnyOf(In):
             for value in self.rhs
             if value is not None
         ]
-        return f"{lhs} = ANY(%s)", (*lhs_params, values)
+        cast = field.cast_db_type(connection)
+        array = f"%s::{cast}[]" if cast else "%s"
+        return f"{lhs} = ANY({array})", (*lhs_params, values)
 
 
 # Foreign keys keep lookups of their own.
