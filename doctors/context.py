@@ -152,4 +152,9 @@ def acting_as(
         yield context
     finally:
         current_change.leave(token)
-        context.close()
+        try:
+            context.close()
+        finally:
+            if context.written is not None:
+                context.written.close()  # the block ended unsealed
+                context.written = None

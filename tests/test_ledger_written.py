@@ -3,14 +3,17 @@
 reading back whenever what was written down could be stale."""
 
 import datetime
+import signal
 
 import pytest
 from django.db import connection, transaction
+from hypothesis import given
+from hypothesis import strategies as st
 
 from doctors.bulk import draw_ids, insert_history_rows, insert_rows, tracked_columns
 from doctors.context import acting_as
 from doctors.importing.writer import DOCTOR_HISTORY
-from doctors.ledger import chain, written
+from doctors.ledger import canonical, chain, hasher, written
 from doctors.ledger.verify import verify
 from doctors.models import (
     ChainLink,
@@ -31,6 +34,31 @@ PEOPLE = [
     ("Ana\\Maria", "Łukasiewicz", "", ""),
     ("Bo 🩺", "Lark", "bo@clinic.test", "+1 (555) 0102"),
 ]
+
+
+@pytest.fixture(params=["here", "apart"])
+def hashing(request, monkeypatch):
+    """Each test twice: rows hashed in the writer's process, and handed to a
+    child process (ledger.hasher) from the first row on."""
+    if request.param == "apart":
+        monkeypatch.setattr(hasher, "APART_AFTER", 0)
+    return request.param
+
+
+@pytest.fixture
+def started(monkeypatch):
+    """The hashers started, to look at their processes."""
+    hashers = []
+    start = hasher.Hasher.start
+
+    def spy():
+        made = start()
+        hashers.append(made)
+        return made
+
+    monkeypatch.setattr(hasher.Hasher, "start", staticmethod(spy))
+    monkeypatch.setattr(hasher, "APART_AFTER", 0)
+    return hashers
 
 
 @pytest.fixture
@@ -122,7 +150,7 @@ def _assert_sealed_right(change) -> ChainLink:
 @pytest.mark.parametrize("reason", ["Import of doctors.csv", 'Ré"import"', None])
 @pytest.mark.parametrize("seal_inside_transaction", [False, True])
 def test_written_down_rows_give_the_bytes_reading_back_gives(
-    taken, moment, reason, seal_inside_transaction
+    hashing, taken, moment, reason, seal_inside_transaction
 ):
     """Every field type the history tables hold (text with any character,
     empty text, null, whole numbers, booleans, dates, date-times with and
@@ -143,7 +171,7 @@ def test_written_down_rows_give_the_bytes_reading_back_gives(
     _assert_sealed_right(change)
 
 
-def test_a_value_of_another_type_is_read_back(taken):
+def test_a_value_of_another_type_is_read_back(hashing, taken):
     """A date given as text is stored as the date, but this module does not
     guess how: its rows are read back; the others are still taken."""
     moment = datetime.datetime(2026, 3, 5, 7, 8, 9, tzinfo=datetime.UTC)
@@ -154,7 +182,7 @@ def test_a_value_of_another_type_is_read_back(taken):
     _assert_sealed_right(change)
 
 
-def test_a_rolled_back_savepoint_drops_what_was_written_down(taken):
+def test_a_rolled_back_savepoint_drops_what_was_written_down(hashing, taken):
     """SQLite gives the rolled-back ids again: rows written down for them
     must not stand for the rows written after."""
     moment = datetime.datetime(2026, 3, 5, 7, 8, 9, tzinfo=datetime.UTC)
@@ -168,7 +196,7 @@ def test_a_rolled_back_savepoint_drops_what_was_written_down(taken):
     _assert_sealed_right(change)
 
 
-def test_an_erasure_before_the_seal_makes_it_read_back(taken):
+def test_an_erasure_before_the_seal_makes_it_read_back(hashing, taken):
     moment = datetime.datetime(2026, 3, 5, 7, 8, 9, tzinfo=datetime.UTC)
     with acting_as(description="Bulk") as change:
         _write(PEOPLE, when=moment, reason="r")
@@ -177,7 +205,7 @@ def test_an_erasure_before_the_seal_makes_it_read_back(taken):
     _assert_sealed_right(change)
 
 
-def test_a_key_that_exists_already_is_kept(taken):
+def test_a_key_that_exists_already_is_kept(hashing, taken):
     moment = datetime.datetime(2026, 3, 5, 7, 8, 9, tzinfo=datetime.UTC)
     with acting_as(description="Bulk") as change:
         _write(PEOPLE, when=moment, reason="r")
@@ -214,7 +242,7 @@ def test_drawn_ids_are_new_and_the_database_goes_on_after_them():
         assert after > max(ids)
 
 
-def test_imports_write_their_new_doctors_down_and_read_back_the_rest(taken):
+def test_imports_write_their_new_doctors_down_and_read_back_the_rest(hashing, taken):
     """The first import's rows are all written down; the second's rows about
     doctors from before (their keys exist) are read back, its new doctors'
     rows not."""
@@ -245,3 +273,109 @@ def test_imports_write_their_new_doctors_down_and_read_back_the_rest(taken):
         assert link.manifest == _read_back(link.change_set_id)
     report = verify()
     assert report.ok, [str(problem) for problem in report.problems]
+
+
+def test_the_hasher_takes_the_later_batches_of_a_large_change_set(taken, started):
+    moment = datetime.datetime(2026, 3, 5, 7, 8, 9, tzinfo=datetime.UTC)
+    with acting_as(description="Bulk") as change:
+        _write(PEOPLE, when=moment, reason="r")
+        (running,) = started
+        assert running.sent == 2  # the doctors' rows, then the memberships'
+    (usable,) = taken
+    assert len(usable.entries["doctor"]) == len(PEOPLE)
+    assert len(usable.entries["membership"]) == len(PEOPLE)
+    assert running.process.returncode == 0
+    _assert_sealed_right(change)
+
+
+def test_a_hasher_that_dies_leaves_its_rows_to_be_read_back(taken, started):
+    moment = datetime.datetime(2026, 3, 5, 7, 8, 9, tzinfo=datetime.UTC)
+    with acting_as(description="Bulk") as change:
+        _write(PEOPLE[:1], when=moment, reason="first", prefix="ONE")
+        started[0].process.kill()
+        started[0].process.wait()
+        _write(PEOPLE[1:], when=moment, reason="second", prefix="TWO")
+    (usable,) = taken
+    # The batches sent before it died are read back; the later ones were
+    # hashed in the writer.
+    assert started[0].failed
+    second = Doctor.history.filter(license_number__startswith="TWO")
+    assert set(usable.entries["doctor"]) == set(
+        second.values_list("history_id", flat=True)
+    )
+    _assert_sealed_right(change)
+
+
+def test_a_hasher_that_does_not_answer_in_time_is_ended(taken, started, monkeypatch):
+    monkeypatch.setattr(hasher, "ANSWER_SECONDS", 0.5)
+    moment = datetime.datetime(2026, 3, 5, 7, 8, 9, tzinfo=datetime.UTC)
+    with acting_as(description="Bulk") as change:
+        _write(PEOPLE, when=moment, reason="r")
+        started[0].process.send_signal(signal.SIGSTOP)
+    (usable,) = taken
+    assert usable.entries == {}
+    assert started[0].process.returncode == -signal.SIGKILL
+    _assert_sealed_right(change)
+
+
+def test_a_block_that_fails_ends_its_hasher(started):
+    moment = datetime.datetime(2026, 3, 5, 7, 8, 9, tzinfo=datetime.UTC)
+    with pytest.raises(RuntimeError), acting_as(description="Bulk"):
+        with transaction.atomic():
+            _write(PEOPLE, when=moment, reason="r")
+            raise RuntimeError
+    (running,) = started
+    assert running.process.returncode is not None
+    assert not ChainLink.objects.exists()
+
+
+def test_a_value_pickle_cannot_take_is_hashed_in_the_writer(taken, started):
+    """The child takes plain values only; a batch it cannot be sent is
+    hashed where it was written."""
+    moment = datetime.datetime(2026, 3, 5, 7, 8, 9, tzinfo=datetime.UTC)
+    historical = Doctor.history.model
+    with acting_as(description="Bulk") as change:
+        _write(PEOPLE[:1], when=moment, reason="r")
+        recorder = change.written
+        rows = [(1, lambda: None)]
+        assert started[0].send(recorder.tables[historical], (), rows, []) is None
+    (usable,) = taken
+    assert len(usable.entries["doctor"]) == 1
+    _assert_sealed_right(change)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.text(max_size=12),
+            st.one_of(st.none(), st.text(max_size=12)),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=8,
+    )
+)
+def test_the_hashers_commitments_are_the_sealings(people):
+    """Hashing with the keys in hand (the writer, the child) gives the bytes
+    sealing gives through its keyring, whatever the text."""
+    keys = {("doctor", n): bytes([n]) * 32 for n in range(len(people))}
+    when = "2026-03-05T07:08:09.000000Z"
+    doctors = [
+        (100 + n, n, "cardiology", active, when, when, "+", 7, f"L{n}", name, "")
+        + ("", other, other)
+        for n, (name, other, active) in enumerate(people)
+    ]
+    members = [
+        (200 + n, 300 + n, n, 4, "member", "2026-03-05", active, when, "+", 7)
+        + (other, None if active else "2026-04-01")
+        for n, (_name, other, active) in enumerate(people)
+    ]
+
+    def commit(tag, row_id, kind, object_id, values):
+        return canonical.commitment(keys[(kind, object_id)], tag, row_id, values)
+
+    for table, rows in ((canonical.DOCTORS, doctors), (canonical.MEMBERSHIPS, members)):
+        assert table.entries(rows, commit, keys) == table.entries(rows, commit)
+        assert table.entries(rows, commit) == [
+            canonical.entry(row[0], table.row_bytes(row, commit)) for row in rows
+        ]

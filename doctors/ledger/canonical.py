@@ -226,28 +226,42 @@ class Table:
             ]
         )
 
-    def entries(self, rows: Iterable[tuple], commit: Commit) -> list[bytes]:
+    def entries(
+        self,
+        rows: Iterable[tuple],
+        commit: Commit,
+        keys: dict[tuple[str, int], bytes] | None = None,
+    ) -> list[bytes]:
         """The manifest entries of `rows`: `entry(row[0], row_bytes(row))`
         each, with the per-row steps of `row_bytes` written out in one loop
-        (sealing an import goes through hundreds of thousands of rows)."""
+        (sealing an import goes through hundreds of thousands of rows). With
+        `keys` (every row's key there, no erased commitment among the rows)
+        the commitments are made here rather than through `commit`."""
         tag, width, kind, key_index = self.tag, self.width, self.key_kind, -1
-        end, trailing = self.personal_end, self.trailing_values
+        end, trailing = self.personal_end, self.trailing
         if self.personal:
             key_index = self.key_index
-        pack, sha256, out = _ID.pack, hashlib.sha256, []
+        pack, sha256, digest, out = _ID.pack, hashlib.sha256, _hmac_digest, []
         for row in rows:
             if key_index < 0:
                 data = dumps([tag, *row])
             else:
+                row_id = row[0]
                 values = row[width:end]
                 object_id = row[key_index]
                 if not any(values):
                     sealed = ""
                 elif object_id is None:
                     sealed = dumps(list(values)).decode()
+                elif keys is not None:
+                    text = dumps([tag, row_id, *values])
+                    sealed = digest(keys[(kind, object_id)], text, "sha256").hex()
                 else:
-                    sealed = commit(tag, row[0], kind, object_id, list(values))
-                data = dumps([tag, *row[:width], sealed, *trailing(row)])
+                    sealed = commit(tag, row_id, kind, object_id, list(values))
+                head = [tag, *row[:width], sealed]
+                if trailing:
+                    head.extend(self.trailing_values(row))
+                data = dumps(head)
             out.append(pack(row[0]) + sha256(data).digest()[:16])
         return out
 
@@ -271,7 +285,17 @@ class EventTable(Table):
     # Positions in `public` of target_text and changes.
     TEXT, CHANGES = 8, 10
 
-    def entries(self, rows: Iterable[tuple], commit: Commit) -> list[bytes]:
+    def entries(
+        self,
+        rows: Iterable[tuple],
+        commit: Commit,
+        keys: dict[tuple[str, int], bytes] | None = None,
+    ) -> list[bytes]:
+        if keys is not None:
+
+            def commit(tag, row_id, kind, object_id, values):  # noqa: F811
+                return commitment(keys[(kind, object_id)], tag, row_id, values)
+
         return [entry(row[0], self.row_bytes(row, commit)) for row in rows]
 
     def sealed_personal(self, row: tuple, commit: Commit) -> str | None:
@@ -424,6 +448,58 @@ def link_hash(
         plain(sealed_at),
     ]
     return hashlib.sha256(dumps(header)).hexdigest()
+
+
+# How a column's value is written down, by the type the database reads it
+# back as (Plan): "datetime", "date", "bool", "int" or "str".
+Plan = tuple[tuple[int, str, bool], ...]  # (index in the source row, kind, nullable)
+
+
+def rows_from_values(plan: Plan, rows: list[tuple]) -> list[tuple] | None:
+    """`rows` of written values (Python's own types) as `chain.table_rows`
+    reads them back: the plan's columns in its order, date-times and dates as
+    text. None when a value's type is not the one its column is read back as
+    (a naive date-time, a string in a number column).
+
+    Column by column (each checked by the set of its values' types, each
+    distinct date-time converted once): rows by the hundred thousand.
+    """
+    try:
+        values = list(zip(*rows, strict=True))
+    except ValueError:
+        return None
+    if not values:
+        return []
+    out = []
+    for index, kind, nullable in plan:
+        column = values[index]
+        types = set(map(type, column))
+        if nullable:
+            types.discard(type(None))
+        if kind == "datetime":
+            if types - {datetime.datetime}:
+                return None
+            texts = {}
+            for value in set(column):
+                if value is None:
+                    texts[value] = None
+                elif value.tzinfo is None:
+                    return None
+                else:
+                    texts[value] = plain_datetime(value)
+            column = list(map(texts.__getitem__, column))
+        elif kind == "date":
+            if types - {datetime.date}:
+                return None
+            texts = {v: None if v is None else v.isoformat() for v in set(column)}
+            column = list(map(texts.__getitem__, column))
+        elif types - {_KINDS[kind]}:
+            return None
+        out.append(column)
+    return list(zip(*out, strict=True))
+
+
+_KINDS = {"bool": bool, "int": int, "str": str}
 
 
 def keys_needed(table: Table, rows: Iterable[tuple]) -> set[tuple[str, int]]:

@@ -19,20 +19,22 @@ seal. Everything written down is dropped, and the change-set read back as
 before, when a savepoint it was written in is rolled back, when any doctor
 was erased since the first key was made, or when a key made here turns out
 to exist already.
+
+Past a few thousand rows, a change-set's batches are hashed in a child
+process beside the writer (`hasher`); what it cannot hash is read back.
 """
 
-import datetime
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from django.db import connections, models, router
 
 from .. import current_change, on_commit
 from ..models import ChainLink, Erasure
-from . import canonical
+from . import canonical, hasher
 from .canonical import TABLES, Table
+from .hasher import Hasher
 
 
 def make_keys(kind: str, object_ids: Sequence[int]) -> None:
@@ -53,7 +55,9 @@ def make_keys(kind: str, object_ids: Sequence[int]) -> None:
 class _Batch:
     table: Table
     change_set_id: int
-    entries: dict[int, bytes]
+    # By row id; None while the hasher holds the batch (`number`).
+    entries: dict[int, bytes] | None
+    number: int | None = None
     committed: bool = False
     marker: Callable[[], None] | None = None
 
@@ -77,14 +81,23 @@ class WrittenRows:
         self.tables = {}
         for table in TABLES:
             self.tables[table.model()] = table
+        self.plans: dict[tuple, canonical.Plan | None] = {}
+        # Rows written down so far; past hasher.APART_AFTER the rest go to a
+        # child process (`hasher`), with the keys it has not seen yet.
+        self.rows = 0
+        self.hasher: Hasher | None = None
+        self.unsent_keys: list[tuple[tuple[str, int], bytes]] = []
 
     def make_keys(self, kind: str, object_ids: Sequence[int]) -> None:
+        kind = str(kind)  # a choice's value (the hasher takes plain types)
         if self.erasures_before is None:
             self.erasures_before = _last_erasure()
         fresh = [i for i in object_ids if (kind, i) not in self.keys]
         random = os.urandom(32 * len(fresh))
         for n, object_id in enumerate(fresh):
-            self.keys[(kind, object_id)] = random[n * 32 : n * 32 + 32]
+            key = random[n * 32 : n * 32 + 32]
+            self.keys[(kind, object_id)] = key
+            self.unsent_keys.append(((kind, object_id), key))
 
     def wants(self, model: type[models.Model]) -> bool:
         """Whether rows of `model` are to be written down (their ids drawn
@@ -104,29 +117,25 @@ class WrittenRows:
         """Write down `rows` of `model` (its history model), each the id then
         the values of `columns`, as just inserted."""
         table = self.tables[model]
-        canonical_rows = canonical_form(table, model, columns, rows)
-        if canonical_rows is None:
+        plan = self._plan(table, model, tuple(columns))
+        if plan is None or not rows:
             return
-        change_set_ids = {row[table.change_set_index] for row in canonical_rows}
+        change_set_index = plan[table.change_set_index][0]
+        change_set_ids = {row[change_set_index] for row in rows}
         if len(change_set_ids) != 1 or None in change_set_ids:
             return
-        if table.personal:
-            keys = self.keys
-            kind, key_index = table.key_kind, table.key_index
-            canonical_rows = [
-                row
-                for row in canonical_rows
-                if (kind, row[key_index]) in keys
-                or not any(row[table.width : table.personal_end])
-            ]
-        batch = _Batch(table, change_set_ids.pop(), {})
-        batch.entries = dict(
-            zip(
-                (row[0] for row in canonical_rows),
-                table.entries(canonical_rows, self._commit),
-                strict=True,
-            )
-        )
+        batch = _Batch(table, change_set_ids.pop(), None)
+        self.rows += len(rows)
+        if self.hasher is None and self.rows > hasher.APART_AFTER:
+            self.hasher = Hasher.start()
+        if self.hasher is not None:
+            batch.number = self.hasher.send(table, plan, rows, self.unsent_keys)
+            if batch.number is not None:
+                self.unsent_keys = []
+        if batch.number is None:
+            batch.entries = hasher.entries_of(table, plan, rows, self.keys)
+            if batch.entries is None:
+                return
 
         def committed():
             batch.committed = True
@@ -135,14 +144,15 @@ class WrittenRows:
         connections[self.using].on_commit(committed)
         self.batches.append(batch)
 
-    def _commit(
-        self, table: str, row_id: int, kind: str, object_id: int, values: list[Any]
-    ) -> str:
-        return canonical.commitment(self.keys[(kind, object_id)], table, row_id, values)
+    def _plan(self, table: Table, model, columns: tuple[str, ...]):
+        if (model, columns) not in self.plans:
+            self.plans[(model, columns)] = column_plan(table, model, columns)
+        return self.plans[(model, columns)]
 
     def usable(self, change_set_id: int) -> Usable | None:
         """What sealing `change_set_id` may take (None: read it all back).
         Called under the chain head's lock; stores the keys made here."""
+        answers = self._answers()
         batches = [b for b in self.batches if b.change_set_id == change_set_id]
         self.batches = []
         if not batches or not all(
@@ -159,8 +169,25 @@ class WrittenRows:
             return None  # a key existed already: its rows were committed under it
         usable = Usable(keys=dict(self.keys))
         for batch in batches:
-            usable.entries.setdefault(batch.table.tag, {}).update(batch.entries)
+            entries = batch.entries
+            if batch.number is not None:
+                entries = None if answers is None else answers.get(batch.number)
+            if entries:  # else its rows are read back
+                usable.entries.setdefault(batch.table.tag, {}).update(entries)
         return usable
+
+    def _answers(self) -> dict[int, dict[int, bytes] | None] | None:
+        if self.hasher is None:
+            return None
+        answers = self.hasher.answers()
+        self.hasher = None
+        return answers
+
+    def close(self) -> None:
+        """End the hasher, if one runs (the change context ended unsealed)."""
+        if self.hasher is not None:
+            self.hasher.close()
+            self.hasher = None
 
 
 def _last_erasure() -> int:
@@ -188,61 +215,21 @@ def _kind_of(field: models.Field) -> str | None:
     return None
 
 
-def canonical_form(
-    table: Table, model: type[models.Model], columns: Sequence[str], rows
-) -> list[tuple] | None:
-    """`rows` (the id, then `columns`) as `chain.table_rows` reads them back:
-    the table's columns in its order, date-times and dates as text. None when
-    a value's type is not the one its column is read back as.
-
-    Column by column (each checked by the set of its values' types, each
-    distinct date-time converted once): rows by the hundred thousand.
-    """
+def column_plan(
+    table: Table, model: type[models.Model], columns: Sequence[str]
+) -> canonical.Plan | None:
+    """Where each of the table's columns is in rows of the id then `columns`,
+    and how its value is written down (canonical.rows_from_values); None when
+    a column is missing or of a type this module does not know."""
     fields = {f.attname: f for f in model._meta.concrete_fields}
     source = [model._meta.pk.attname, *columns]
-    try:
-        values = list(zip(*rows, strict=True))
-    except ValueError:
-        return None
-    if not values:
-        return []
-    out = []
+    plan = []
     for name in table.columns:
         if name not in source:
             return None
         field = fields[name]
-        column = values[source.index(name)]
-        types = set(map(type, column))
-        if field.null:
-            types.discard(type(None))
         kind = _kind_of(field)
-        if kind == "datetime":
-            if types - {datetime.datetime}:
-                return None
-            texts = {}
-            for value in set(column):
-                if value is None:
-                    texts[value] = None
-                elif value.tzinfo is None:
-                    return None
-                else:
-                    texts[value] = canonical.plain_datetime(value)
-            column = list(map(texts.__getitem__, column))
-        elif kind == "date":
-            if types - {datetime.date}:
-                return None
-            texts = {v: None if v is None else v.isoformat() for v in set(column)}
-            column = list(map(texts.__getitem__, column))
-        elif kind == "bool":
-            if types - {bool}:
-                return None
-        elif kind == "int":
-            if types - {int}:
-                return None
-        elif kind == "str":
-            if types - {str}:
-                return None
-        else:
+        if kind is None:
             return None
-        out.append(column)
-    return list(zip(*out, strict=True))
+        plan.append((source.index(name), kind, field.null))
+    return tuple(plan)
