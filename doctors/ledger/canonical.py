@@ -242,6 +242,10 @@ class Table:
         if self.personal:
             key_index = self.key_index
         pack, sha256, digest, out = _ID.pack, hashlib.sha256, _hmac_digest, []
+        # The commitment's text, [tag, row id, values...], put together from
+        # the JSON of the values (rows of a bulk write share them: the
+        # reason) and of the id, a whole number (JSON writes it as str does).
+        opening, texts = f"[{dumps(tag).decode()},".encode(), {}
         for row in rows:
             if key_index < 0:
                 data = dumps([tag, *row])
@@ -253,13 +257,16 @@ class Table:
                     sealed = ""
                 elif object_id is None:
                     sealed = dumps(list(values)).decode()
-                elif keys is not None:
-                    text = dumps([tag, row_id, *values])
+                elif keys is not None and type(row_id) is int:
+                    text = texts.get(values)
+                    if text is None:
+                        text = texts[values] = b"," + dumps(list(values))[1:]
+                    text = b"%s%d%s" % (opening, row_id, text)
                     sealed = digest(keys[(kind, object_id)], text, "sha256").hex()
                 else:
                     sealed = commit(tag, row_id, kind, object_id, list(values))
                 head = [tag, *row[:width], sealed]
-                if trailing:
+                if trailing and any(value is not None for value in row[end:]):
                     head.extend(self.trailing_values(row))
                 data = dumps(head)
             out.append(pack(row[0]) + sha256(data).digest()[:16])

@@ -43,6 +43,8 @@ APART_AFTER = 4000
 # How long sealing waits for the child's answer before reading back instead.
 ANSWER_SECONDS = 120
 LENGTH_BYTES = 8
+# The child's scheduling priority, below the writer's and the database's.
+NICENESS = 10
 ROOT = Path(__file__).resolve().parents[2]
 
 Keys = dict[tuple[str, int], bytes]
@@ -221,6 +223,8 @@ def _read(stream) -> Any:
 
 
 def child_main() -> int:
+    # Background work: the writer and the database come first for the cores.
+    os.nice(NICENESS)
     source, answer = sys.stdin.buffer, sys.stdout.buffer
     tables = {table.tag: table for table in TABLES}
     keys: Keys = {}
