@@ -292,12 +292,7 @@ class EventTable(Table):
     # Positions in `public` of target_text and changes.
     TEXT, CHANGES = 8, 10
 
-    def entries(
-        self,
-        rows: Iterable[tuple],
-        commit: Commit,
-        keys: dict[tuple[str, int], bytes] | None = None,
-    ) -> list[bytes]:
+    def entries(self, rows, commit, keys=None):  # as Table.entries
         if keys is not None:
 
             def commit(tag, row_id, kind, object_id, values):  # noqa: F811

@@ -28,9 +28,9 @@ import subprocess
 import sys
 import weakref
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
+from .. import children
 from . import canonical
 from .canonical import TABLES, Plan, Table
 
@@ -45,7 +45,6 @@ ANSWER_SECONDS = 120
 LENGTH_BYTES = 8
 # The child's scheduling priority, below the writer's and the database's.
 NICENESS = 10
-ROOT = Path(__file__).resolve().parents[2]
 
 Keys = dict[tuple[str, int], bytes]
 
@@ -93,20 +92,14 @@ class Hasher:
 
     @classmethod
     def start(cls) -> "Hasher | None":
-        environment = {
-            key: value
-            for key, value in os.environ.items()
-            if key in ("PATH", "LANG", "LC_ALL", "TMPDIR", "HOME")
-        }
-        environment["PYTHONPATH"] = str(ROOT)
         try:
             process = subprocess.Popen(
-                [sys.executable, "-m", __name__],
+                children.command(__name__),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                env=environment,
-                cwd=str(ROOT),
+                env=children.environment(),
+                cwd=str(children.ROOT),
             )
         except OSError:
             logger.warning("The history chain's hasher did not start", exc_info=True)

@@ -27,9 +27,9 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
+from ... import children
 from ..errors import ImportFileError
 from .limits import MB, ReaderLimits
 from .table import Table, TableInfo, TableRequest, TableRow
@@ -43,7 +43,6 @@ CHUNK_ROWS = 2000
 # The child's exit status when it ran out of memory (0 when its spool says
 # how it went; any other status is a failure).
 OUT_OF_MEMORY = 3
-ROOT = Path(__file__).resolve().parents[3]
 READING_FAILED = (
     "This file cannot be read: reading it failed unexpectedly; nothing was "
     "imported. Save it again from the spreadsheet program, or export it as CSV."
@@ -118,19 +117,13 @@ def _run_child(
             "cpu_seconds": sandbox.cpu_seconds,
         }
     )
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if key in ("PATH", "LANG", "LC_ALL", "TMPDIR", "HOME")
-    }
-    environment["PYTHONPATH"] = str(ROOT)
     try:
         child = subprocess.run(
-            [sys.executable, "-m", __name__],
+            children.command(__name__),
             input=order.encode(),
             capture_output=True,
-            env=environment,
-            cwd=str(ROOT),
+            env=children.environment(),
+            cwd=str(children.ROOT),
             # CPU time is limited in the child; this bounds a child that waits.
             timeout=2 * sandbox.cpu_seconds + 30,
             check=False,
