@@ -7,6 +7,7 @@ import signal
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -379,3 +380,27 @@ def test_the_hashers_commitments_are_the_sealings(people):
         assert table.entries(rows, commit) == [
             canonical.entry(row[0], table.row_bytes(row, commit)) for row in rows
         ]
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="COPY: PostgreSQL's")
+@pytest.mark.parametrize("one_exists", [False, True])
+def test_many_new_keys_go_in_by_copy_and_an_existing_one_is_kept(
+    monkeypatch, one_exists
+):
+    monkeypatch.setattr(chain, "COPY_KEYS_FROM", 2)
+    if one_exists:
+        PersonalDataKey.objects.create(kind="doctor", object_id=2, key=b"k" * 32)
+    made = [("doctor", n, bytes([n]) * 32) for n in (1, 2, 3)]
+    with CaptureQueriesContext(connection) as queries, transaction.atomic():
+        stored = chain.insert_new_keys(made)
+    assert stored == (2 if one_exists else 3)
+    keys = dict(PersonalDataKey.objects.values_list("object_id", "key"))
+    assert {n: bytes(key) for n, key in keys.items()} == {
+        1: bytes([1]) * 32,
+        2: b"k" * 32 if one_exists else bytes([2]) * 32,
+        3: bytes([3]) * 32,
+    }
+    # COPY is not among the queries Django logs; the INSERT that keeps
+    # existing keys runs only after the COPY met one.
+    inserts = [q for q in queries.captured_queries if q["sql"].startswith("INSERT")]
+    assert len(inserts) == (1 if one_exists else 0)

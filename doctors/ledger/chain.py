@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 CHUNK_SIZE = 5000
 # Ids per key lookup: under SQLite's limit of host parameters (32,766).
 LOOKUP_SIZE = 5000
+# Keys stored by COPY on PostgreSQL from this many (fewer: one INSERT, no
+# savepoint around it).
+COPY_KEYS_FROM = 1000
 # What sealing a small change-set costs: lock the head, read its rows (five
 # tables), read and make keys, write the link, move the head.
 SEAL_QUERIES = 10
@@ -168,7 +171,11 @@ def insert_new_keys(rows: list[tuple[str, int, bytes]]) -> int:
     if not rows:
         return 0
     table = connection.ops.quote_name(PersonalDataKey._meta.db_table)
-    if connection.vendor == "postgresql" and _copied(table, rows):
+    if (
+        connection.vendor == "postgresql"
+        and len(rows) >= COPY_KEYS_FROM
+        and _copied(table, rows)
+    ):
         return len(rows)
     kinds, ids, keys = (list(column) for column in zip(*rows, strict=True))
     if connection.vendor == "postgresql":
