@@ -22,6 +22,7 @@ from simple_history.utils import bulk_create_with_history
 
 from . import activity, context, dashboard, demo_history, period_changes
 from .bulk import insert_history_rows, insert_rows, tracked_columns
+from .importing.diff import NEW_MEMBERSHIP_COLUMNS
 from .ledger import chain
 from .models import ActivityEvent, Department, Doctor, Membership, Specialty
 from .resources import DOCTOR_FIELDS
@@ -191,14 +192,6 @@ def _seed_doctors(
     # The Resource's columns (doctors.resources) less the memberships, which
     # are rows of their own.
     doctor_columns = ["license_number", *DOCTOR_FIELDS, "created_at", "updated_at"]
-    membership_columns = [
-        "doctor_id",
-        "department_id",
-        "role",
-        "joined_on",
-        "left_on",
-        "is_primary",
-    ]
     doctor_history_columns = tracked_columns(Doctor)
     membership_history_columns = tracked_columns(Membership)
     for start in range(1, count + 1, BATCH_SIZE):
@@ -261,7 +254,7 @@ def _seed_doctors(
             for number, doctor_id in ids
             for department_id, first, last in earlier_by_license[number]
         ]
-        insert_rows(Membership, membership_columns, membership_rows)
+        insert_rows(Membership, NEW_MEMBERSHIP_COLUMNS, membership_rows)
         _insert_history_of(
             Membership,
             membership_history_columns,
